@@ -1,0 +1,48 @@
+# Two commands on a fresh machine with only python3:
+#   make demo   sets itself up and runs the quick start tour in a fresh workspace
+#   make test   sets itself up and runs every check and test
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.smalt-synced
+
+.PHONY: setup demo test check bench lock clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# requirements.lock pins every dependency (regenerate with `make lock`); smalt itself is editable.
+$(STAMP): $(UV) pyproject.toml requirements.lock
+	[ -x $(VENV)/bin/python ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet --compile-bytecode requirements.lock
+	VIRTUAL_ENV=$(VENV) $(UV) pip install --quiet --compile-bytecode --no-deps -e .
+	touch $(STAMP)
+
+# The editable source is compiled on every setup (incremental), since PYTHONDONTWRITEBYTECODE=1 here.
+setup: $(STAMP)
+	$(VENV)/bin/python -m compileall -q src
+
+demo: setup
+	$(VENV)/bin/python examples/tour.py
+
+check: setup
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
+
+test: check
+	$(VENV)/bin/python -m pytest -n 2 -m "not slow" tests
+	$(VENV)/bin/python -m pytest -m slow tests
+
+bench: setup
+	$(VENV)/bin/python benchmarks/cli_startup.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
+
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock

@@ -1,0 +1,55 @@
+"""smalt: Azure Machine Learning's model on your own machines.
+
+Example::
+
+    from smalt import MLClient, load_component
+    ml_client = MLClient()
+    ml_client.components.create_or_update(load_component("train.yml"))
+
+Names are imported on first use, so ``import smalt`` (and ``smalt --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "MLClient": "smalt.client",
+    "Input": "smalt.entities",
+    "Output": "smalt.entities",
+    "load_component": "smalt.specs",
+    "load_job": "smalt.specs",
+    "load_data": "smalt.specs",
+    "load_environment": "smalt.specs",
+    "load_model": "smalt.specs",
+    "load_compute": "smalt.specs",
+    "load_datastore": "smalt.specs",
+}
+
+if TYPE_CHECKING:
+    from smalt.client import MLClient
+    from smalt.entities import Input, Output
+    from smalt.specs import (
+        load_component,
+        load_compute,
+        load_data,
+        load_datastore,
+        load_environment,
+        load_job,
+        load_model,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'smalt' has no attribute {name!r}")
+
+
+__all__ = [
+    "Input", "MLClient", "Output", "load_component", "load_compute", "load_data", "load_datastore",
+    "load_environment", "load_job", "load_model",
+]  # fmt: skip

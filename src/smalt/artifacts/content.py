@@ -1,0 +1,136 @@
+"""Content-addressed upload (the same bytes are stored once) and download of datastore paths."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from fsspec.implementations.local import LocalFileSystem
+
+from smalt.artifacts.filesystems import Location
+from smalt.errors import BackendError, InvalidSpecError, NotFoundError, SpecProblem
+
+_IGNORE_FILES = (".amlignore", ".gitignore")
+_MARKER = ".smalt-complete"
+_CHUNK = 1 << 20
+
+
+def _ignored(folder: Path) -> object | None:
+    """A pathspec of the folder's .amlignore (or else .gitignore), as Azure ML honours them."""
+    for name in _IGNORE_FILES:
+        path = folder / name
+        if path.is_file():
+            import pathspec
+
+            return pathspec.PathSpec.from_lines("gitwildmatch", path.read_text().splitlines())
+    return None
+
+
+def list_files(folder: Path) -> list[Path]:
+    """The files of ``folder`` that an upload takes, sorted, honouring .amlignore/.gitignore."""
+    spec = _ignored(folder)
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d not in (".git", "__pycache__"))
+        for filename in filenames:
+            path = Path(dirpath, filename)
+            relative = path.relative_to(folder).as_posix()
+            if spec is not None and spec.match_file(relative):  # type: ignore[attr-defined]
+                continue
+            files.append(path)
+    return sorted(files)
+
+
+def file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def path_digest(path: Path) -> str:
+    """sha256 of a file's bytes, or of a folder's (relative path, file digest) listing."""
+    if path.is_file():
+        return file_digest(path)
+    listing = hashlib.sha256()
+    for file in list_files(path):
+        listing.update(f"{file.relative_to(path).as_posix()}\0{file_digest(file)}\n".encode())
+    return listing.hexdigest()
+
+
+def upload(local: Path, location: Location, prefix: str = "LocalUpload") -> str:
+    """Upload a file or folder under ``<prefix>/<digest>/<name>``; returns that relative path.
+
+    Content that is already there (a completion marker says so) is not uploaded again. The marker
+    is written last, so an interrupted upload is redone rather than trusted.
+    """
+    if not local.exists():
+        raise InvalidSpecError([SpecProblem(f"path '{local}' does not exist", "path")])
+    if local.is_dir() and not list_files(local):
+        raise InvalidSpecError([SpecProblem(f"folder '{local}' has no files to upload", "path")])
+    digest = path_digest(local)
+    relative = f"{prefix}/{digest[:32]}/{local.name}"
+    fs, base = location.fs, location.join(f"{prefix}/{digest[:32]}")
+    try:
+        if fs.exists(f"{base}/{_MARKER}"):
+            return relative
+        if isinstance(fs, LocalFileSystem):
+            _upload_local(local, Path(base))
+        else:
+            _upload_remote(local, location, f"{base}/{local.name}")
+            fs.pipe_file(f"{base}/{_MARKER}", digest.encode())
+    except OSError as exc:
+        raise BackendError(f"Upload of '{local}' to {location.root} failed: {exc}") from exc
+    return relative
+
+
+def _upload_local(local: Path, base: Path) -> None:
+    # Build the whole digest folder aside, then rename it into place: readers never see half.
+    base.parent.mkdir(parents=True, exist_ok=True)
+    staging = base.parent / f".tmp-{uuid.uuid4().hex}"
+    try:
+        staging.mkdir()
+        target = staging / local.name
+        if local.is_file():
+            shutil.copyfile(local, target)
+        else:
+            for file in list_files(local):
+                dest = target / file.relative_to(local)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, dest)
+        (staging / _MARKER).write_text("")
+        try:
+            staging.rename(base)
+        except OSError:
+            if not (base / _MARKER).exists():  # somebody else's identical upload won the race
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _upload_remote(local: Path, location: Location, target: str) -> None:
+    if local.is_file():
+        location.fs.put_file(str(local), target)
+        return
+    for file in list_files(local):
+        location.fs.put_file(str(file), f"{target}/{file.relative_to(local).as_posix()}")
+
+
+def download(location: Location, relative: str, destination: Path) -> Path:
+    """Copy the file or folder at ``relative`` into ``destination/<its name>``; returns that path."""
+    fs, source = location.fs, location.join(relative)
+    if not fs.exists(source):
+        raise NotFoundError(f"Nothing is stored at '{relative}' in {location.root}.")
+    name = source.rstrip("/").rsplit("/", 1)[-1]
+    target = destination / name
+    destination.mkdir(parents=True, exist_ok=True)
+    try:
+        if fs.isdir(source):
+            fs.get(source.rstrip("/") + "/", str(target), recursive=True)
+        else:
+            fs.get_file(source, str(target))
+    except OSError as exc:
+        raise BackendError(f"Download of '{relative}' failed: {exc}") from exc
+    return target

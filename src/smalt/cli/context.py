@@ -1,0 +1,20 @@
+"""What every command shares: the workspace chosen on the command line, and opening the SDK."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smalt.client import MLClient
+
+_state: dict[str, str | None] = {"workspace": None}
+
+
+def set_workspace(path: str | None) -> None:
+    _state["workspace"] = path
+
+
+def client() -> MLClient:
+    from smalt.client import MLClient
+
+    return MLClient(workspace=_state["workspace"])

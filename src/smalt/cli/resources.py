@@ -1,0 +1,98 @@
+"""``smalt compute|datastore|workspace <verb>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from smalt.cli import context
+from smalt.cli.assets import FileOpt, NameOpt, OptName, OutputOpt, SetOpt, _entity_from
+from smalt.cli.output import emit
+
+compute_app = typer.Typer(help="Manage compute targets (all run locally in embedded mode).", no_args_is_help=True)
+datastore_app = typer.Typer(help="Manage datastores; credentials are stored encrypted.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Create and show workspaces.", no_args_is_help=True)
+
+
+@compute_app.command("create")
+def compute_create(
+    file: FileOpt = None, name: OptName = None,
+    type_: Annotated[str | None, typer.Option("--type", "-t", help="amlcompute or local.")] = None,
+    size: Annotated[str | None, typer.Option("--size", help="VM size (recorded only).")] = None,
+    min_instances: Annotated[int | None, typer.Option("--min-instances")] = None,
+    max_instances: Annotated[int | None, typer.Option("--max-instances")] = None,
+    idle_time_before_scale_down: Annotated[int | None, typer.Option("--idle-time-before-scale-down")] = None,
+    tier: Annotated[str | None, typer.Option("--tier")] = None,
+    set_: SetOpt = None, output: OutputOpt = None,
+) -> None:  # fmt: skip
+    """Create or update a compute target."""
+    flags: dict[str, Any] = {
+        "name": name, "type": type_, "size": size, "min_instances": min_instances,
+        "max_instances": max_instances, "idle_time_before_scale_down": idle_time_before_scale_down,
+        "tier": tier,
+    }  # fmt: skip
+    compute = _entity_from("compute", file, set_, flags)
+    emit(context.client().compute.begin_create_or_update(compute).result(), output)
+
+
+@compute_app.command("show")
+def compute_show(name: NameOpt, output: OutputOpt = None) -> None:
+    """Show a compute target."""
+    emit(context.client().compute.get(name), output)
+
+
+@compute_app.command("list")
+def compute_list(output: OutputOpt = None) -> None:
+    """List compute targets."""
+    emit(context.client().compute.list(), output, columns=("name", "type", "min_instances", "max_instances", "size"))
+
+
+@compute_app.command("delete")
+def compute_delete(name: NameOpt) -> None:
+    """Delete a compute target."""
+    context.client().compute.delete(name)
+
+
+@datastore_app.command("create")
+def datastore_create(file: FileOpt = None, name: OptName = None, set_: SetOpt = None, output: OutputOpt = None) -> None:
+    """Create or update a datastore from a YAML file."""
+    emit(context.client().datastores.create_or_update(_entity_from("datastore", file, set_, {"name": name})), output)
+
+
+@datastore_app.command("show")
+def datastore_show(name: NameOpt, output: OutputOpt = None) -> None:
+    """Show a datastore (never its secrets)."""
+    emit(context.client().datastores.get(name), output)
+
+
+@datastore_app.command("list")
+def datastore_list(output: OutputOpt = None) -> None:
+    """List datastores (never their secrets)."""
+    emit(context.client().datastores.list(), output, columns=("name", "type", "is_default", "description"))
+
+
+@datastore_app.command("delete")
+def datastore_delete(name: NameOpt) -> None:
+    """Delete a datastore definition; its bytes are left where they are."""
+    context.client().datastores.delete(name)
+
+
+@workspace_app.command("create")
+def workspace_create(
+    path: Annotated[Path | None, typer.Option("--path", help="Folder (default: ./.smalt).")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Workspace name.")] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Create a workspace (here, in ./.smalt, unless --path or --workspace says where)."""
+    from smalt.client import MLClient
+
+    target = path or (Path(context._state["workspace"]) if context._state["workspace"] else Path(".smalt"))
+    emit(MLClient(workspace=target.resolve(), workspace_name=name).workspace, output)
+
+
+@workspace_app.command("show")
+def workspace_show(output: OutputOpt = None) -> None:
+    """Show the workspace commands use (see --workspace and SMALT_WORKSPACE)."""
+    emit(context.client().workspace, output)

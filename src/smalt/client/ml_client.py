@@ -1,0 +1,134 @@
+"""``MLClient``: the SDK's entry point, shaped like Azure ML's ``azure.ai.ml.MLClient``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from smalt.client.operations import AssetOperations, ComputeOperations, DatastoreOperations
+from smalt.entities import CommandComponent, Data, Environment, Model, Workspace
+from smalt.errors import ConfigurationError
+from smalt.services import (
+    AssetService,
+    ComputeService,
+    DatastoreService,
+    WorkspaceContext,
+    open_workspace,
+    resolve_path,
+)
+from smalt.services.workspace import WORKSPACE_ENV
+
+# Azure ML's search order: each (folder, file) pair all the way up before the next pair.
+_CONFIG_PLACES = ((".azureml", "config.json"), ("aml_config", "config.json"), ("", "config.json"))
+_MAX_LEVELS = 20
+
+
+class MLClient:
+    """A handle on one workspace.
+
+    Examples::
+
+        ml_client = MLClient()                          # the workspace smalt resolves
+        ml_client = MLClient(workspace="./.smalt")      # a given folder
+        ml_client = MLClient.from_config()              # config.json, as Azure ML finds it
+        ml_client = MLClient(credential, sub, rg, "my-ws")  # Azure ML code, unchanged
+
+    ``credential``, ``subscription_id`` and ``resource_group_name`` are accepted so that Azure ML
+    code runs unchanged; a ``workspace_name`` picks ``~/.smalt/<workspace_name>`` unless a
+    workspace path or ``SMALT_WORKSPACE`` says otherwise.
+    """
+
+    def __init__(
+        self,
+        credential: Any = None,
+        subscription_id: str | None = None,
+        resource_group_name: str | None = None,
+        workspace_name: str | None = None,
+        *,
+        workspace: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if workspace is None and not os.environ.get(WORKSPACE_ENV) and workspace_name:
+            workspace = Path.home() / ".smalt" / workspace_name
+        self._context: WorkspaceContext = open_workspace(resolve_path(workspace), name=workspace_name)
+        self.data: AssetOperations[Data] = AssetOperations(AssetService(self._context, Data))
+        self.environments: AssetOperations[Environment] = AssetOperations(AssetService(self._context, Environment))
+        self.components: AssetOperations[CommandComponent] = AssetOperations(
+            AssetService(self._context, CommandComponent)
+        )
+        self.models: AssetOperations[Model] = AssetOperations(AssetService(self._context, Model))
+        self.datastores = DatastoreOperations(DatastoreService(self._context))
+        self.compute = ComputeOperations(ComputeService(self._context))
+
+    @classmethod
+    def from_config(
+        cls,
+        credential: Any = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        file_name: str | None = None,
+        **kwargs: Any,
+    ) -> MLClient:
+        """Find ``config.json`` as Azure ML does (``.azureml/``, ``aml_config/``, then plain, searching
+        up from ``path`` or the current directory) and open the workspace it names.
+
+        smalt reads ``workspace`` (a folder, relative to the file) or Azure ML's ``workspace_name``.
+        """
+        config_file = _find_config(Path(path) if path else Path.cwd(), file_name)
+        try:
+            config = json.loads(config_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"{config_file} is not valid JSON (line {exc.lineno}): {exc.msg}.") from exc
+        if not isinstance(config, dict):
+            raise ConfigurationError(f"{config_file} must hold a JSON object.")
+        if "workspace" in config:
+            folder = (config_file.parent / str(config["workspace"])).resolve()
+            return cls(credential, workspace=folder, **kwargs)
+        name = config.get("workspace_name")
+        if not name and "Scope" in config:
+            parts = str(config["Scope"]).split("/")
+            name = parts[8] if len(parts) > 8 else None
+        if not name:
+            raise ConfigurationError(
+                f"{config_file} names no workspace.",
+                hint='add "workspace": "<folder>" or "workspace_name": "<name>"',
+            )
+        return cls(credential, config.get("subscription_id"), config.get("resource_group"), str(name), **kwargs)
+
+    @property
+    def workspace(self) -> Workspace:
+        """The open workspace: name, folder, database (password hidden) and blob store."""
+        return self._context.describe()
+
+    @property
+    def workspace_name(self) -> str:
+        return self._context.name
+
+    def close(self) -> None:
+        self._context.close()
+
+    def __enter__(self) -> MLClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _find_config(start: Path, file_name: str | None) -> Path:
+    if start.is_file():
+        return start
+    names = [file_name] if file_name else ["config.json"]
+    start = start.resolve()
+    levels = [start, *start.parents][: _MAX_LEVELS + 1]
+    for folder_name, _ in _CONFIG_PLACES:
+        for name in names:
+            for level in levels:
+                candidate = level / folder_name / name if folder_name else level / name
+                if candidate.is_file():
+                    return candidate
+    raise ConfigurationError(
+        f"We could not find config.json in: {start} or in its parent directories.",
+        hint='write a config.json with {"workspace": "<folder>"}, or call MLClient(workspace=...)',
+    )

@@ -1,0 +1,121 @@
+"""Operation groups of ``MLClient``: the verbs of Azure ML's SDK v2, one class per resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from smalt.entities import Asset, Compute, Datastore
+from smalt.services import AssetService, ComputeService, DatastoreService
+
+A = TypeVar("A", bound=Asset)
+T = TypeVar("T")
+
+
+class Poller(Generic[T]):
+    """What Azure ML's ``begin_*`` methods return; here the work is done when it comes back."""
+
+    def __init__(self, value: T) -> None:
+        self._value = value
+
+    def result(self, timeout: float | None = None) -> T:
+        return self._value
+
+    def done(self) -> bool:
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        return None
+
+
+def _include_archived(include_archived: bool, list_view_type: str | None) -> bool:
+    # Azure ML spells it list_view_type=ListViewType.ALL / "All"; smalt also takes a flag.
+    return include_archived or (list_view_type or "").lower().replace("_", "") in ("all", "archivedonly")
+
+
+class AssetOperations(Generic[A]):
+    """``ml_client.data`` / ``.environments`` / ``.components`` / ``.models``.
+
+    Example::
+
+        ml_client.data.create_or_update(Data(name="iris", path="./iris.csv", type="uri_file"))
+        ml_client.data.get("iris", label="latest")
+    """
+
+    def __init__(self, service: AssetService[A]) -> None:
+        self._service = service
+
+    def create_or_update(self, asset: A) -> A:
+        """Register ``asset``; with no version it gets the next integer version."""
+        return self._service.create_or_update(asset)
+
+    def get(self, name: str, version: str | int | None = None, label: str | None = None) -> A:
+        """One version, by ``version`` or by ``label="latest"``."""
+        return self._service.get(name, None if version is None else str(version), label)
+
+    def list(
+        self, name: str | None = None, *, include_archived: bool = False, list_view_type: str | None = None
+    ) -> list[A]:
+        """The latest version of each asset, or every version of ``name``, newest first."""
+        return self._service.list(name, include_archived=_include_archived(include_archived, list_view_type))
+
+    def archive(self, name: str, version: str | int | None = None, label: str | None = None) -> None:
+        """Archive one version, or with no version every version of ``name``."""
+        self._service.archive(name, None if version is None else str(version), label)
+
+    def restore(self, name: str, version: str | int | None = None, label: str | None = None) -> None:
+        self._service.restore(name, None if version is None else str(version), label)
+
+    def download(
+        self, name: str, version: str | int | None = None, download_path: str | Path = ".", label: str | None = None
+    ) -> Path:
+        """Copy the files to ``download_path/<name>/<file or folder name>``."""
+        return self._service.download(name, None if version is None else str(version), label, download_path)
+
+
+class DatastoreOperations:
+    """``ml_client.datastores``: credentials go in, and never come back out."""
+
+    def __init__(self, service: DatastoreService) -> None:
+        self._service = service
+
+    def create_or_update(self, datastore: Datastore) -> Datastore:
+        return self._service.create_or_update(datastore)
+
+    def get(self, name: str) -> Datastore:
+        return self._service.get(name)
+
+    def get_default(self) -> Datastore:
+        return next(d for d in self._service.list() if d.is_default)
+
+    def list(self) -> list[Datastore]:
+        return self._service.list()
+
+    def delete(self, name: str) -> None:
+        self._service.delete(name)
+
+
+class ComputeOperations:
+    """``ml_client.compute``."""
+
+    def __init__(self, service: ComputeService) -> None:
+        self._service = service
+
+    def begin_create_or_update(self, compute: Compute) -> Poller[Compute]:
+        return Poller(self._service.create_or_update(compute))
+
+    def create_or_update(self, compute: Compute) -> Compute:
+        return self._service.create_or_update(compute)
+
+    def get(self, name: str) -> Compute:
+        return self._service.get(name)
+
+    def list(self) -> list[Compute]:
+        return self._service.list()
+
+    def begin_delete(self, name: str) -> Poller[None]:
+        self._service.delete(name)
+        return Poller(None)
+
+    def delete(self, name: str) -> None:
+        self._service.delete(name)

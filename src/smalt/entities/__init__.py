@@ -1,0 +1,42 @@
+"""smalt's domain: pydantic models named and shaped as Azure ML's, with no I/O."""
+
+from smalt.entities.base import Asset, CreationContext, Entity
+from smalt.entities.component import CommandComponent
+from smalt.entities.compute import Compute
+from smalt.entities.data import AssetTypes, Data
+from smalt.entities.datastore import Datastore, DatastoreCredentials
+from smalt.entities.environment import BuildContext, Environment, InlineEnvironment
+from smalt.entities.io import Input, Output
+from smalt.entities.job import CommandJob
+from smalt.entities.model import Model
+from smalt.entities.workspace import Workspace
+
+#: Azure ML's SDK names for compute and datastore kinds, so that its code runs unchanged.
+AmlCompute = Compute
+AccountKeyConfiguration = DatastoreCredentials
+SasTokenConfiguration = DatastoreCredentials
+ServicePrincipalConfiguration = DatastoreCredentials
+
+__all__ = [
+    "AccountKeyConfiguration",
+    "AmlCompute",
+    "Asset",
+    "AssetTypes",
+    "BuildContext",
+    "CommandComponent",
+    "CommandJob",
+    "Compute",
+    "CreationContext",
+    "Data",
+    "Datastore",
+    "DatastoreCredentials",
+    "Entity",
+    "Environment",
+    "InlineEnvironment",
+    "Input",
+    "Model",
+    "Output",
+    "SasTokenConfiguration",
+    "ServicePrincipalConfiguration",
+    "Workspace",
+]

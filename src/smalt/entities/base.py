@@ -1,0 +1,88 @@
+"""Shared pieces of every entity: the pydantic base, names, versions and creation context."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,254}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def _to_str(value: Any) -> Any:
+    # YAML writes `version: 1` and `tags: {epochs: 10}`; Azure ML treats both as strings.
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _str_dict(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _to_str(v) for k, v in value.items()}
+    return value
+
+
+Version = Annotated[str, BeforeValidator(_to_str), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,99}$")]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+StrDict = Annotated[dict[str, str], BeforeValidator(_str_dict)]
+
+
+def is_valid_name(name: str) -> bool:
+    return bool(_NAME_RE.match(name))
+
+
+class Entity(BaseModel):
+    """Base of smalt's entities: unknown keys are errors, names match Azure ML's YAML keys."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entity as plain JSON-ready data, with unset optional fields left out."""
+        return self.model_dump(mode="json", by_alias=False, exclude_none=True)
+
+
+class CreationContext(Entity):
+    """Who made an object and when (Azure ML's ``creation_context``)."""
+
+    created_at: datetime
+    created_by: str
+    created_by_type: str = "User"
+    last_modified_at: datetime | None = None
+    last_modified_by: str | None = None
+
+
+class Asset(Entity):
+    """A named, versioned object of a workspace: data, environment, component or model."""
+
+    #: The noun used in messages, CLI commands and the store ("data", "environment", ...).
+    kind: ClassVar[str] = "asset"
+
+    name: Name
+    version: Version | None = None
+    description: str | None = None
+    tags: StrDict = Field(default_factory=dict)
+    properties: StrDict = Field(default_factory=dict)
+    creation_context: CreationContext | None = None
+
+    def content(self) -> dict[str, Any]:
+        """What makes two registrations of one version the same: all but name, version, context."""
+        data = self.to_dict()
+        for key in ("name", "version", "creation_context"):
+            data.pop(key, None)
+        return data
+
+    def content_digest(self) -> str:
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def ref(self) -> str:
+        """The Azure ML reference of this version, ``azureml:<name>:<version>``."""
+        return f"azureml:{self.name}:{self.version}"

@@ -1,0 +1,54 @@
+"""Components: reusable, typed steps (Azure ML ``commandComponent``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from smalt.entities.base import Asset, StrDict
+from smalt.entities.environment import InlineEnvironment
+from smalt.entities.io import Input, Output
+
+_BINDING = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
+
+
+class CommandComponent(Asset):
+    """A command component.
+
+    Example::
+
+        CommandComponent(
+            name="train", command="python train.py --lr ${{inputs.lr}}", code="./src",
+            environment="azureml:sklearn:1", inputs={"lr": Input(type="number", default=0.1)},
+        )
+    """
+
+    kind: ClassVar[str] = "component"
+
+    type: Literal["command"] = "command"
+    display_name: str | None = None
+    command: str
+    code: str | None = None
+    environment: str | InlineEnvironment | None = None
+    inputs: dict[str, Input] = Field(default_factory=dict)
+    outputs: dict[str, Output] = Field(default_factory=dict)
+    is_deterministic: bool = True
+    additional_includes: list[str] = Field(default_factory=list)
+    environment_variables: StrDict = Field(default_factory=dict)
+    resources: dict[str, Any] | None = None
+    distribution: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _bindings_exist(self) -> CommandComponent:
+        # ${{inputs.x}} inside an optional $[[ ... ]] segment may name an optional input; any
+        # binding must still name a declared port.
+        unknown = [
+            f"{group}.{port}"
+            for group, port in _BINDING.findall(self.command)
+            if port not in (self.inputs if group == "inputs" else self.outputs)
+        ]
+        if unknown:
+            raise ValueError("command refers to undeclared " + ", ".join(sorted(set(unknown))))
+        return self

@@ -1,0 +1,93 @@
+"""The one exception hierarchy of smalt.
+
+Every error a person can meet says what failed, on which object, why, and what to do (``hint``)::
+
+    SmaltError
+    ├── NotFoundError            a named thing does not exist
+    ├── AlreadyExistsError       a create that would overwrite something different
+    │   └── VersionConflictError an explicit version that exists with other content
+    ├── InvalidSpecError         a YAML file, flag or SDK argument is wrong (carries SpecProblems)
+    ├── InvalidStateError        the object exists but cannot do that now (e.g. archived)
+    ├── ConfigurationError       the workspace, database or datastore set-up is wrong
+    ├── BackendError             a database, filesystem or compute backend failed
+    └── UserCodeError            the user's own code failed (jobs, scoring scripts)
+
+Foreign exceptions are translated where they enter smalt, with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One problem in a spec: where it is (file, line, field path) and what is wrong."""
+
+    message: str
+    field: str = ""
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+
+class SmaltError(Exception):
+    """Base of every error smalt raises on purpose."""
+
+    #: What a person should do about it; printed after the message.
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} Hint: {self.hint}"
+        return self.message
+
+
+class NotFoundError(SmaltError):
+    """A named object (asset, version, datastore, compute, workspace) does not exist."""
+
+
+class AlreadyExistsError(SmaltError):
+    """Creating would overwrite an object that exists with different content."""
+
+
+class VersionConflictError(AlreadyExistsError):
+    """An explicit asset version exists already, with other content."""
+
+
+class InvalidSpecError(SmaltError):
+    """The input is wrong; ``problems`` lists every problem found, each with its location."""
+
+    def __init__(self, problems: list[SpecProblem], *, summary: str | None = None, hint: str | None = None) -> None:
+        self.problems = list(problems)
+        head = summary or (f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in the spec")
+        body = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{head}:\n{body}" if body else head, hint=hint)
+
+
+class InvalidStateError(SmaltError):
+    """The object exists but cannot do what was asked in its present state."""
+
+
+class ConfigurationError(SmaltError):
+    """The workspace, database, datastore or installation is not set up as needed."""
+
+
+class BackendError(SmaltError):
+    """A database, filesystem or compute backend failed underneath smalt."""
+
+
+class UserCodeError(SmaltError):
+    """The user's own code failed; the platform itself did what it should."""

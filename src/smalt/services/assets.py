@@ -1,0 +1,286 @@
+"""Versioned assets: data, environments, components and models.
+
+Registering an asset resolves it into what the version pins: local files are uploaded
+content-addressed to ``workspaceblobstore`` and replaced by their datastore URI, a conda file is
+read and stored inline, references are resolved to concrete versions. Two registrations with the
+same resolved content are the same version; nothing is written until all of it has succeeded.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from smalt.entities import Asset, CommandComponent, CreationContext, Data, Environment, Model
+from smalt.entities.environment import InlineEnvironment
+from smalt.errors import InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
+from smalt.services.datastores import DatastoreService
+from smalt.services.workspace import WorkspaceContext
+from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
+from smalt.store import AssetVersionRecord
+
+A = TypeVar("A", bound=Asset)
+
+_NOUNS = {"data": "Data asset", "environment": "Environment", "component": "Component", "model": "Model"}
+
+
+class AssetService(Generic[A]):
+    """Create, get, list, archive, restore and download the versions of one kind of asset."""
+
+    def __init__(self, workspace: WorkspaceContext, cls: type[A]) -> None:
+        self._ws = workspace
+        self._cls = cls
+        self.kind = cls.kind
+        self._datastores = DatastoreService(workspace)
+
+    # -- writing ---------------------------------------------------------------------------
+    def create_or_update(self, asset: A) -> A:
+        """Register ``asset``; without a version it gets the next integer version."""
+        asset = prepare(asset)
+        resolved = self._resolve(asset)
+        spec = resolved.model_copy(update={"creation_context": None}).to_dict()
+        digest = resolved.content_digest()
+        with self._ws.store.transaction(write=True) as tx:
+            record, _ = tx.assets.create_version(self.kind, asset.name, asset.version, spec, digest, self._ws.user)
+        return self._entity(record)
+
+    def _resolve(self, asset: A) -> A:
+        """What the version pins, with local files uploaded. Kind-specific."""
+        if isinstance(asset, Data):
+            return asset.model_copy(update={"path": self._data_path(asset)})
+        if isinstance(asset, Model):
+            return asset.model_copy(update=self._model_fields(asset))
+        if isinstance(asset, Environment):
+            return asset.model_copy(update=self._environment_fields(asset))
+        if isinstance(asset, CommandComponent):
+            return asset.model_copy(update=self._component_fields(asset))
+        return asset
+
+    def _upload(self, path: str) -> str:
+        return str(self._datastores.upload(Path(path)))
+
+    def _check_remote(self, path: str, field: str) -> None:
+        uri = parse_datastore_uri(path)
+        if uri is not None:
+            self._datastores.get(uri.datastore)  # an unknown datastore is an error now, not at use
+        elif path.startswith("azureml:"):
+            raise InvalidSpecError([SpecProblem(
+                f"{path!r} is not a path; write a local path, an azureml://datastores/... URI or a URL",
+                field,
+            )])  # fmt: skip
+
+    def _data_path(self, data: Data) -> str:
+        if not is_local_path(data.path):
+            self._check_remote(data.path, "path")
+            return data.path
+        local = Path(data.path)
+        if data.type == "uri_file" and not local.is_file():
+            raise _problem(
+                f"type uri_file needs a file, and '{local}' is a folder", "path", "use type: uri_folder for a folder"
+            )
+        if data.type == "uri_folder" and not local.is_dir():
+            raise _problem(
+                f"type uri_folder needs a folder, and '{local}' is a file",
+                "path",
+                "use type: uri_file for a single file",
+            )
+        if data.type == "mltable" and not (local / "MLTable").is_file():
+            raise _problem(f"type mltable needs a folder with an MLTable file; '{local}' has none", "path")
+        return self._upload(data.path)
+
+    def _model_fields(self, model: Model) -> dict[str, Any]:
+        if not is_local_path(model.path):
+            self._check_remote(model.path, "path")
+            return {}
+        local = Path(model.path)
+        fields: dict[str, Any] = {}
+        if model.type == "mlflow_model":
+            mlmodel = local / "MLmodel" if local.is_dir() else local
+            if mlmodel.name != "MLmodel" or not mlmodel.is_file():
+                raise _problem(
+                    f"type mlflow_model needs a folder with an MLmodel file; '{local}' has none",
+                    "path",
+                    "save the model with mlflow.<flavor>.save_model, or use custom_model",
+                )
+            fields["flavors"] = model.flavors or _mlmodel_flavors(mlmodel)
+            local = mlmodel.parent
+        fields["path"] = self._upload(str(local))
+        return fields
+
+    def _conda(self, conda_file: str | dict[str, Any] | None, field: str) -> dict[str, Any] | None:
+        if conda_file is None or isinstance(conda_file, dict):
+            return conda_file
+        from smalt.specs.yaml_source import read_yaml
+
+        return dict(_plain(read_yaml(Path(conda_file)).data))
+
+    def _environment_fields(self, env: Environment | InlineEnvironment) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if env.conda_file is not None:
+            fields["conda_file"] = self._conda(env.conda_file, "conda_file")
+        if env.build is not None and is_local_path(env.build.path):
+            build = Path(env.build.path)
+            if not (build / env.build.dockerfile_path).is_file():
+                raise _problem(f"build context '{build}' has no {env.build.dockerfile_path}", "build.path")
+            fields["build"] = env.build.model_copy(update={"path": self._upload(str(build))})
+        return fields
+
+    def _component_fields(self, component: CommandComponent) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if component.code is not None and is_local_path(component.code):
+            fields["code"] = self._upload(component.code)
+        if component.additional_includes:
+            fields["additional_includes"] = [
+                self._upload(p) if is_local_path(p) else p for p in component.additional_includes
+            ]
+        env = component.environment
+        if isinstance(env, InlineEnvironment):
+            fields["environment"] = env.model_copy(update=self._environment_fields(env))
+        elif isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://registries"):
+            ref = parse_asset_ref(env)
+            if ref is None:
+                raise _problem(
+                    f"{env!r} is not an environment reference",
+                    "environment",
+                    "write azureml:<name>:<version> or azureml:<name>@latest",
+                )
+            found = self.resolve_ref("environment", ref.name, ref.version, ref.label)
+            fields["environment"] = f"azureml:{found.name}:{found.version}"
+        return fields
+
+    def resolve_ref(self, kind: str, name: str, version: str | None, label: str | None) -> AssetVersionRecord:
+        with self._ws.store.transaction() as tx:
+            return _lookup(tx, kind, name, version, label)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _entity(self, record: AssetVersionRecord) -> A:
+        entity = self._cls.model_validate({**record.spec, "name": record.name, "version": record.version})
+        return entity.model_copy(update={"creation_context": CreationContext(
+            created_at=record.created_at, created_by=record.created_by,
+            last_modified_at=record.last_modified_at,
+        )})  # fmt: skip
+
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> A:
+        """One version: by ``version``, or by ``label`` (``latest``: the newest not archived)."""
+        if version is not None and label is not None:
+            raise _problem("give a version or a label, not both", "version")
+        if version is None and label is None:
+            raise _problem(
+                "give a version or label='latest'", "version", f"smalt {self.kind} show --name {name} --label latest"
+            )
+        with self._ws.store.transaction() as tx:
+            return self._entity(_lookup(tx, self.kind, name, version, label))
+
+    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[A]:
+        """The latest version of every name, or every version of ``name`` (newest first)."""
+        with self._ws.store.transaction() as tx:
+            if name is not None:
+                records = tx.assets.list_versions(self.kind, name, include_archived)
+                if not records and not tx.assets.container_exists(self.kind, name):
+                    raise _not_found(tx, self.kind, name, None)
+                return [self._entity(r) for r in records]
+            out: list[A] = []
+            for container in tx.assets.list_containers(self.kind, include_archived):
+                version = container.latest_version
+                record = tx.assets.get(self.kind, container.name, version) if version else None
+                if record is None and include_archived:
+                    versions = tx.assets.list_versions(self.kind, container.name, True)
+                    record = versions[0] if versions else None
+                if record is not None:
+                    out.append(self._entity(record))
+            return out
+
+    def archive(self, name: str, version: str | None = None, label: str | None = None) -> None:
+        """Archive one version, or with no version the whole asset (all its versions)."""
+        self._set_archived(name, version, label, True)
+
+    def restore(self, name: str, version: str | None = None, label: str | None = None) -> None:
+        self._set_archived(name, version, label, False)
+
+    def _set_archived(self, name: str, version: str | None, label: str | None, archived: bool) -> None:
+        with self._ws.store.transaction(write=True) as tx:
+            if label is not None:
+                version = _lookup(tx, self.kind, name, None, label).version
+            if version is not None:
+                record = _lookup(tx, self.kind, name, version, None)
+                if not archived and record.container_archived:
+                    raise InvalidStateError(
+                        f"{_NOUNS[self.kind]} '{name}' is archived as a whole.",
+                        hint=f"restore it first: smalt {self.kind} restore --name {name}",
+                    )
+            elif not tx.assets.container_exists(self.kind, name):
+                raise _not_found(tx, self.kind, name, None)
+            tx.assets.set_archived(self.kind, name, version, archived)
+
+    def download(
+        self, name: str, version: str | None = None, label: str | None = None, download_path: str | Path = "."
+    ) -> Path:
+        """Copy the asset's files to ``download_path/<name>/``; returns the folder or file made."""
+        asset = (
+            self.get(name, version, label if version is None else None)
+            if (version or label)
+            else (self.get(name, label="latest"))
+        )
+        path = getattr(asset, "path", None)
+        if not isinstance(path, str):
+            raise InvalidStateError(f"{_NOUNS[self.kind]} '{name}' has no files to download.")
+        destination = Path(download_path) / name
+        if parse_datastore_uri(path) is not None:
+            return self._datastores.download(path, destination)
+        raise InvalidStateError(
+            f"{_NOUNS[self.kind]} '{name}:{asset.version}' points at {path}, outside any datastore.",
+            hint="download it with the tool of that storage",
+        )
+
+
+def _lookup(tx: Any, kind: str, name: str, version: str | None, label: str | None) -> AssetVersionRecord:
+    if version is not None:
+        record: AssetVersionRecord | None = tx.assets.get(kind, name, str(version))
+    elif label in (None, "latest"):
+        record = tx.assets.latest(kind, name)
+    else:
+        raise _problem(f"unknown label {label!r}; the label smalt knows is 'latest'", "label")
+    if record is None:
+        raise _not_found(tx, kind, name, version)
+    return record
+
+
+def _not_found(tx: Any, kind: str, name: str, version: str | None) -> NotFoundError:
+    noun = _NOUNS[kind]
+    versions = tx.assets.version_names(kind, name)
+    if versions and version is not None:
+        return NotFoundError(
+            f"{noun} '{name}:{version}' not found. Versions: {', '.join(versions)}.",
+            hint=f"smalt {kind} list --name {name}",
+        )
+    if versions:
+        return NotFoundError(
+            f"{noun} '{name}' has no version that is not archived.",
+            hint=f"smalt {kind} restore --name {name}, or give --version",
+        )
+    close = difflib.get_close_matches(name, tx.assets.all_names(kind), n=1)
+    meant = f" Did you mean '{close[0]}'?" if close else ""
+    target = f"'{name}:{version}'" if version is not None else f"'{name}'"
+    return NotFoundError(f"{noun} {target} not found.{meant}", hint=f"smalt {kind} list")
+
+
+def _problem(message: str, field: str, hint: str | None = None) -> InvalidSpecError:
+    return InvalidSpecError([SpecProblem(message, field)], summary="Invalid spec", hint=hint)
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's commented containers to plain dicts and lists (for JSON storage)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _mlmodel_flavors(mlmodel: Path) -> dict[str, Any]:
+    from smalt.specs.yaml_source import read_yaml
+
+    data = _plain(read_yaml(mlmodel).data)
+    flavors = data.get("flavors") if isinstance(data, dict) else None
+    return flavors if isinstance(flavors, dict) else {}

@@ -1,0 +1,127 @@
+"""Datastores: definitions with credentials encrypted at rest, and the bytes behind them."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from smalt.artifacts import Location, download, open_location, upload
+from smalt.entities import CreationContext, Datastore
+from smalt.errors import InvalidStateError, NotFoundError
+from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
+from smalt.specs import DatastoreUri, parse_datastore_uri, prepare
+from smalt.store import NamedRecord
+
+
+class DatastoreService:
+    """Create, read, list and delete datastores; open their bytes."""
+
+    def __init__(self, workspace: WorkspaceContext) -> None:
+        self._ws = workspace
+
+    def _entity(self, record: NamedRecord) -> Datastore:
+        datastore = Datastore.model_validate(record.spec)
+        return datastore.model_copy(update={
+            "is_default": record.is_default,
+            "creation_context": CreationContext(
+                created_at=record.created_at, created_by=record.created_by,
+                last_modified_at=record.last_modified_at,
+            ),
+        })  # fmt: skip
+
+    def create_or_update(self, datastore: Datastore) -> Datastore:
+        """Create or replace a datastore. Its secrets are sealed; what comes back has none."""
+        if datastore.name == DEFAULT_DATASTORE:
+            raise InvalidStateError(
+                f"'{DEFAULT_DATASTORE}' is the workspace's own datastore and cannot be replaced.",
+                hint="create a datastore with another name",
+            )
+        datastore = prepare(datastore) if datastore.type == "local" and datastore.path else datastore
+        creds = datastore.credentials
+        sealed = self._ws.secrets.seal(creds.secrets()) if creds and creds.secrets() else None
+        public = datastore.model_copy(
+            update={
+                "credentials": creds.without_secrets() if creds else None,
+                "creation_context": None,
+                "is_default": False,
+            }
+        )
+        if public.type == "local" and public.path:
+            Path(public.path).mkdir(parents=True, exist_ok=True)
+        with self._ws.store.transaction(write=True) as tx:
+            record, _ = tx.datastores.upsert(public.name, public.type, public.to_dict(), self._ws.user, secrets=sealed)
+        return self._entity(record)
+
+    def get(self, name: str) -> Datastore:
+        with self._ws.store.transaction() as tx:
+            record = tx.datastores.get(name)
+            if record is None:
+                names = [r.name for r in tx.datastores.list()]
+        if record is None:
+            raise _not_found(name, names)
+        return self._entity(record)
+
+    def list(self) -> list[Datastore]:
+        with self._ws.store.transaction() as tx:
+            return [self._entity(r) for r in tx.datastores.list()]
+
+    def delete(self, name: str) -> None:
+        if name == DEFAULT_DATASTORE:
+            raise InvalidStateError(f"'{DEFAULT_DATASTORE}' cannot be deleted; every workspace has it.")
+        with self._ws.store.transaction(write=True) as tx:
+            if not tx.datastores.delete(name):
+                names = [r.name for r in tx.datastores.list()]
+                raise _not_found(name, names)
+
+    def location(self, name: str) -> Location:
+        """The filesystem behind a datastore, opened with its decrypted credentials."""
+        with self._ws.store.transaction() as tx:
+            record = tx.datastores.get(name)
+            names = [] if record is not None else [r.name for r in tx.datastores.list()]
+        if record is None:
+            raise _not_found(name, names)
+        secrets = self._ws.secrets.open(record.secrets) if record.secrets else {}
+        return open_location(Datastore.model_validate(record.spec), secrets)
+
+    def upload(self, local: Path, datastore: str = DEFAULT_DATASTORE) -> DatastoreUri:
+        """Upload content-addressed; the same bytes are stored once."""
+        relative = upload(local, self.location(datastore))
+        return DatastoreUri(datastore, relative)
+
+    def exists(self, uri: str) -> bool:
+        parsed = _require_uri(uri)
+        location = self.location(parsed.datastore)
+        return bool(location.fs.exists(location.join(parsed.path)))
+
+    def read_bytes(self, uri: str) -> bytes:
+        """The bytes of the file an ``azureml://datastores/<ds>/paths/<p>`` URI names."""
+        parsed = _require_uri(uri)
+        location = self.location(parsed.datastore)
+        target = location.join(parsed.path)
+        if not location.fs.isfile(target):
+            raise NotFoundError(f"No file at {uri}.", hint=f"smalt datastore show --name {parsed.datastore}")
+        data = location.fs.cat_file(target)
+        assert isinstance(data, bytes)
+        return data
+
+    def download(self, uri: str, destination: Path) -> Path:
+        parsed = _require_uri(uri)
+        return download(self.location(parsed.datastore), parsed.path, destination)
+
+
+def _require_uri(uri: str) -> DatastoreUri:
+    parsed = parse_datastore_uri(uri)
+    if parsed is None:
+        raise NotFoundError(
+            f"{uri!r} is not a datastore URI.", hint="write azureml://datastores/<datastore>/paths/<path>"
+        )
+    return parsed
+
+
+def _not_found(name: str, names: list[str]) -> NotFoundError:
+    close = difflib.get_close_matches(name, names, n=1)
+    meant = f" Did you mean '{close[0]}'?" if close else ""
+    return NotFoundError(
+        f"Datastore '{name}' not found.{meant} Datastores: {', '.join(names) or 'none'}.",
+        hint="smalt datastore list",
+    )

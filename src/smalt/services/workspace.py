@@ -1,0 +1,164 @@
+"""Finding, creating and opening a workspace.
+
+A workspace is, in order: the path given (``--workspace`` / ``MLClient(workspace=...)``),
+``SMALT_WORKSPACE``, the nearest ``.smalt/`` folder above the current directory, else
+``~/.smalt/default``. It is created on first use. ``SMALT_DATABASE_URL`` puts its metadata in
+PostgreSQL; ``SMALT_BLOBSTORE_URL`` puts ``workspaceblobstore`` at any fsspec URL.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smalt.entities import Datastore, Workspace
+from smalt.errors import ConfigurationError
+from smalt.store import SecretBox, SqlMetadataStore
+
+WORKSPACE_ENV = "SMALT_WORKSPACE"
+DATABASE_ENV = "SMALT_DATABASE_URL"
+BLOBSTORE_ENV = "SMALT_BLOBSTORE_URL"
+CONFIG_FILE = "workspace.json"
+DEFAULT_DATASTORE = "workspaceblobstore"
+
+
+def _workspaces_home() -> Path:
+    return Path.home() / ".smalt"
+
+
+def resolve_path(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Path:
+    """Which workspace folder a command means (see the module docstring for the order)."""
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get(WORKSPACE_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    home = _workspaces_home()
+    start = (cwd or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / ".smalt"
+        # ~/.smalt holds the named workspaces (default, ...); it is not a workspace itself.
+        if candidate.is_dir() and candidate != home:
+            return candidate
+    return home / "default"
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
+
+
+@dataclass
+class WorkspaceContext:
+    """An open workspace: its folder, settings, metadata store and secret box."""
+
+    path: Path
+    name: str
+    id: str
+    created_at: datetime
+    database_url: str
+    blobstore_url: str | None
+    store: SqlMetadataStore
+    secrets: SecretBox
+    user: str = field(default_factory=current_user)
+
+    def describe(self) -> Workspace:
+        return Workspace(
+            name=self.name, path=str(self.path), id=self.id, database=self.store.display_url,
+            blobstore=self.blobstore_url or str(self.path / "blobs"), created_at=self.created_at,
+        )  # fmt: skip
+
+    def default_datastore(self) -> Datastore:
+        if self.blobstore_url:
+            return Datastore(
+                name=DEFAULT_DATASTORE,
+                type="local",
+                url=self.blobstore_url,
+                is_default=True,
+                description="The workspace's default datastore.",
+            )
+        return Datastore(
+            name=DEFAULT_DATASTORE,
+            type="local",
+            path=str(self.path / "blobs"),
+            is_default=True,
+            description="The workspace's default datastore.",
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    file = path / CONFIG_FILE
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{file} is not valid JSON (line {exc.lineno}): {exc.msg}.",
+            hint="fix the file, or move the folder aside to start a new workspace",
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{file} must hold a JSON object.")
+    return data
+
+
+def _write_config(path: Path, name: str | None) -> None:
+    config = {
+        "name": name or (path.parent.name if path.name == ".smalt" else path.name),
+        "id": uuid.uuid4().hex,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return  # another process created it first; theirs stands
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot create the workspace at {path}: {exc.strerror}.",
+            hint=f"choose a writable folder with --workspace or {WORKSPACE_ENV}",
+        ) from exc
+    with os.fdopen(fd, "w") as handle:
+        json.dump(config, handle, indent=2)
+
+
+def open_workspace(path: Path, *, create: bool = True, name: str | None = None) -> WorkspaceContext:
+    """Open the workspace at ``path``, creating it (folder, database, default datastore) if needed."""
+    if not (path / CONFIG_FILE).exists():
+        if not create:
+            raise ConfigurationError(f"There is no workspace at {path}.", hint="smalt workspace create")
+        _write_config(path, name)
+    config = _read_config(path)
+    database_url = os.environ.get(DATABASE_ENV) or config.get("database_url") or (f"sqlite:///{path / 'metadata.db'}")
+    blobstore_url = os.environ.get(BLOBSTORE_ENV) or config.get("blobstore_url")
+    store = SqlMetadataStore(database_url)
+    context = WorkspaceContext(
+        path=path, name=str(config.get("name", path.name)), id=str(config.get("id", "")),
+        created_at=datetime.fromisoformat(config["created_at"]) if "created_at" in config
+        else datetime.now(UTC),
+        database_url=database_url, blobstore_url=blobstore_url, store=store,
+        secrets=SecretBox.for_workspace(path),
+    )  # fmt: skip
+    _ensure_default_datastore(context)
+    return context
+
+
+def _ensure_default_datastore(context: WorkspaceContext) -> None:
+    with context.store.transaction() as tx:
+        if tx.datastores.get(DEFAULT_DATASTORE) is not None:
+            return
+    default = context.default_datastore()
+    if default.path:
+        Path(default.path).mkdir(parents=True, exist_ok=True)
+    with context.store.transaction(write=True) as tx:
+        if tx.datastores.get(DEFAULT_DATASTORE) is None:
+            tx.datastores.upsert(DEFAULT_DATASTORE, default.type, default.to_dict(), context.user, is_default=True)

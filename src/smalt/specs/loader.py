@@ -1,0 +1,278 @@
+"""Turning YAML files (and SDK objects) into validated entities, with every problem reported at once.
+
+Dispatch follows Azure ML CLI v2: on the command's noun (``smalt data create`` reads a data
+file) and, inside a noun, on ``type``. ``$schema`` is accepted and ignored. Local paths resolve
+against the YAML file's folder and must exist.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from smalt.entities import (
+    CommandComponent,
+    CommandJob,
+    Compute,
+    Data,
+    Datastore,
+    Entity,
+    Environment,
+    Model,
+)
+from smalt.errors import InvalidSpecError, SpecProblem
+from smalt.specs.references import is_local_path, resolve_local
+from smalt.specs.yaml_source import Loc, Source, apply_overrides, format_loc, read_yaml
+
+E = TypeVar("E", bound=Entity)
+
+#: The entity class for each noun; components and jobs dispatch further on ``type``.
+KINDS: dict[str, type[Entity]] = {
+    "data": Data,
+    "environment": Environment,
+    "component": CommandComponent,
+    "model": Model,
+    "compute": Compute,
+    "datastore": Datastore,
+    "job": CommandJob,
+}
+_BY_TYPE: dict[str, dict[str, type[Entity]]] = {
+    "component": {"command": CommandComponent},
+    "job": {"command": CommandJob},
+}
+
+# Where each kind keeps local paths: field paths, "*" for every item or key.
+_PATH_FIELDS: dict[type[Entity], list[Loc]] = {
+    Data: [("path",)],
+    Model: [("path",)],
+    Environment: [("conda_file",), ("build", "path")],
+    CommandComponent: [
+        ("code",), ("additional_includes", "*"),
+        ("environment", "conda_file"), ("environment", "build", "path"),
+    ],
+    CommandJob: [
+        ("code",), ("inputs", "*", "path"),
+        ("environment", "conda_file"), ("environment", "build", "path"),
+    ],
+    Datastore: [("path",)],
+}  # fmt: skip
+
+
+def _walk(data: Any, pattern: Loc, prefix: Loc = ()) -> Iterator[tuple[Loc, Any, Any]]:
+    """Yield (loc, container, key) for each place ``pattern`` matches in ``data``."""
+    if not pattern:
+        return
+    head, rest = pattern[0], pattern[1:]
+    if head == "*":
+        keys: list[Any] = (
+            list(range(len(data))) if isinstance(data, list) else list(data) if isinstance(data, dict) else []
+        )
+    else:
+        keys = [head] if isinstance(data, dict) and head in data else []
+    for key in keys:
+        if rest:
+            yield from _walk(data[key], rest, (*prefix, key))
+        else:
+            yield (*prefix, key), data, key
+
+
+def resolve_paths(cls: type[Entity], data: dict[str, Any], base_dir: Path) -> list[tuple[Loc, str]]:
+    """Make the local paths of ``data`` absolute in place; return the (loc, path) that are missing."""
+    missing: list[tuple[Loc, str]] = []
+    for pattern in _PATH_FIELDS.get(cls, []):
+        for loc, container, key in _walk(data, pattern):
+            value = container[key]
+            if not isinstance(value, str) or not is_local_path(value):
+                continue
+            resolved = resolve_local(value, base_dir)
+            container[key] = resolved
+            if not Path(resolved).exists():
+                missing.append((loc, resolved))
+    return missing
+
+
+def _field_names(cls: type[BaseModel], loc: Loc) -> list[str]:
+    """The field names of the model found at ``loc`` inside ``cls``, for 'did you mean'."""
+    model: Any = cls
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        if isinstance(part, int) or part not in model.model_fields:
+            # dict[str, Model] values: skip the key and continue into the value type
+            continue
+        annotation = model.model_fields[part].annotation
+        model = _model_in(annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return annotation
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        models = [_model_in(a) for a in args]
+        models = [m for m in models if isinstance(m, type) and issubclass(m, BaseModel)]
+        return models[0] if len(models) == 1 else None
+    if origin is dict and len(args) == 2:
+        return _model_in(args[1])
+    if origin is list and args:
+        return _model_in(args[0])
+    return None
+
+
+_PRIMITIVE_TAGS = {"str", "int", "float", "bool", "list[str]", "dict[str,str]"}
+
+
+def _is_tag(part: str | int) -> bool:
+    # pydantic names the union member in the loc: 'str', 'InlineEnvironment', 'function-after[...]'
+    return isinstance(part, str) and (part in _PRIMITIVE_TAGS or "[" in part or part[:1].isupper())
+
+
+def _describe(cls: type[Entity], error: Any) -> tuple[Loc, str] | None:
+    raw: Loc = tuple(error["loc"])
+    if any(p in _PRIMITIVE_TAGS for p in raw) and isinstance(error.get("input"), dict | list):
+        return None  # the value is a mapping, so the "plain string" branch of a union is not meant
+    loc: Loc = tuple(p for p in raw if not _is_tag(p))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        *parent, key = loc or ("?",)
+        names = _field_names(cls, tuple(parent))
+        close = difflib.get_close_matches(str(key), names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return loc, f"unknown key{hint}"
+    if kind == "missing":
+        return loc, "required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    if (
+        kind in ("literal_error", "enum")
+        or "type" in kind
+        and "input" in error
+        and not isinstance(error["input"], dict | list)
+    ):
+        message = f"{message}, got {error['input']!r}"
+    return loc, message
+
+
+def _dedupe_union(problems: list[tuple[Loc, str]]) -> list[tuple[Loc, str]]:
+    # A `str | Model` field fails both ways; keep the most specific messages.
+    seen: dict[str, tuple[Loc, str]] = {}
+    for loc, message in problems:
+        seen.setdefault(f"{format_loc(loc)}|{message}", (loc, message))
+    return list(seen.values())
+
+
+def validate(cls: type[E], source: Source) -> E:
+    """Validate ``source.data`` as ``cls``: every problem, with file, line and field, or the entity."""
+    data = dict(source.data)
+    data.pop("$schema", None)
+    problems: list[SpecProblem] = []
+    for loc, path in resolve_paths(cls, data, source.base_dir):
+        problems.append(source.problem(f"path {path!r} does not exist", loc))
+    try:
+        entity = cls.model_validate(data)
+    except ValidationError as exc:
+        described = _dedupe_union([d for e in exc.errors() if (d := _describe(cls, e)) is not None])
+        problems.extend(source.problem(message, loc) for loc, message in described)
+        entity = None
+    if problems or entity is None:
+        problems.sort(key=lambda p: (p.line or 0, p.field))
+        raise InvalidSpecError(problems, summary=_summary(cls, source, len(problems)))
+    return entity
+
+
+def _summary(cls: type[Entity], source: Source, count: int) -> str:
+    what = getattr(cls, "kind", None) or cls.__name__
+    where = f" in {source.file}" if source.file else ""
+    return f"Invalid {what} spec{where} ({count} problem{'s' if count != 1 else ''})"
+
+
+def entity_class(kind: str, data: dict[str, Any], source: Source) -> type[Entity]:
+    """The class for ``kind``, dispatching on the spec's ``type`` where the noun has several."""
+    if kind not in KINDS:
+        raise InvalidSpecError([SpecProblem(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")])
+    by_type = _BY_TYPE.get(kind)
+    if by_type is None:
+        return KINDS[kind]
+    type_ = data.get("type", next(iter(by_type)))
+    if type_ not in by_type:
+        known = ", ".join(by_type)
+        raise InvalidSpecError(
+            [source.problem(f"{kind} type {type_!r} is not supported yet; supported: {known}", ("type",))]
+        )
+    return by_type[type_]
+
+
+def load(
+    kind: str, file: str | Path, *, overrides: list[str] | None = None, params: dict[str, Any] | None = None
+) -> Entity:
+    """Load a YAML file as the entity ``kind`` names; ``overrides`` are ``--set key=value`` items.
+
+    ``params`` (``--name``, ``--version`` and other flags) win over the file, as in ``az ml``.
+    """
+    source = read_yaml(Path(file))
+    problems = apply_overrides(source, overrides or [])
+    for key, value in (params or {}).items():
+        if value is not None:
+            source.data[key] = value
+            source.overridden.add(key)
+    if problems:
+        raise InvalidSpecError(problems, summary=f"Invalid --set in command for {file}")
+    return validate(entity_class(kind, source.data, source), source)
+
+
+def from_values(kind: str, values: dict[str, Any], *, base_dir: Path | None = None) -> Entity:
+    """Build an entity from flags alone (``smalt data create --name N --path P``)."""
+    source = Source(data={k: v for k, v in values.items() if v is not None}, file=None, base_dir=base_dir or Path.cwd())
+    return validate(entity_class(kind, source.data, source), source)
+
+
+def prepare(entity: E, *, base_dir: Path | None = None) -> E:
+    """Check an entity built in Python the way a YAML file is checked (paths resolved, must exist)."""
+    source = Source(
+        data=entity.model_dump(mode="python", exclude_none=True), file=None, base_dir=base_dir or Path.cwd()
+    )
+    return validate(type(entity), source)
+
+
+LoaderFn = Callable[..., Entity]
+
+
+def _typed_loader(kind: str, cls: type[E]) -> Callable[..., E]:
+    def loader(source: str | Path, **kwargs: Any) -> E:
+        entity = load(kind, source, **kwargs)
+        assert isinstance(entity, cls)
+        return entity
+
+    loader.__name__ = f"load_{kind}"
+    loader.__doc__ = f"Load a {kind} YAML file (Azure ML CLI v2 schema) as a validated entity."
+    return loader
+
+
+load_data = _typed_loader("data", Data)
+load_environment = _typed_loader("environment", Environment)
+load_model = _typed_loader("model", Model)
+load_compute = _typed_loader("compute", Compute)
+load_datastore = _typed_loader("datastore", Datastore)
+
+
+def load_component(source: str | Path, **kwargs: Any) -> CommandComponent:
+    """Load a component YAML file (``type: command``)."""
+    entity = load("component", source, **kwargs)
+    assert isinstance(entity, CommandComponent)
+    return entity
+
+
+def load_job(source: str | Path, **kwargs: Any) -> CommandJob:
+    """Load a job YAML file (``type: command``)."""
+    entity = load("job", source, **kwargs)
+    assert isinstance(entity, CommandJob)
+    return entity

@@ -1,0 +1,103 @@
+"""Parsing the references Azure ML files use: ``azureml:name:version``, ``azureml:name@label``,
+``azureml://datastores/<ds>/paths/<p>``, and telling local paths from URIs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from smalt.errors import InvalidSpecError, SpecProblem
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_DATASTORE_URI = re.compile(
+    r"^azureml://(?:subscriptions/[^/]+/resourcegroups/[^/]+/(?:providers/[^/]+/)?workspaces/[^/]+/)?"
+    r"datastores/(?P<datastore>[^/]+)/paths/?(?P<path>.*)$",
+    re.IGNORECASE,
+)
+_ASSET_REF = re.compile(
+    r"^azureml:(?!//)(?P<name>[A-Za-z0-9][A-Za-z0-9\-_.]*?)(?::(?P<version>[A-Za-z0-9\-_.]+)|@(?P<label>[A-Za-z0-9\-_.]+))?$"
+)
+_ASSET_ID = re.compile(
+    r"^azureml://(?:.*/)?(?P<kind>data|environments|components|models)/(?P<name>[^/]+)"
+    r"(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class DatastoreUri:
+    datastore: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"azureml://datastores/{self.datastore}/paths/{self.path}"
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """A reference to an asset version: exactly one of ``version`` and ``label`` is set."""
+
+    name: str
+    version: str | None = None
+    label: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"azureml:{self.name}:{self.version}"
+        return f"azureml:{self.name}@{self.label or 'latest'}"
+
+
+def is_local_path(value: str) -> bool:
+    """A path on this machine, as opposed to a URI or an ``azureml:`` reference."""
+    if value.startswith("file:"):
+        return True
+    return not (_SCHEME.match(value) or value.startswith("azureml:"))
+
+
+def parse_datastore_uri(value: str) -> DatastoreUri | None:
+    match = _DATASTORE_URI.match(value)
+    if match is None:
+        return None
+    return DatastoreUri(match["datastore"], match["path"].strip("/"))
+
+
+def parse_asset_ref(value: str) -> AssetRef | None:
+    """``azureml:iris:3``, ``azureml:iris@latest``, ``azureml:iris`` (latest), or an asset id.
+
+    Returns None when ``value`` is not an asset reference at all.
+    """
+    match = _ASSET_REF.match(value)
+    if match is None:
+        match = _ASSET_ID.match(value)
+        if match is None or value.lower().startswith("azureml://datastores/"):
+            return None
+    version, label = match["version"], match["label"]
+    return (
+        AssetRef(match["name"], version, label if version is None else None)
+        if (version or label)
+        else AssetRef(match["name"], None, "latest")
+    )
+
+
+def require_asset_ref(value: str, field: str) -> AssetRef:
+    ref = parse_asset_ref(value)
+    if ref is None:
+        raise InvalidSpecError(
+            [
+                SpecProblem(
+                    f"{value!r} is not a reference; write azureml:<name>:<version> or azureml:<name>@latest", field
+                )
+            ]
+        )
+    return ref
+
+
+def resolve_local(value: str, base_dir: Path) -> str:
+    """A local path made absolute against ``base_dir`` (the YAML file's folder); URIs unchanged."""
+    if not is_local_path(value):
+        return value
+    if value.startswith("file:"):
+        value = value.removeprefix("file://").removeprefix("file:")
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base_dir / path).resolve())

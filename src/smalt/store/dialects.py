@@ -1,0 +1,97 @@
+"""Every difference between SQLite and PostgreSQL lives here, and nowhere else."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import Insert
+
+from smalt.errors import ConfigurationError
+
+_SQLITE_BUSY_MS = 60_000
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite in WAL mode with write transactions that lock at BEGIN."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": _SQLITE_BUSY_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    raise ConfigurationError(
+        f"Unsupported database URL scheme {parsed.drivername!r}.",
+        hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB in SMALT_DATABASE_URL",
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from the sqlite3 module so that BEGIN is ours to write.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A write transaction that starts deferred and upgrades later can fail at once with
+        # SQLITE_BUSY when another writer got in first; IMMEDIATE waits for the lock instead.
+        if connection.get_execution_options().get("smalt_write"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def insert_ignoring_conflicts(engine: Engine | Connection, table: Table) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING, in the dialect's own words."""
+    if is_sqlite(engine):
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return postgresql.insert(table).on_conflict_do_nothing()
+
+
+@contextmanager
+def migration_lock(engine: Engine, connection: Connection) -> Iterator[None]:
+    """Serialise migrations between processes opening the same database at once."""
+    if is_sqlite(engine):
+        from filelock import FileLock
+
+        database = engine.url.database or ""
+        if not database or database == ":memory:":
+            yield
+            return
+        with FileLock(f"{database}.migrate.lock", timeout=120):
+            yield
+        return
+    key = zlib.crc32(b"smalt-migrations")
+    connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    try:
+        yield
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        connection.commit()
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, for display."""
+    return make_url(url).render_as_string(hide_password=True)

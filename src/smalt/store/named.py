@@ -1,0 +1,77 @@
+"""Datastores and computes: one record per name, replaced as a whole on update."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, delete, select, update
+from sqlalchemy.orm import Session
+
+from smalt.store.records import NamedRecord, utc
+from smalt.store.tables import computes, datastores
+
+
+class NamedRepository:
+    """Create, replace, read and delete records that have a name but no versions."""
+
+    def __init__(self, session: Session, table: Table) -> None:
+        self._session = session
+        self._table = table
+        self._has_secrets = "secrets" in table.c
+
+    def _record(self, row: Row[Any]) -> NamedRecord:
+        mapping = row._mapping
+        return NamedRecord(
+            name=row.name, type=row.type, spec=row.spec, created_at=utc(row.created_at),
+            created_by=row.created_by, last_modified_at=utc(row.last_modified_at),
+            is_default=bool(mapping.get("is_default", False)), secrets=mapping.get("secrets"),
+        )  # fmt: skip
+
+    def get(self, name: str) -> NamedRecord | None:
+        row = self._session.execute(select(self._table).where(self._table.c.name == name)).first()
+        return self._record(row) if row is not None else None
+
+    def list(self) -> list[NamedRecord]:
+        rows = self._session.execute(select(self._table).order_by(self._table.c.name)).all()
+        return [self._record(r) for r in rows]
+
+    def upsert(
+        self,
+        name: str,
+        type_: str,
+        spec: dict[str, Any],
+        created_by: str,
+        *,
+        secrets: str | None = None,
+        is_default: bool = False,
+    ) -> tuple[NamedRecord, bool]:
+        """Create or replace; returns (record, created)."""
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"type": type_, "spec": spec, "last_modified_at": now}
+        if self._has_secrets:
+            values.update(secrets=secrets, is_default=is_default)
+        existing = self._session.execute(
+            select(self._table.c.name).where(self._table.c.name == name).with_for_update()
+        ).first()
+        if existing is None:
+            self._session.execute(
+                self._table.insert().values(name=name, created_at=now, created_by=created_by, **values)
+            )
+        else:
+            self._session.execute(update(self._table).where(self._table.c.name == name).values(**values))
+        record = self.get(name)
+        assert record is not None
+        return record, existing is None
+
+    def delete(self, name: str) -> bool:
+        result = self._session.execute(delete(self._table).where(self._table.c.name == name))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def datastore_repository(session: Session) -> NamedRepository:
+    return NamedRepository(session, datastores)
+
+
+def compute_repository(session: Session) -> NamedRepository:
+    return NamedRepository(session, computes)

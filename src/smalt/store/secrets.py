@@ -1,0 +1,60 @@
+"""Encryption at rest for secrets (datastore credentials, later keys and client secrets)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from smalt.errors import ConfigurationError
+
+KEY_ENV = "SMALT_SECRET_KEY"
+
+
+class SecretBox:
+    """Encrypts and decrypts small JSON secrets with a Fernet key (AES-128-CBC and HMAC-SHA256).
+
+    The key comes from ``SMALT_SECRET_KEY`` (teams share it) or from ``secret.key`` in the
+    workspace folder, created with mode 0600 on first use.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except ValueError as exc:
+            raise ConfigurationError(
+                "The secret key is not a valid Fernet key.",
+                hint=f"set {KEY_ENV} to the output of "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`",
+            ) from exc
+
+    @classmethod
+    def for_workspace(cls, folder: Path) -> SecretBox:
+        env = os.environ.get(KEY_ENV)
+        if env:
+            return cls(env.encode())
+        path = folder / "secret.key"
+        if not path.exists():
+            key = Fernet.generate_key()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if not path.exists() else None
+            if fd is not None:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(key)
+        return cls(path.read_bytes().strip())
+
+    def seal(self, secrets: dict[str, str]) -> str:
+        return self._fernet.encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()
+
+    def open(self, token: str) -> dict[str, str]:
+        try:
+            value = json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken as exc:
+            raise ConfigurationError(
+                "Stored credentials cannot be decrypted with this workspace's secret key.",
+                hint=f"use the same {KEY_ENV} (or secret.key) that stored them, or create the "
+                "datastore again with its credentials",
+            ) from exc
+        assert isinstance(value, dict)
+        return {str(k): str(v) for k, v in value.items()}

@@ -1,0 +1,69 @@
+"""The SQL implementation of the metadata store (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from smalt.errors import BackendError, SmaltError
+from smalt.store.assets import AssetRepository
+from smalt.store.dialects import make_engine, redact
+from smalt.store.migrate import upgrade
+from smalt.store.named import NamedRepository, compute_repository, datastore_repository
+
+
+class Transaction:
+    """The repositories of one database transaction; it commits when the ``with`` block ends."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.assets = AssetRepository(session)
+        self.datastores: NamedRepository = datastore_repository(session)
+        self.computes: NamedRepository = compute_repository(session)
+
+
+class SqlMetadataStore:
+    """SQLAlchemy-backed store. Opening it applies any pending migration.
+
+    Example::
+
+        store = SqlMetadataStore("sqlite:////home/me/.smalt/default/metadata.db")
+        with store.transaction(write=True) as tx:
+            tx.assets.create_version("data", "iris", None, {...}, digest, "me")
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+        upgrade(self.engine)
+        self._writer = self.engine.execution_options(smalt_write=True)
+
+    @property
+    def display_url(self) -> str:
+        return redact(self.url)
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Transaction]:
+        """One transaction; ``write=True`` takes the write lock at once on SQLite."""
+        session = Session(bind=self._writer if write else self.engine, expire_on_commit=False)
+        try:
+            with session.begin():
+                yield Transaction(session)
+        except SmaltError:
+            raise
+        except OperationalError as exc:
+            raise BackendError(
+                f"The metadata database failed: {str(exc.orig or exc).splitlines()[0]}",
+                hint=f"check that {self.display_url} is reachable and writable",
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise BackendError(f"The metadata database failed: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
