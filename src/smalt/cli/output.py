@@ -39,6 +39,7 @@ def emit(value: Any, output: str | None, *, columns: Sequence[str] = ()) -> None
 
         yaml = YAML(typ="safe", pure=True)
         yaml.default_flow_style = False
+        yaml.width = 4096
         yaml.dump(json.loads(json.dumps(data, default=str)), sys.stdout)
     else:
         _table(data, columns)

@@ -1,0 +1,65 @@
+"""Wall times of `smalt --help` and `smalt data create`, as a user meets them.
+
+Side by side in one run with the floor every Python CLI pays (`python -c pass`), as ratios, and
+against issue 2's budget for `--help` (300 ms). Run: `make bench` (or
+`.venv/bin/python benchmarks/cli_startup.py --runs 15`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALT = str(Path(sys.executable).with_name("smalt"))
+HELP_BUDGET_S = 0.300
+
+
+def timed(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "SMALT_WORKSPACE": str(Path(tmp) / "ws"), "HOME": tmp}
+        data = Path(tmp) / "iris.csv"
+        data.write_bytes((ROOT / "examples" / "data" / "iris.csv").read_bytes())
+        # Create the workspace first: its one-time set-up (migrations) is not what is measured.
+        subprocess.run([SMALT, "workspace", "show"], env=env, check=True, stdout=subprocess.DEVNULL)
+        rows = {
+            "python -c pass (floor)": timed([sys.executable, "-c", "pass"], env, args.runs),
+            "smalt --help": timed([SMALT, "--help"], env, args.runs),
+            "smalt data create (local file)": timed(
+                [SMALT, "data", "create", "--name", "iris", "--path", str(data), "--type", "uri_file"],
+                env, args.runs,
+            ),  # fmt: skip
+            "smalt data show --label latest": timed(
+                [SMALT, "data", "show", "--name", "iris", "--label", "latest"], env, args.runs
+            ),
+        }
+    floor = statistics.median(rows["python -c pass (floor)"])
+    print(f"{'command':36} {'median':>9} {'min':>9} {'x floor':>8}   ({args.runs} runs each)")
+    for name, times in rows.items():
+        median = statistics.median(times)
+        print(f"{name:36} {median * 1000:7.0f}ms {min(times) * 1000:7.0f}ms {median / floor:8.1f}")
+    help_median = statistics.median(rows["smalt --help"])
+    verdict = "within" if help_median < HELP_BUDGET_S else "OVER"
+    print(f"\nsmalt --help: {help_median * 1000:.0f} ms, {verdict} the {HELP_BUDGET_S * 1000:.0f} ms budget")
+
+
+if __name__ == "__main__":
+    main()
