@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from smalt.errors import VersionConflictError
 from smalt.store.dialects import insert_ignoring_conflicts
@@ -20,7 +20,7 @@ def _version_num(version: str) -> int | None:
     return int(version) if version.isdigit() and len(version) < 10 else None
 
 
-def _record(row: Row[Unpack[tuple[Any, ...]]]) -> AssetVersionRecord:
+def _record(row: Row[*tuple[Any, ...]]) -> AssetVersionRecord:
     return AssetVersionRecord(
         kind=row.kind, name=row.name, version=row.version, spec=row.spec, digest=row.digest,
         archived=row.archived, container_archived=row.container_archived,
@@ -38,10 +38,10 @@ _JOIN = versions.join(containers, and_(containers.c.kind == versions.c.kind, con
 
 
 class AssetRepository:
-    """Asset containers and their versions, inside one session (the caller's transaction)."""
+    """Asset containers and their versions, inside one connection (the caller's transaction)."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
     def create_version(
         self, kind: str, name: str, version: str | None, spec: dict[str, Any], digest: str, created_by: str
@@ -52,21 +52,20 @@ class AssetRepository:
         False); with another digest it is a VersionConflictError.
         """
         now = datetime.now(UTC)
-        bind = self._session.get_bind()
-        self._session.execute(
-            insert_ignoring_conflicts(bind, containers).values(
+        self._connection.execute(
+            insert_ignoring_conflicts(self._connection, containers).values(
                 kind=kind, name=name, next_version=1, archived=False, created_at=now
             )
         )
         # Lock the container row: concurrent registrations of one name take turns (PostgreSQL);
         # SQLite's write transactions are serialised at BEGIN IMMEDIATE already.
-        next_version = self._session.execute(
+        next_version = self._connection.execute(
             select(containers.c.next_version)
             .where(containers.c.kind == kind, containers.c.name == name)
             .with_for_update()
         ).scalar_one()
         if version is None:
-            highest = self._session.execute(
+            highest = self._connection.execute(
                 select(func.max(versions.c.version_num)).where(versions.c.kind == kind, versions.c.name == name)
             ).scalar()
             version = str(max(next_version, (highest or 0) + 1))
@@ -82,8 +81,8 @@ class AssetRepository:
                 )
         number = _version_num(version)
         try:
-            with self._session.begin_nested():
-                self._session.execute(
+            with self._connection.begin_nested():
+                self._connection.execute(
                     versions.insert().values(
                         kind=kind,
                         name=name,
@@ -103,7 +102,7 @@ class AssetRepository:
                 hint="try again, or leave out the version",
             ) from exc
         if number is not None and number >= next_version:
-            self._session.execute(
+            self._connection.execute(
                 update(containers)
                 .where(containers.c.kind == kind, containers.c.name == name)
                 .values(next_version=number + 1)
@@ -113,7 +112,7 @@ class AssetRepository:
         return record, True
 
     def get(self, kind: str, name: str, version: str) -> AssetVersionRecord | None:
-        row = self._session.execute(
+        row = self._connection.execute(
             select(*_VERSION_COLUMNS)
             .select_from(_JOIN)
             .where(versions.c.kind == kind, versions.c.name == name, versions.c.version == version)
@@ -122,7 +121,7 @@ class AssetRepository:
 
     def latest(self, kind: str, name: str) -> AssetVersionRecord | None:
         """The most recently created version that is not archived (Azure ML's ``latest``)."""
-        row = self._session.execute(
+        row = self._connection.execute(
             select(*_VERSION_COLUMNS).select_from(_JOIN)
             .where(versions.c.kind == kind, versions.c.name == name,
                    versions.c.archived.is_(False), containers.c.archived.is_(False))
@@ -134,7 +133,7 @@ class AssetRepository:
         query = select(*_VERSION_COLUMNS).select_from(_JOIN).where(versions.c.kind == kind, versions.c.name == name)
         if not include_archived:
             query = query.where(versions.c.archived.is_(False), containers.c.archived.is_(False))
-        rows = self._session.execute(query.order_by(versions.c.id.desc())).all()
+        rows = self._connection.execute(query.order_by(versions.c.id.desc())).all()
         return [_record(r) for r in rows]
 
     def list_containers(self, kind: str, include_archived: bool = False) -> list[AssetContainerRecord]:
@@ -160,7 +159,7 @@ class AssetRepository:
         ).where(containers.c.kind == kind)  # fmt: skip
         if not include_archived:
             query = query.where(containers.c.archived.is_(False))
-        rows = self._session.execute(query.order_by(containers.c.name)).all()
+        rows = self._connection.execute(query.order_by(containers.c.name)).all()
         return [
             AssetContainerRecord(r.kind, r.name, r.archived, utc(r.created_at), r.latest_version, r.version_count)
             for r in rows
@@ -169,21 +168,21 @@ class AssetRepository:
 
     def container_exists(self, kind: str, name: str) -> bool:
         return (
-            self._session.execute(
+            self._connection.execute(
                 select(containers.c.id).where(containers.c.kind == kind, containers.c.name == name)
             ).first()
             is not None
         )
 
     def version_names(self, kind: str, name: str) -> list[str]:
-        rows = self._session.execute(
+        rows = self._connection.execute(
             select(versions.c.version).where(versions.c.kind == kind, versions.c.name == name)
             .order_by(versions.c.id)
         ).scalars()  # fmt: skip
         return list(rows)
 
     def all_names(self, kind: str) -> list[str]:
-        return list(self._session.execute(
+        return list(self._connection.execute(
             select(containers.c.name).where(containers.c.kind == kind).order_by(containers.c.name)
         ).scalars())  # fmt: skip
 
@@ -191,14 +190,14 @@ class AssetRepository:
         """Archive or restore one version, or with ``version=None`` the whole container."""
         now = datetime.now(UTC)
         if version is None:
-            result = self._session.execute(
+            result = self._connection.execute(
                 update(containers).where(containers.c.kind == kind, containers.c.name == name)
                 .values(archived=archived)
             )  # fmt: skip
         else:
-            result = self._session.execute(
+            result = self._connection.execute(
                 update(versions)
                 .where(versions.c.kind == kind, versions.c.name == name, versions.c.version == version)
                 .values(archived=archived, last_modified_at=now)
             )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)

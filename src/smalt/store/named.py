@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from smalt.store.records import NamedRecord, utc
 from smalt.store.tables import computes, datastores
@@ -15,8 +15,8 @@ from smalt.store.tables import computes, datastores
 class NamedRepository:
     """Create, replace, read and delete records that have a name but no versions."""
 
-    def __init__(self, session: Session, table: Table) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, table: Table) -> None:
+        self._connection = connection
         self._table = table
         self._has_secrets = "secrets" in table.c
 
@@ -29,11 +29,11 @@ class NamedRepository:
         )  # fmt: skip
 
     def get(self, name: str) -> NamedRecord | None:
-        row = self._session.execute(select(self._table).where(self._table.c.name == name)).first()
+        row = self._connection.execute(select(self._table).where(self._table.c.name == name)).first()
         return self._record(row) if row is not None else None
 
     def list(self) -> list[NamedRecord]:
-        rows = self._session.execute(select(self._table).order_by(self._table.c.name)).all()
+        rows = self._connection.execute(select(self._table).order_by(self._table.c.name)).all()
         return [self._record(r) for r in rows]
 
     def upsert(
@@ -51,27 +51,27 @@ class NamedRepository:
         values: dict[str, Any] = {"type": type_, "spec": spec, "last_modified_at": now}
         if self._has_secrets:
             values.update(secrets=secrets, is_default=is_default)
-        existing = self._session.execute(
+        existing = self._connection.execute(
             select(self._table.c.name).where(self._table.c.name == name).with_for_update()
         ).first()
         if existing is None:
-            self._session.execute(
+            self._connection.execute(
                 self._table.insert().values(name=name, created_at=now, created_by=created_by, **values)
             )
         else:
-            self._session.execute(update(self._table).where(self._table.c.name == name).values(**values))
+            self._connection.execute(update(self._table).where(self._table.c.name == name).values(**values))
         record = self.get(name)
         assert record is not None
         return record, existing is None
 
     def delete(self, name: str) -> bool:
-        result = self._session.execute(delete(self._table).where(self._table.c.name == name))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        result = self._connection.execute(delete(self._table).where(self._table.c.name == name))
+        return bool(result.rowcount)
 
 
-def datastore_repository(session: Session) -> NamedRepository:
-    return NamedRepository(session, datastores)
+def datastore_repository(connection: Connection) -> NamedRepository:
+    return NamedRepository(connection, datastores)
 
 
-def compute_repository(session: Session) -> NamedRepository:
-    return NamedRepository(session, computes)
+def compute_repository(connection: Connection) -> NamedRepository:
+    return NamedRepository(connection, computes)

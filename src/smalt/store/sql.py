@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from smalt.errors import BackendError, SmaltError
 from smalt.store.assets import AssetRepository
@@ -19,11 +19,11 @@ from smalt.store.named import NamedRepository, compute_repository, datastore_rep
 class Transaction:
     """The repositories of one database transaction; it commits when the ``with`` block ends."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.assets = AssetRepository(session)
-        self.datastores: NamedRepository = datastore_repository(session)
-        self.computes: NamedRepository = compute_repository(session)
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.assets = AssetRepository(connection)
+        self.datastores: NamedRepository = datastore_repository(connection)
+        self.computes: NamedRepository = compute_repository(connection)
 
 
 class SqlMetadataStore:
@@ -49,10 +49,9 @@ class SqlMetadataStore:
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Transaction]:
         """One transaction; ``write=True`` takes the write lock at once on SQLite."""
-        session = Session(bind=self._writer if write else self.engine, expire_on_commit=False)
         try:
-            with session.begin():
-                yield Transaction(session)
+            with (self._writer if write else self.engine).begin() as connection:
+                yield Transaction(connection)
         except SmaltError:
             raise
         except OperationalError as exc:
@@ -62,8 +61,6 @@ class SqlMetadataStore:
             ) from exc
         except SQLAlchemyError as exc:
             raise BackendError(f"The metadata database failed: {exc.__class__.__name__}: {exc}") from exc
-        finally:
-            session.close()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,369 @@
+"""The contract every metadata store must pass, driven through the SDK and services as a user would.
+
+``StoreContract`` is not collected by itself (no ``Test`` prefix); each store's module subclasses
+it and supplies ``database_url``: ``None`` keeps the workspace's own SQLite file, a URL is set in
+``SMALT_DATABASE_URL`` the way a team points smalt at PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from smalt import MLClient
+from smalt.entities import Compute, Data, Datastore
+from smalt.entities.datastore import DatastoreCredentials
+from smalt.errors import InvalidStateError, NotFoundError, VersionConflictError
+from smalt.services import WorkspaceContext, open_workspace
+from smalt.store import SqlMetadataStore
+from smalt.store.migrate import HEAD
+
+ACCOUNT_KEY = "c2VjcmV0LWFjY291bnQta2V5LXRoYXQtbXVzdC1uZXZlci1sZWFr"
+
+
+class StoreContract:
+    """Behaviour of the metadata store that users rely on, whatever database holds it."""
+
+    # -- fixtures --------------------------------------------------------------------------
+    @pytest.fixture
+    def database_url(self) -> str | None:
+        """The database to use; ``None`` is the workspace's default (SQLite in its folder)."""
+        return None
+
+    @pytest.fixture
+    def database(self, database_url: str | None, monkeypatch: pytest.MonkeyPatch) -> str | None:
+        if database_url is not None:
+            monkeypatch.setenv("SMALT_DATABASE_URL", database_url)
+        return database_url
+
+    @pytest.fixture
+    def client(self, database: str | None, workspace_path: Path) -> Iterator[MLClient]:
+        client = MLClient(workspace=workspace_path)
+        yield client
+        client.close()
+
+    @pytest.fixture
+    def context(self, client: MLClient, workspace_path: Path) -> Iterator[WorkspaceContext]:
+        """The same workspace opened through the services, for what the SDK does not show."""
+        context = open_workspace(workspace_path)
+        yield context
+        context.close()
+
+    @pytest.fixture
+    def files(self, tmp_path: Path) -> Path:
+        folder = tmp_path / "files"
+        folder.mkdir()
+        for index in range(1, 6):
+            (folder / f"part{index}.csv").write_text(f"a,b\n{index},{index * 10}\n")
+        return folder
+
+    @staticmethod
+    def data(files: Path, index: int = 1, version: str | None = None, **fields: Any) -> Data:
+        return Data(name="iris", path=str(files / f"part{index}.csv"), type="uri_file", version=version, **fields)
+
+    # -- versions --------------------------------------------------------------------------
+    def test_versions_are_numbered_1_2_3_when_none_is_given(self, client: MLClient, files: Path) -> None:
+        created = [client.data.create_or_update(self.data(files, i)).version for i in (1, 2, 3)]
+
+        assert created == ["1", "2", "3"]
+        assert [d.version for d in client.data.list("iris")] == ["3", "2", "1"]
+
+    def test_auto_version_continues_after_the_highest_explicit_integer(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1))
+        client.data.create_or_update(self.data(files, 2, version="7"))
+        client.data.create_or_update(self.data(files, 3, version="v1.0"))
+
+        assert client.data.create_or_update(self.data(files, 4)).version == "8"
+        assert client.data.create_or_update(self.data(files, 5)).version == "9"
+
+    def test_auto_version_after_a_lower_explicit_one_does_not_reuse_a_number(
+        self, client: MLClient, files: Path
+    ) -> None:
+        for index in (1, 2, 3):
+            client.data.create_or_update(self.data(files, index))
+        client.data.create_or_update(self.data(files, 4, version="2.5"))
+
+        assert client.data.create_or_update(self.data(files, 5)).version == "4"
+
+    def test_a_non_integer_version_is_accepted_and_read_back(self, client: MLClient, files: Path) -> None:
+        created = client.data.create_or_update(self.data(files, 1, version="v1.0"))
+
+        assert created.version == "v1.0"
+        assert client.data.get("iris", version="v1.0").path == created.path
+        assert client.data.get("iris", label="latest").version == "v1.0"
+
+    def test_same_version_with_same_content_is_a_no_op(self, client: MLClient, files: Path) -> None:
+        first = client.data.create_or_update(self.data(files, 1, version="1", description="first"))
+        again = client.data.create_or_update(self.data(files, 1, version="1", description="first"))
+
+        assert again.version == "1"
+        assert first.creation_context is not None and again.creation_context is not None
+        assert again.creation_context.created_at == first.creation_context.created_at
+        assert [d.version for d in client.data.list("iris")] == ["1"]
+
+    def test_same_version_with_other_content_conflicts_and_changes_nothing(
+        self, client: MLClient, files: Path
+    ) -> None:
+        first = client.data.create_or_update(self.data(files, 1, version="1", description="first"))
+
+        with pytest.raises(VersionConflictError) as raised:
+            client.data.create_or_update(self.data(files, 2, version="1", description="second"))
+
+        assert "iris:1" in str(raised.value)
+        stored = client.data.get("iris", version="1")
+        assert (stored.path, stored.description) == (first.path, "first")
+        assert [d.version for d in client.data.list("iris")] == ["1"]
+        # The conflict did not use up a number either.
+        assert client.data.create_or_update(self.data(files, 3)).version == "2"
+
+    def test_conflict_on_a_description_alone(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1, version="1", description="first"))
+
+        with pytest.raises(VersionConflictError):
+            client.data.create_or_update(self.data(files, 1, version="1", description="changed"))
+
+        assert client.data.get("iris", version="1").description == "first"
+
+    # -- reading ---------------------------------------------------------------------------
+    def test_get_by_version_and_by_label_latest(self, client: MLClient, files: Path) -> None:
+        one = client.data.create_or_update(self.data(files, 1, description="one"))
+        client.data.create_or_update(self.data(files, 2, description="two"))
+
+        assert client.data.get("iris", version="1").description == "one"
+        assert client.data.get("iris", version=1).path == one.path
+        assert client.data.get("iris", label="latest").description == "two"
+
+    def test_latest_is_the_most_recently_created_not_the_highest(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1, version="10"))
+        client.data.create_or_update(self.data(files, 2, version="2"))
+
+        assert client.data.get("iris", label="latest").version == "2"
+
+    def test_list_gives_every_name_once_and_every_version_of_one_name_newest_first(
+        self, client: MLClient, files: Path
+    ) -> None:
+        for index in (1, 2, 3):
+            client.data.create_or_update(self.data(files, index))
+        client.data.create_or_update(Data(name="wine", path=str(files / "part4.csv"), type="uri_file"))
+        client.data.create_or_update(Data(name="adult", path=str(files / "part5.csv"), type="uri_file"))
+
+        names = {d.name: d.version for d in client.data.list()}
+        assert names == {"adult": "1", "iris": "3", "wine": "1"}
+        assert [d.version for d in client.data.list(name="iris")] == ["3", "2", "1"]
+
+    def test_other_kinds_do_not_share_names_or_numbers(self, client: MLClient, files: Path) -> None:
+        from smalt.entities import Model
+
+        client.data.create_or_update(self.data(files, 1))
+        client.data.create_or_update(self.data(files, 2))
+        model = client.models.create_or_update(Model(name="iris", path=str(files / "part3.csv")))
+
+        assert model.version == "1"
+        assert [d.name for d in client.models.list()] == ["iris"]
+        assert [d.version for d in client.data.list("iris")] == ["2", "1"]
+
+    def test_not_found_lists_the_existing_versions(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1))
+        client.data.create_or_update(self.data(files, 2))
+
+        with pytest.raises(NotFoundError) as raised:
+            client.data.get("iris", version="9")
+
+        assert "'iris:9' not found" in str(raised.value)
+        assert "Versions: 1, 2" in str(raised.value)
+
+    def test_not_found_for_an_unknown_name_suggests_a_close_one(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1))
+
+        with pytest.raises(NotFoundError, match="Did you mean 'iris'"):
+            client.data.get("irsi", label="latest")
+        with pytest.raises(NotFoundError, match="irsi"):
+            client.data.list(name="irsi")
+
+    # -- archive and restore ---------------------------------------------------------------
+    def test_archived_version_is_hidden_from_list_and_latest_but_gettable(
+        self, client: MLClient, files: Path
+    ) -> None:
+        for index in (1, 2, 3):
+            client.data.create_or_update(self.data(files, index, description=f"v{index}"))
+
+        client.data.archive("iris", version="3")
+
+        assert [d.version for d in client.data.list("iris")] == ["2", "1"]
+        assert [d.version for d in client.data.list("iris", include_archived=True)] == ["3", "2", "1"]
+        assert client.data.get("iris", label="latest").version == "2"
+        assert {d.name: d.version for d in client.data.list()} == {"iris": "2"}
+        assert client.data.get("iris", version="3").description == "v3"
+
+    def test_archived_versions_keep_their_numbers(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1))
+        client.data.create_or_update(self.data(files, 2))
+        client.data.archive("iris", version="2")
+
+        assert client.data.create_or_update(self.data(files, 3)).version == "3"
+
+    def test_archiving_the_whole_asset_hides_its_name(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1))
+        client.data.create_or_update(self.data(files, 2))
+        client.data.create_or_update(Data(name="wine", path=str(files / "part3.csv"), type="uri_file"))
+
+        client.data.archive("iris")
+
+        assert [d.name for d in client.data.list()] == ["wine"]
+        assert sorted(d.name for d in client.data.list(include_archived=True)) == ["iris", "wine"]
+        assert client.data.list("iris") == []
+        with pytest.raises(NotFoundError):
+            client.data.get("iris", label="latest")
+        assert client.data.get("iris", version="1").version == "1"
+
+    def test_restore_a_version_and_a_whole_asset(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1))
+        client.data.create_or_update(self.data(files, 2))
+
+        client.data.archive("iris", version="2")
+        client.data.restore("iris", version="2")
+        assert client.data.get("iris", label="latest").version == "2"
+        assert [d.version for d in client.data.list("iris")] == ["2", "1"]
+
+        client.data.archive("iris")
+        client.data.restore("iris")
+        assert [d.name for d in client.data.list()] == ["iris"]
+        assert client.data.get("iris", label="latest").version == "2"
+
+    def test_restoring_a_version_of_an_archived_asset_says_restore_the_asset(
+        self, client: MLClient, files: Path
+    ) -> None:
+        client.data.create_or_update(self.data(files, 1))
+        client.data.archive("iris")
+
+        with pytest.raises(InvalidStateError, match="restore"):
+            client.data.restore("iris", version="1")
+
+    def test_archive_of_an_unknown_version_or_name_is_not_found(self, client: MLClient, files: Path) -> None:
+        client.data.create_or_update(self.data(files, 1))
+
+        with pytest.raises(NotFoundError, match="Versions: 1"):
+            client.data.archive("iris", version="4")
+        with pytest.raises(NotFoundError):
+            client.data.archive("nothing")
+
+    # -- datastores ------------------------------------------------------------------------
+    def test_every_workspace_has_its_default_datastore(self, client: MLClient) -> None:
+        default = client.datastores.get_default()
+
+        assert default.name == "workspaceblobstore"
+        assert [d.name for d in client.datastores.list()] == ["workspaceblobstore"]
+
+    def test_datastore_create_replace_get_list_delete(self, client: MLClient, tmp_path: Path) -> None:
+        (tmp_path / "raw").mkdir()
+        (tmp_path / "raw2").mkdir()
+        created = client.datastores.create_or_update(
+            Datastore(name="raw", type="local", path=str(tmp_path / "raw"), description="first")
+        )
+        replaced = client.datastores.create_or_update(
+            Datastore(name="raw", type="local", path=str(tmp_path / "raw2"), description="second")
+        )
+
+        got = client.datastores.get("raw")
+        assert (got.description, got.path) == ("second", str(tmp_path / "raw2"))
+        assert created.creation_context is not None and replaced.creation_context is not None
+        assert replaced.creation_context.created_at == created.creation_context.created_at
+        assert [d.name for d in client.datastores.list()] == ["raw", "workspaceblobstore"]
+
+        client.datastores.delete("raw")
+
+        assert [d.name for d in client.datastores.list()] == ["workspaceblobstore"]
+        with pytest.raises(NotFoundError, match="Datastore 'raw' not found"):
+            client.datastores.get("raw")
+        with pytest.raises(NotFoundError):
+            client.datastores.delete("raw")
+
+    def test_default_datastore_cannot_be_deleted(self, client: MLClient) -> None:
+        with pytest.raises(InvalidStateError):
+            client.datastores.delete("workspaceblobstore")
+
+        assert client.datastores.get("workspaceblobstore").is_default
+
+    def test_datastore_secrets_are_encrypted_at_rest_and_never_returned(
+        self, client: MLClient, context: WorkspaceContext
+    ) -> None:
+        created = client.datastores.create_or_update(
+            Datastore(
+                name="lake", type="azure_blob", account_name="acct", container_name="raw",
+                credentials=DatastoreCredentials(account_key=ACCOUNT_KEY),
+            )
+        )  # fmt: skip
+
+        assert created.credentials is not None and created.credentials.account_key is None
+        got = client.datastores.get("lake")
+        assert got.credentials is not None
+        assert (got.credentials.type, got.credentials.account_key) == ("account_key", None)
+        assert ACCOUNT_KEY not in repr(client.datastores.list())
+
+        with context.store.engine.connect() as connection:
+            row = connection.execute(text("SELECT spec, secrets FROM datastores WHERE name = 'lake'")).one()
+        raw_spec = row.spec if isinstance(row.spec, str) else repr(row.spec)
+        assert ACCOUNT_KEY not in raw_spec
+        assert row.secrets is not None and ACCOUNT_KEY not in row.secrets
+        assert context.secrets.open(row.secrets) == {"account_key": ACCOUNT_KEY}
+
+    # -- computes --------------------------------------------------------------------------
+    def test_compute_create_replace_get_list_delete(self, client: MLClient) -> None:
+        created = client.compute.begin_create_or_update(Compute(name="cpu", max_instances=2)).result()
+        client.compute.begin_create_or_update(Compute(name="cpu", max_instances=8, description="bigger")).result()
+
+        got = client.compute.get("cpu")
+        assert (got.max_instances, got.description) == (8, "bigger")
+        assert got.creation_context is not None and created.creation_context is not None
+        assert got.creation_context.created_at == created.creation_context.created_at
+        assert [c.name for c in client.compute.list()] == ["local", "cpu"]
+
+        client.compute.delete("cpu")
+
+        assert [c.name for c in client.compute.list()] == ["local"]
+        with pytest.raises(NotFoundError, match="Compute 'cpu' not found"):
+            client.compute.get("cpu")
+
+    def test_local_compute_always_exists(self, client: MLClient) -> None:
+        assert client.compute.get("local").type == "local"
+        with pytest.raises(InvalidStateError):
+            client.compute.delete("local")
+
+    # -- opening ---------------------------------------------------------------------------
+    def test_opening_again_keeps_everything_and_migrates_nothing(
+        self, client: MLClient, files: Path, workspace_path: Path
+    ) -> None:
+        client.data.create_or_update(self.data(files, 1))
+
+        with MLClient(workspace=workspace_path) as second, MLClient(workspace=workspace_path) as third:
+            assert [d.version for d in second.data.list("iris")] == ["1"]
+            assert second.data.create_or_update(self.data(files, 2)).version == "2"
+            assert [d.version for d in third.data.list("iris")] == ["2", "1"]
+            assert [d.name for d in third.datastores.list()] == ["workspaceblobstore"]
+
+        context = open_workspace(workspace_path)
+        try:
+            with context.store.engine.connect() as connection:
+                revisions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            assert revisions == [HEAD]
+        finally:
+            context.close()
+
+    def test_two_stores_open_on_one_database_see_each_other(self, context: WorkspaceContext, files: Path) -> None:
+        other = SqlMetadataStore(context.database_url)
+        try:
+            with context.store.transaction(write=True) as tx:
+                tx.assets.create_version("data", "shared", None, {"path": "x", "type": "uri_file"}, "d1", "me")
+            with other.transaction(write=True) as tx:
+                record, created = tx.assets.create_version(
+                    "data", "shared", None, {"path": "y", "type": "uri_file"}, "d2", "me"
+                )
+            assert (record.version, created) == ("2", True)
+            with context.store.transaction() as tx:
+                assert tx.assets.version_names("data", "shared") == ["1", "2"]
+        finally:
+            other.close()
