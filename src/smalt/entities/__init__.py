@@ -4,7 +4,16 @@ from smalt.entities.base import Asset, CreationContext, Entity
 from smalt.entities.component import CommandComponent
 from smalt.entities.compute import Compute
 from smalt.entities.data import AssetTypes, Data
-from smalt.entities.datastore import Datastore, DatastoreCredentials
+from smalt.entities.datastore import (
+    AzureBlobDatastore,
+    AzureDataLakeGen2Datastore,
+    AzureFileDatastore,
+    Datastore,
+    DatastoreCredentials,
+    GcsDatastore,
+    LocalDatastore,
+    S3Datastore,
+)
 from smalt.entities.environment import BuildContext, Environment, InlineEnvironment
 from smalt.entities.io import Input, Output
 from smalt.entities.job import CommandJob
@@ -20,6 +29,9 @@ ServicePrincipalConfiguration = DatastoreCredentials
 __all__ = [
     "AccountKeyConfiguration",
     "AmlCompute",
+    "AzureBlobDatastore",
+    "AzureDataLakeGen2Datastore",
+    "AzureFileDatastore",
     "Asset",
     "AssetTypes",
     "BuildContext",
@@ -32,10 +44,13 @@ __all__ = [
     "DatastoreCredentials",
     "Entity",
     "Environment",
+    "GcsDatastore",
     "InlineEnvironment",
     "Input",
+    "LocalDatastore",
     "Model",
     "Output",
+    "S3Datastore",
     "SasTokenConfiguration",
     "ServicePrincipalConfiguration",
     "Workspace",

@@ -123,3 +123,39 @@ class Datastore(Entity):
         if missing and not (self.type == "local" and self.url):
             raise ValueError(f"a {self.type} datastore needs {', '.join(missing)}")
         return self
+
+
+class AzureBlobDatastore(Datastore):
+    """Azure ML's SDK class for a blob container datastore."""
+
+    type: Literal["azure_blob"] = "azure_blob"
+
+
+class AzureDataLakeGen2Datastore(Datastore):
+    """Azure ML's SDK class for an ADLS Gen2 filesystem datastore."""
+
+    type: Literal["azure_data_lake_gen2"] = "azure_data_lake_gen2"
+
+
+class AzureFileDatastore(Datastore):
+    """Azure ML's SDK class for an Azure Files share datastore."""
+
+    type: Literal["azure_file"] = "azure_file"
+
+
+class LocalDatastore(Datastore):
+    """A folder on this machine."""
+
+    type: Literal["local"] = "local"
+
+
+class S3Datastore(Datastore):
+    """An S3 (or S3-compatible) bucket."""
+
+    type: Literal["s3"] = "s3"
+
+
+class GcsDatastore(Datastore):
+    """A Google Cloud Storage bucket."""
+
+    type: Literal["gcs"] = "gcs"
