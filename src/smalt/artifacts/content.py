@@ -8,8 +8,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-from fsspec.implementations.local import LocalFileSystem
-
 from smalt.artifacts.filesystems import Location
 from smalt.errors import BackendError, InvalidSpecError, NotFoundError, SpecProblem
 
@@ -69,6 +67,8 @@ def upload(local: Path, location: Location, prefix: str = "LocalUpload") -> str:
         raise InvalidSpecError([SpecProblem(f"path '{local}' does not exist", "path")])
     if local.is_dir() and not list_files(local):
         raise InvalidSpecError([SpecProblem(f"folder '{local}' has no files to upload", "path")])
+    from fsspec.implementations.local import LocalFileSystem
+
     digest = path_digest(local)
     relative = f"{prefix}/{digest[:32]}/{local.name}"
     fs, base = location.fs, location.join(f"{prefix}/{digest[:32]}")

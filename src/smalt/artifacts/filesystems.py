@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any
-
-import fsspec
-from fsspec import AbstractFileSystem
+from typing import TYPE_CHECKING, Any
 
 from smalt.entities import Datastore
 from smalt.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 #: The fsspec implementation each datastore type needs, and the extra that installs it.
 _PACKAGES = {
@@ -44,6 +44,8 @@ def _require(type_: str) -> None:
 
 def open_location(datastore: Datastore, secrets: dict[str, str]) -> Location:
     """Open the filesystem behind ``datastore``; ``secrets`` are its decrypted credentials."""
+    import fsspec  # imported here: commands that only read metadata never pay for it
+
     creds = datastore.credentials
     if datastore.url:
         fs, root = fsspec.core.url_to_fs(datastore.url)

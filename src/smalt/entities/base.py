@@ -41,7 +41,8 @@ def is_valid_name(name: str) -> bool:
 class Entity(BaseModel):
     """Base of smalt's entities: unknown keys are errors, names match Azure ML's YAML keys."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=False)
+    # defer_build: a model's validator is built on first use, so commands only pay for what they touch.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=False, defer_build=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The entity as plain JSON-ready data, with unset optional fields left out."""

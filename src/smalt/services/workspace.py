@@ -14,6 +14,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,12 @@ class WorkspaceContext:
     database_url: str
     blobstore_url: str | None
     store: SqlMetadataStore
-    secrets: SecretBox
     user: str = field(default_factory=current_user)
+
+    @cached_property
+    def secrets(self) -> SecretBox:
+        """The workspace's secret box, opened (and its key made) the first time secrets are needed."""
+        return SecretBox.for_workspace(self.path)
 
     def describe(self) -> Workspace:
         return Workspace(
@@ -146,7 +151,6 @@ def open_workspace(path: Path, *, create: bool = True, name: str | None = None) 
         created_at=datetime.fromisoformat(config["created_at"]) if "created_at" in config
         else datetime.now(UTC),
         database_url=database_url, blobstore_url=blobstore_url, store=store,
-        secrets=SecretBox.for_workspace(path),
     )  # fmt: skip
     _ensure_default_datastore(context)
     return context

@@ -6,8 +6,6 @@ import json
 import os
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from smalt.errors import ConfigurationError
 
 KEY_ENV = "SMALT_SECRET_KEY"
@@ -21,6 +19,8 @@ class SecretBox:
     """
 
     def __init__(self, key: bytes) -> None:
+        from cryptography.fernet import Fernet  # imported here: only commands with secrets pay for it
+
         try:
             self._fernet = Fernet(key)
         except ValueError as exc:
@@ -37,6 +37,8 @@ class SecretBox:
             return cls(env.encode())
         path = folder / "secret.key"
         if not path.exists():
+            from cryptography.fernet import Fernet
+
             key = Fernet.generate_key()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if not path.exists() else None
             if fd is not None:
@@ -48,6 +50,8 @@ class SecretBox:
         return self._fernet.encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()
 
     def open(self, token: str) -> dict[str, str]:
+        from cryptography.fernet import InvalidToken
+
         try:
             value = json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken as exc:
