@@ -105,9 +105,7 @@ class StoreContract:
         assert again.creation_context.created_at == first.creation_context.created_at
         assert [d.version for d in client.data.list("iris")] == ["1"]
 
-    def test_same_version_with_other_content_conflicts_and_changes_nothing(
-        self, client: MLClient, files: Path
-    ) -> None:
+    def test_same_version_with_other_content_conflicts_and_changes_nothing(self, client: MLClient, files: Path) -> None:
         first = client.data.create_or_update(self.data(files, 1, version="1", description="first"))
 
         with pytest.raises(VersionConflictError) as raised:
@@ -185,9 +183,7 @@ class StoreContract:
             client.data.list(name="irsi")
 
     # -- archive and restore ---------------------------------------------------------------
-    def test_archived_version_is_hidden_from_list_and_latest_but_gettable(
-        self, client: MLClient, files: Path
-    ) -> None:
+    def test_archived_version_is_hidden_from_list_and_latest_but_gettable(self, client: MLClient, files: Path) -> None:
         for index in (1, 2, 3):
             client.data.create_or_update(self.data(files, index, description=f"v{index}"))
 

@@ -287,9 +287,9 @@ def test_model_download_keeps_the_folder(smalt: Smalt, tmp_path: Path) -> None:
     ok(smalt, "model", "create", "-f", str(EXAMPLES / "model.yml"))
     target = tmp_path / "downloads"
 
-    ok_result = smalt("model", "download", "--name", "iris-tree", "--label", "latest", "--download-path", str(target))
+    result = smalt("model", "download", "--name", "iris-tree", "--label", "latest", "--download-path", str(target))
 
-    assert ok_result.exit_code == 0, ok_result.stderr
+    assert result.exit_code == 0, result.stderr
     landed = target / "iris-tree" / "model" / "model.pkl"
     assert landed.read_bytes() == (EXAMPLES / "model" / "model.pkl").read_bytes()
     assert sorted(p.name for p in (target / "iris-tree").rglob("*")) == ["model", "model.pkl"]
@@ -316,8 +316,9 @@ def test_a_registered_version_keeps_its_bytes_when_the_local_file_changes(smalt:
     original = (work / "data" / "iris.csv").read_bytes()
     (work / "data" / "iris.csv").write_text("changed,after,registration\n")
 
-    ok(smalt, "data", "download", "--name", "iris", "--version", "1", "--download-path", str(tmp_path / "dl"))
+    result = smalt("data", "download", "--name", "iris", "--version", "1", "--download-path", str(tmp_path / "dl"))
 
+    assert result.exit_code == 0, result.stderr
     assert (tmp_path / "dl" / "iris" / "iris.csv").read_bytes() == original
 
 
@@ -343,10 +344,10 @@ def test_the_same_bytes_are_stored_once(smalt: Smalt, workspace_path: Path, isol
 # -- output formats -------------------------------------------------------------------------
 
 
-def _register_all(smalt: Smalt) -> None:
+def _register(smalt: Smalt, noun: str) -> None:
     register_environment(smalt)
-    for file in ("data.yml", "model.yml", "component.yml"):
-        ok(smalt, file.removesuffix(".yml"), "create", "-f", str(EXAMPLES / file))
+    if noun != "environment":
+        ok(smalt, noun, "create", "-f", str(EXAMPLES / f"{noun}.yml"))
 
 
 @pytest.mark.parametrize(
@@ -361,7 +362,7 @@ def _register_all(smalt: Smalt) -> None:
 def test_json_objects_carry_the_fields_a_user_reads(
     smalt: Smalt, noun: str, name: str, type_: str | None, has_path: bool
 ) -> None:
-    _register_all(smalt)
+    _register(smalt, noun)
 
     for item in [ok(smalt, noun, "show", "--name", name, "--version", "1", "-o", "json"), *ok(smalt, noun, "list")]:
         assert item["name"] == name
@@ -373,7 +374,7 @@ def test_json_objects_carry_the_fields_a_user_reads(
 
 @pytest.mark.parametrize("noun", ["data", "environment", "component", "model"])
 def test_yaml_output_is_the_same_object_as_json(smalt: Smalt, noun: str) -> None:
-    _register_all(smalt)
+    _register(smalt, noun)
     name = ok(smalt, noun, "list")[0]["name"]
 
     shown = smalt(noun, "show", "--name", name, "--label", "latest", "-o", "yaml")
@@ -388,7 +389,7 @@ def test_yaml_output_is_the_same_object_as_json(smalt: Smalt, noun: str) -> None
 @pytest.mark.parametrize("noun", ["data", "environment", "component", "model"])
 def test_table_output_prints_the_names(smalt: Smalt, noun: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-    _register_all(smalt)
+    _register(smalt, noun)
     name = ok(smalt, noun, "list")[0]["name"]
 
     listed = smalt(noun, "list", "-o", "table")

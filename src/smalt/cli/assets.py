@@ -39,13 +39,7 @@ def _entity_from(kind: str, file: Path | None, overrides: list[str] | None, flag
 
     if file is not None:
         return specs.load(kind, file, overrides=overrides, params=flags)
-    if overrides:
-        for item in overrides:
-            key, _, raw = item.partition("=")
-            from smalt.specs.yaml_source import parse_scalar
-
-            flags[key] = parse_scalar(raw)
-    return specs.from_values(kind, flags)
+    return specs.from_values(kind, flags, overrides=overrides)
 
 
 def asset_app(kind: str, title: str) -> typer.Typer:

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from smalt.client import MLClient
 
 _state: dict[str, str | None] = {"workspace": None}
+_open: list[MLClient] = []
 
 
 def set_workspace(path: str | None) -> None:
@@ -17,4 +18,12 @@ def set_workspace(path: str | None) -> None:
 def client() -> MLClient:
     from smalt.client import MLClient
 
-    return MLClient(workspace=_state["workspace"])
+    client = MLClient(workspace=_state["workspace"])
+    _open.append(client)
+    return client
+
+
+def close() -> None:
+    """Close every client the command opened (its database connections with it)."""
+    while _open:
+        _open.pop().close()

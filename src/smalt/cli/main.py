@@ -51,7 +51,10 @@ def run() -> None:
     from smalt.errors import InvalidSpecError, SmaltError
 
     try:
-        app(standalone_mode=False)
+        try:
+            app(standalone_mode=False)
+        finally:
+            context.close()
     except SmaltError as exc:
         if isinstance(exc, InvalidSpecError):
             message = str(exc)
@@ -75,10 +78,12 @@ def run() -> None:
     except Exception:
         if os.environ.get("SMALT_DEBUG"):
             raise
-        import traceback
-
-        last = traceback.format_exc().strip().splitlines()[-1]
-        sys.stderr.write(f"Internal error: {last}\nRun again with SMALT_DEBUG=1 to see the traceback, and report it.\n")
+        error = sys.exc_info()[1]
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        sys.stderr.write(
+            f"Internal error: {type(error).__name__}: {first}\n"
+            "Run again with SMALT_DEBUG=1 to see the traceback, and report it.\n"
+        )
         sys.exit(2)
     sys.exit(0)
 

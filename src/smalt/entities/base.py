@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,254}$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -38,11 +41,41 @@ def is_valid_name(name: str) -> bool:
     return bool(_NAME_RE.match(name))
 
 
+_RAW_ERRORS: ContextVar[bool] = ContextVar("smalt_raw_validation_errors", default=False)
+
+
+@contextmanager
+def raw_validation_errors() -> Iterator[None]:
+    """Within this block entities raise pydantic's ValidationError (specs map it to YAML lines)."""
+    token = _RAW_ERRORS.set(True)
+    try:
+        yield
+    finally:
+        _RAW_ERRORS.reset(token)
+
+
 class Entity(BaseModel):
     """Base of smalt's entities: unknown keys are errors, names match Azure ML's YAML keys."""
 
     # defer_build: a model's validator is built on first use, so commands only pay for what they touch.
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=False, defer_build=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        # Python callers meet smalt's errors too, as CLI and YAML users do. pydantic also calls
+        # __init__ for nested entities while validating; there the raw error must flow on, so
+        # that the outermost call reports every problem with its full field path.
+        if _RAW_ERRORS.get():
+            super().__init__(**data)
+            return
+        token = _RAW_ERRORS.set(True)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            from smalt.entities.validation import translate
+
+            raise translate(type(self), exc) from None
+        finally:
+            _RAW_ERRORS.reset(token)
 
     def to_dict(self) -> dict[str, Any]:
         """The entity as plain JSON-ready data, with unset optional fields left out."""

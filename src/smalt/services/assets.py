@@ -19,10 +19,11 @@ from smalt.services.datastores import DatastoreService
 from smalt.services.workspace import WorkspaceContext
 from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
 from smalt.store import AssetVersionRecord
+from smalt.store.assets import NOUNS
 
 A = TypeVar("A", bound=Asset)
 
-_NOUNS = {"data": "Data asset", "environment": "Environment", "component": "Component", "model": "Model"}
+_NOUNS = NOUNS
 
 
 class AssetService(Generic[A]):
@@ -128,12 +129,6 @@ class AssetService(Generic[A]):
 
     def _component_fields(self, component: CommandComponent) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        if component.code is not None and is_local_path(component.code):
-            fields["code"] = self._upload(component.code)
-        if component.additional_includes:
-            fields["additional_includes"] = [
-                self._upload(p) if is_local_path(p) else p for p in component.additional_includes
-            ]
         env = component.environment
         if isinstance(env, InlineEnvironment):
             fields["environment"] = env.model_copy(update=self._environment_fields(env))
@@ -147,6 +142,12 @@ class AssetService(Generic[A]):
                 )
             found = self.resolve_ref("environment", ref.name, ref.version, ref.label)
             fields["environment"] = f"azureml:{found.name}:{found.version}"
+        if component.code is not None and is_local_path(component.code):
+            fields["code"] = self._upload(component.code)
+        if component.additional_includes:
+            fields["additional_includes"] = [
+                self._upload(p) if is_local_path(p) else p for p in component.additional_includes
+            ]
         return fields
 
     def resolve_ref(self, kind: str, name: str, version: str | None, label: str | None) -> AssetVersionRecord:

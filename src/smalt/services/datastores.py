@@ -6,7 +6,7 @@ import difflib
 from pathlib import Path
 
 from smalt.artifacts import Location, download, open_location, upload
-from smalt.entities import CreationContext, Datastore
+from smalt.entities import CreationContext, Datastore, DatastoreCredentials
 from smalt.errors import InvalidStateError, NotFoundError
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import DatastoreUri, parse_datastore_uri, prepare
@@ -20,8 +20,7 @@ class DatastoreService:
         self._ws = workspace
 
     def _entity(self, record: NamedRecord) -> Datastore:
-        datastore = Datastore.model_validate(record.spec)
-        return datastore.model_copy(update={
+        return _stored(record).model_copy(update={
             "is_default": record.is_default,
             "creation_context": CreationContext(
                 created_at=record.created_at, created_by=record.created_by,
@@ -81,7 +80,7 @@ class DatastoreService:
         if record is None:
             raise _not_found(name, names)
         secrets = self._ws.secrets.open(record.secrets) if record.secrets else {}
-        return open_location(Datastore.model_validate(record.spec), secrets)
+        return open_location(_stored(record), secrets)
 
     def upload(self, local: Path, datastore: str = DEFAULT_DATASTORE) -> DatastoreUri:
         """Upload content-addressed; the same bytes are stored once."""
@@ -107,6 +106,16 @@ class DatastoreService:
     def download(self, uri: str, destination: Path) -> Path:
         parsed = _require_uri(uri)
         return download(self.location(parsed.datastore), parsed.path, destination)
+
+
+def _stored(record: NamedRecord) -> Datastore:
+    """A datastore as stored: its credentials hold no secrets, so they are not re-checked."""
+    spec = dict(record.spec)
+    credentials = spec.pop("credentials", None)
+    datastore = Datastore.model_validate(spec)
+    if credentials is not None:
+        datastore.credentials = DatastoreCredentials.model_construct(**credentials)
+    return datastore
 
 
 def _require_uri(uri: str) -> DatastoreUri:

@@ -21,6 +21,7 @@ from typing import Any
 from smalt.entities import Datastore, Workspace
 from smalt.errors import ConfigurationError
 from smalt.store import SecretBox, SqlMetadataStore
+from smalt.store.publish import publish_file
 
 WORKSPACE_ENV = "SMALT_WORKSPACE"
 DATABASE_ENV = "SMALT_DATABASE_URL"
@@ -124,16 +125,12 @@ def _write_config(path: Path, name: str | None) -> None:
     }
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path / CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return  # another process created it first; theirs stands
+        publish_file(path / CONFIG_FILE, json.dumps(config, indent=2).encode(), mode=0o644)
     except OSError as exc:
         raise ConfigurationError(
             f"Cannot create the workspace at {path}: {exc.strerror}.",
             hint=f"choose a writable folder with --workspace or {WORKSPACE_ENV}",
         ) from exc
-    with os.fdopen(fd, "w") as handle:
-        json.dump(config, handle, indent=2)
 
 
 def open_workspace(path: Path, *, create: bool = True, name: str | None = None) -> WorkspaceContext:
@@ -146,13 +143,17 @@ def open_workspace(path: Path, *, create: bool = True, name: str | None = None) 
     database_url = os.environ.get(DATABASE_ENV) or config.get("database_url") or (f"sqlite:///{path / 'metadata.db'}")
     blobstore_url = os.environ.get(BLOBSTORE_ENV) or config.get("blobstore_url")
     store = SqlMetadataStore(database_url)
-    context = WorkspaceContext(
-        path=path, name=str(config.get("name", path.name)), id=str(config.get("id", "")),
-        created_at=datetime.fromisoformat(config["created_at"]) if "created_at" in config
-        else datetime.now(UTC),
-        database_url=database_url, blobstore_url=blobstore_url, store=store,
-    )  # fmt: skip
-    _ensure_default_datastore(context)
+    try:
+        context = WorkspaceContext(
+            path=path, name=str(config.get("name", path.name)), id=str(config.get("id", "")),
+            created_at=datetime.fromisoformat(config["created_at"]) if "created_at" in config
+            else datetime.now(UTC),
+            database_url=database_url, blobstore_url=blobstore_url, store=store,
+        )  # fmt: skip
+        _ensure_default_datastore(context)
+    except BaseException:
+        store.close()
+        raise
     return context
 
 

@@ -7,14 +7,11 @@ against the YAML file's folder and must exist.
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from smalt.entities import (
     CommandComponent,
@@ -26,9 +23,11 @@ from smalt.entities import (
     Environment,
     Model,
 )
+from smalt.entities.base import raw_validation_errors
+from smalt.entities.validation import Loc, problems_of
 from smalt.errors import InvalidSpecError, SpecProblem
 from smalt.specs.references import is_local_path, resolve_local
-from smalt.specs.yaml_source import Loc, Source, apply_overrides, format_loc, read_yaml
+from smalt.specs.yaml_source import Source, apply_overrides, read_yaml
 
 E = TypeVar("E", bound=Entity)
 
@@ -92,82 +91,10 @@ def resolve_paths(cls: type[Entity], data: dict[str, Any], base_dir: Path) -> li
                 continue
             resolved = resolve_local(value, base_dir)
             container[key] = resolved
-            if not Path(resolved).exists():
+            # A local datastore's folder is created when it is registered; other paths must exist.
+            if cls is not Datastore and not Path(resolved).exists():
                 missing.append((loc, resolved))
     return missing
-
-
-def _field_names(cls: type[BaseModel], loc: Loc) -> list[str]:
-    """The field names of the model found at ``loc`` inside ``cls``, for 'did you mean'."""
-    model: Any = cls
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        if isinstance(part, int) or part not in model.model_fields:
-            # dict[str, Model] values: skip the key and continue into the value type
-            continue
-        annotation = model.model_fields[part].annotation
-        model = _model_in(annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
-
-
-def _model_in(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin is None:
-        return annotation
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        models = [_model_in(a) for a in args]
-        models = [m for m in models if isinstance(m, type) and issubclass(m, BaseModel)]
-        return models[0] if len(models) == 1 else None
-    if origin is dict and len(args) == 2:
-        return _model_in(args[1])
-    if origin is list and args:
-        return _model_in(args[0])
-    return None
-
-
-_PRIMITIVE_TAGS = {"str", "int", "float", "bool", "list[str]", "dict[str,str]"}
-
-
-def _is_tag(part: str | int) -> bool:
-    # pydantic names the union member in the loc: 'str', 'InlineEnvironment', 'function-after[...]'
-    return isinstance(part, str) and (part in _PRIMITIVE_TAGS or "[" in part or part[:1].isupper())
-
-
-def _describe(cls: type[Entity], error: Any) -> tuple[Loc, str] | None:
-    raw: Loc = tuple(error["loc"])
-    if any(p in _PRIMITIVE_TAGS for p in raw) and isinstance(error.get("input"), dict | list):
-        return None  # the value is a mapping, so the "plain string" branch of a union is not meant
-    loc: Loc = tuple(p for p in raw if not _is_tag(p))
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        *parent, key = loc or ("?",)
-        names = _field_names(cls, tuple(parent))
-        close = difflib.get_close_matches(str(key), names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return loc, f"unknown key{hint}"
-    if kind == "missing":
-        return loc, "required key is missing"
-    message = error["msg"].removeprefix("Value error, ")
-    if (
-        kind in ("literal_error", "enum")
-        or "type" in kind
-        and "input" in error
-        and not isinstance(error["input"], dict | list)
-    ):
-        message = f"{message}, got {error['input']!r}"
-    return loc, message
-
-
-def _dedupe_union(problems: list[tuple[Loc, str]]) -> list[tuple[Loc, str]]:
-    # A `str | Model` field fails both ways; keep the most specific messages.
-    seen: dict[str, tuple[Loc, str]] = {}
-    for loc, message in problems:
-        seen.setdefault(f"{format_loc(loc)}|{message}", (loc, message))
-    return list(seen.values())
 
 
 def validate(cls: type[E], source: Source) -> E:
@@ -178,9 +105,10 @@ def validate(cls: type[E], source: Source) -> E:
     for loc, path in resolve_paths(cls, data, source.base_dir):
         problems.append(source.problem(f"path {path!r} does not exist", loc))
     try:
-        entity = cls.model_validate(data)
+        with raw_validation_errors():
+            entity = cls.model_validate(data)
     except ValidationError as exc:
-        described = _dedupe_union([d for e in exc.errors() if (d := _describe(cls, e)) is not None])
+        described = problems_of(cls, exc)
         problems.extend(source.problem(message, loc) for loc, message in described)
         entity = None
     if problems or entity is None:
@@ -229,9 +157,14 @@ def load(
     return validate(entity_class(kind, source.data, source), source)
 
 
-def from_values(kind: str, values: dict[str, Any], *, base_dir: Path | None = None) -> Entity:
-    """Build an entity from flags alone (``smalt data create --name N --path P``)."""
+def from_values(
+    kind: str, values: dict[str, Any], *, overrides: list[str] | None = None, base_dir: Path | None = None
+) -> Entity:
+    """Build an entity from flags alone (``smalt data create --name N --path P --set tags.a=b``)."""
     source = Source(data={k: v for k, v in values.items() if v is not None}, file=None, base_dir=base_dir or Path.cwd())
+    problems = apply_overrides(source, overrides or [])
+    if problems:
+        raise InvalidSpecError(problems, summary="Invalid --set")
     return validate(entity_class(kind, source.data, source), source)
 
 

@@ -10,9 +10,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from smalt.entities.validation import Loc, format_loc
 from smalt.errors import InvalidSpecError, SpecProblem
-
-Loc = tuple[str | int, ...]
 
 
 @dataclass
@@ -50,13 +49,6 @@ class Source:
         if field_path in self.overridden:
             return SpecProblem(message, field_path, "--set", None)
         return SpecProblem(message, field_path, self.file, self.locate(loc) if self.file else None)
-
-
-def format_loc(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _yaml() -> YAML:

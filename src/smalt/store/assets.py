@@ -15,6 +15,9 @@ from smalt.store.records import AssetContainerRecord, AssetVersionRecord, utc
 from smalt.store.tables import asset_containers as containers
 from smalt.store.tables import asset_versions as versions
 
+#: How messages name each kind of asset.
+NOUNS = {"data": "Data asset", "environment": "Environment", "component": "Component", "model": "Model"}
+
 
 def _version_num(version: str) -> int | None:
     return int(version) if version.isdigit() and len(version) < 10 else None
@@ -75,7 +78,7 @@ class AssetRepository:
                 if existing.digest == digest:
                     return existing, False
                 raise VersionConflictError(
-                    f"{kind.capitalize()} '{name}:{version}' already exists with different content.",
+                    f"{NOUNS.get(kind, kind)} '{name}:{version}' already exists with different content.",
                     hint=f"leave out the version to register the next one, or choose a new version "
                     f"(smalt {kind} list --name {name} shows those taken)",
                 )
@@ -98,7 +101,7 @@ class AssetRepository:
                 )
         except IntegrityError as exc:
             raise VersionConflictError(
-                f"{kind.capitalize()} '{name}:{version}' was registered by someone else at the same time.",
+                f"{NOUNS.get(kind, kind)} '{name}:{version}' was registered by someone else at the same time.",
                 hint="try again, or leave out the version",
             ) from exc
         if number is not None and number >= next_version:

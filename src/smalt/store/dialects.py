@@ -71,6 +71,14 @@ def insert_ignoring_conflicts(engine: Engine | Connection, table: Table) -> Inse
     return postgresql.insert(table).on_conflict_do_nothing()
 
 
+def upsert_by_name(engine: Engine | Connection, table: Table, values: dict[str, Any], keep: tuple[str, ...]) -> Insert:
+    """INSERT, or on a name that exists UPDATE every column but ``keep`` (race-free on both)."""
+    insert = sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)
+    statement = insert.values(**values)
+    changes = {k: statement.excluded[k] for k in values if k not in keep and k != "name"}
+    return statement.on_conflict_do_update(index_elements=["name"], set_=changes)
+
+
 @contextmanager
 def migration_lock(engine: Engine, connection: Connection) -> Iterator[None]:
     """Serialise migrations between processes opening the same database at once."""

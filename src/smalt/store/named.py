@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, select, update
+from sqlalchemy import Row, Table, delete, select
 from sqlalchemy.engine import Connection
 
+from smalt.store.dialects import upsert_by_name
 from smalt.store.records import NamedRecord, utc
 from smalt.store.tables import computes, datastores
 
@@ -51,15 +52,14 @@ class NamedRepository:
         values: dict[str, Any] = {"type": type_, "spec": spec, "last_modified_at": now}
         if self._has_secrets:
             values.update(secrets=secrets, is_default=is_default)
-        existing = self._connection.execute(
-            select(self._table.c.name).where(self._table.c.name == name).with_for_update()
-        ).first()
-        if existing is None:
-            self._connection.execute(
-                self._table.insert().values(name=name, created_at=now, created_by=created_by, **values)
+        existing = self._connection.execute(select(self._table.c.name).where(self._table.c.name == name)).first()
+        self._connection.execute(
+            upsert_by_name(
+                self._connection, self._table,
+                {"name": name, "created_at": now, "created_by": created_by, **values},
+                keep=("created_at", "created_by"),
             )
-        else:
-            self._connection.execute(update(self._table).where(self._table.c.name == name).values(**values))
+        )  # fmt: skip
         record = self.get(name)
         assert record is not None
         return record, existing is None

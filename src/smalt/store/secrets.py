@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from smalt.errors import ConfigurationError
+from smalt.store.publish import publish_file
 
 KEY_ENV = "SMALT_SECRET_KEY"
 
@@ -39,11 +40,7 @@ class SecretBox:
         if not path.exists():
             from cryptography.fernet import Fernet
 
-            key = Fernet.generate_key()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if not path.exists() else None
-            if fd is not None:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(key)
+            publish_file(path, Fernet.generate_key(), mode=0o600)
         return cls(path.read_bytes().strip())
 
     def seal(self, secrets: dict[str, str]) -> str:

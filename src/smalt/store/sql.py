@@ -39,7 +39,11 @@ class SqlMetadataStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = make_engine(url)
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except BaseException:
+            self.engine.dispose()  # a refused open leaves no connection behind
+            raise
         self._writer = self.engine.execution_options(smalt_write=True)
 
     @property
