@@ -12,10 +12,11 @@ import difflib
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from smalt.entities import Asset, CommandComponent, CreationContext, Data, Environment, Model
+from smalt.entities import Asset, CommandComponent, Data, Environment, Model
 from smalt.entities.environment import InlineEnvironment
 from smalt.errors import InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
 from smalt.services.datastores import DatastoreService
+from smalt.services.provenance import creation_context
 from smalt.services.workspace import WorkspaceContext
 from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
 from smalt.store import AssetVersionRecord
@@ -157,10 +158,7 @@ class AssetService(Generic[A]):
     # -- reading ---------------------------------------------------------------------------
     def _entity(self, record: AssetVersionRecord) -> A:
         entity = self._cls.model_validate({**record.spec, "name": record.name, "version": record.version})
-        return entity.model_copy(update={"creation_context": CreationContext(
-            created_at=record.created_at, created_by=record.created_by,
-            last_modified_at=record.last_modified_at,
-        )})  # fmt: skip
+        return entity.model_copy(update={"creation_context": creation_context(record)})
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> A:
         """One version: by ``version``, or by ``label`` (``latest``: the newest not archived)."""

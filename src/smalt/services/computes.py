@@ -6,6 +6,7 @@ import difflib
 
 from smalt.entities import Compute, CreationContext
 from smalt.errors import InvalidStateError, NotFoundError
+from smalt.services.provenance import creation_context
 from smalt.services.workspace import WorkspaceContext
 from smalt.store import NamedRecord
 
@@ -28,10 +29,7 @@ class ComputeService:
     @staticmethod
     def _entity(record: NamedRecord) -> Compute:
         return Compute.model_validate(record.spec).model_copy(update={
-            "creation_context": CreationContext(
-                created_at=record.created_at, created_by=record.created_by,
-                last_modified_at=record.last_modified_at,
-            )
+            "creation_context": creation_context(record),
         })  # fmt: skip
 
     def create_or_update(self, compute: Compute) -> Compute:

@@ -6,8 +6,9 @@ import difflib
 from pathlib import Path
 
 from smalt.artifacts import Location, download, open_location, upload
-from smalt.entities import CreationContext, Datastore, DatastoreCredentials
+from smalt.entities import Datastore, DatastoreCredentials
 from smalt.errors import InvalidStateError, NotFoundError
+from smalt.services.provenance import creation_context
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import DatastoreUri, parse_datastore_uri, prepare
 from smalt.store import NamedRecord
@@ -22,10 +23,7 @@ class DatastoreService:
     def _entity(self, record: NamedRecord) -> Datastore:
         return _stored(record).model_copy(update={
             "is_default": record.is_default,
-            "creation_context": CreationContext(
-                created_at=record.created_at, created_by=record.created_by,
-                last_modified_at=record.last_modified_at,
-            ),
+            "creation_context": creation_context(record),
         })  # fmt: skip
 
     def create_or_update(self, datastore: Datastore) -> Datastore:
