@@ -23,7 +23,7 @@ def _ignored(folder: Path) -> object | None:
         if path.is_file():
             import pathspec
 
-            return pathspec.PathSpec.from_lines("gitwildmatch", path.read_text().splitlines())
+            return pathspec.GitIgnoreSpec.from_lines(path.read_text().splitlines())
     return None
 
 

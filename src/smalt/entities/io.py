@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import ValidationInfo, field_validator
 
 from smalt.entities.base import Entity
 
@@ -42,37 +42,53 @@ class Input(Entity):
 
     type: InputType = "uri_folder"
     path: str | None = None
-    default: Any = None
     optional: bool = False
+    # min, max and enum come before default: the default is checked against them.
     min: int | float | None = None
     max: int | float | None = None
     enum: list[str] | None = None
+    default: Any = None
     mode: InputMode | None = None
     description: str | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Input:
+    @field_validator("min", "max")
+    @classmethod
+    def _numeric_only(cls, value: Any, info: ValidationInfo) -> Any:
+        type_ = info.data.get("type")
+        if value is not None and type_ not in ("integer", "number"):
+            raise ValueError(f"min and max apply to integer and number inputs, not {type_}")
+        low = info.data.get("min")
+        if info.field_name == "max" and value is not None and low is not None and low > value:
+            raise ValueError(f"min ({low:g}) is greater than max ({value:g})")
+        return value
+
+    @field_validator("enum")
+    @classmethod
+    def _strings_only(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("type") != "string":
+            raise ValueError(f"enum applies to string inputs, not {info.data.get('type')}")
+        return value
+
+    @field_validator("default")
+    @classmethod
+    def _default_fits(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or "type" not in info.data:
+            return value
+        type_: str = info.data["type"]
+        low, high, enum = (info.data.get(k) for k in ("min", "max", "enum"))
         problems: list[str] = []
-        numeric = self.type in ("integer", "number")
-        if (self.min is not None or self.max is not None) and not numeric:
-            problems.append(f"min and max apply to integer and number inputs, not {self.type}")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            problems.append(f"min ({self.min:g}) is greater than max ({self.max:g})")
-        if self.enum is not None and self.type != "string":
-            problems.append(f"enum applies to string inputs, not {self.type}")
-        if self.default is not None:
-            if not _type_matches(self.type, self.default):
-                problems.append(f"default {self.default!r} is not of type {self.type}")
-            elif numeric:
-                if self.min is not None and self.default < self.min:
-                    problems.append(f"default {self.default} is below min {self.min:g}")
-                if self.max is not None and self.default > self.max:
-                    problems.append(f"default {self.default} is above max {self.max:g}")
-            if self.enum is not None and str(self.default) not in self.enum:
-                problems.append(f"default {self.default!r} is not one of enum {self.enum}")
+        if not _type_matches(type_, value):
+            problems.append(f"default {value!r} is not of type {type_}")
+        elif type_ in ("integer", "number"):
+            if low is not None and value < low:
+                problems.append(f"default {value} is below min {low:g}")
+            if high is not None and value > high:
+                problems.append(f"default {value} is above max {high:g}")
+        if enum is not None and str(value) not in enum:
+            problems.append(f"default {value!r} is not one of enum {enum}")
         if problems:
             raise ValueError("; ".join(problems))
-        return self
+        return value
 
 
 class Output(Entity):

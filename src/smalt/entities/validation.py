@@ -61,11 +61,26 @@ def _is_tag(part: str | int) -> bool:
     return isinstance(part, str) and (part in _PRIMITIVE_TAGS or "[" in part or part[:1].isupper())
 
 
-def describe(cls: type[BaseModel], error: Any) -> tuple[Loc, str] | None:
+def _keys_only(raw: Loc, data: Any) -> Loc:
+    """The parts of ``raw`` that are keys of the input ``data``; the others name union members."""
+    out: list[str | int] = []
+    node = data
+    for part in raw:
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif _is_tag(part):
+            continue
+        else:
+            node = None  # a missing or unknown key: keep it, nothing below it is in the input
+        out.append(part)
+    return tuple(out)
+
+
+def describe(cls: type[BaseModel], error: Any, data: Any = None) -> tuple[Loc, str] | None:
     raw: Loc = tuple(error["loc"])
     if any(p in _PRIMITIVE_TAGS for p in raw) and isinstance(error.get("input"), dict | list):
         return None  # the value is a mapping, so the "plain string" branch of a union is not meant
-    loc: Loc = tuple(p for p in raw if not _is_tag(p))
+    loc: Loc = _keys_only(raw, data) if data is not None else tuple(p for p in raw if not _is_tag(p))
     kind = error["type"]
     if kind == "extra_forbidden":
         *parent, key = loc or ("?",)
@@ -94,9 +109,9 @@ def dedupe(problems: list[tuple[Loc, str]]) -> list[tuple[Loc, str]]:
     return list(seen.values())
 
 
-def problems_of(cls: type[BaseModel], exc: ValidationError) -> list[tuple[Loc, str]]:
-    """Every problem of ``exc`` as (field path, message), union noise removed."""
-    return dedupe([d for e in exc.errors() if (d := describe(cls, e)) is not None])
+def problems_of(cls: type[BaseModel], exc: ValidationError, data: Any = None) -> list[tuple[Loc, str]]:
+    """Every problem of ``exc`` as (field path, message), union noise removed; ``data`` is the input."""
+    return dedupe([d for e in exc.errors() if (d := describe(cls, e, data)) is not None])
 
 
 def translate(cls: type[BaseModel], exc: ValidationError) -> InvalidSpecError:

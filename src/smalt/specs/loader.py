@@ -108,7 +108,7 @@ def validate(cls: type[E], source: Source) -> E:
         with raw_validation_errors():
             entity = cls.model_validate(data)
     except ValidationError as exc:
-        described = problems_of(cls, exc)
+        described = problems_of(cls, exc, data)
         problems.extend(source.problem(message, loc) for loc, message in described)
         entity = None
     if problems or entity is None:

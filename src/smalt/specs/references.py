@@ -67,6 +67,8 @@ def parse_asset_ref(value: str) -> AssetRef | None:
 
     Returns None when ``value`` is not an asset reference at all.
     """
+    if parse_datastore_uri(value) is not None:
+        return None  # a datastore path may well contain data/<x>/versions/<n> or models/<x>
     match = _ASSET_REF.match(value)
     if match is None:
         match = _ASSET_ID.match(value)

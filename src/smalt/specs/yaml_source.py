@@ -41,7 +41,7 @@ class Source:
             except (AttributeError, KeyError, TypeError):
                 break
         if line is None and isinstance(self.data, CommentedMap):
-            line = self.data.lc.line + 1
+            line = (self.data.lc.line or 0) + 1
         return line
 
     def problem(self, message: str, loc: Loc) -> SpecProblem:
@@ -109,7 +109,7 @@ def apply_overrides(source: Source, overrides: list[str]) -> list[SpecProblem]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            problems.append(SpecProblem(f"{item!r} is not key=value", "--set"))
+            problems.append(SpecProblem(f"{item!r} is not key=value", file="--set"))
             continue
         parts = key.split(".")
         node: Any = source.data
