@@ -45,7 +45,8 @@ def main() -> None:
             "smalt --help": timed([SMALT, "--help"], env, args.runs),
             "smalt data create (local file)": timed(
                 [SMALT, "data", "create", "--name", "iris", "--path", str(data), "--type", "uri_file"],
-                env, args.runs,
+                env,
+                args.runs,
             ),  # fmt: skip
             "smalt data show --label latest": timed(
                 [SMALT, "data", "show", "--name", "iris", "--label", "latest"], env, args.runs

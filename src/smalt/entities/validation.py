@@ -61,13 +61,22 @@ def _is_tag(part: str | int) -> bool:
     return isinstance(part, str) and (part in _PRIMITIVE_TAGS or "[" in part or part[:1].isupper())
 
 
+def _child(node: Any, part: str | int) -> tuple[bool, Any]:
+    if isinstance(node, dict) and part in node:
+        return True, node[part]
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return True, node[part]
+    return False, None
+
+
 def _keys_only(raw: Loc, data: Any) -> Loc:
     """The parts of ``raw`` that are keys of the input ``data``; the others name union members."""
     out: list[str | int] = []
     node = data
     for part in raw:
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
+        found, child = _child(node, part)
+        if found:
+            node = child
         elif _is_tag(part):
             continue
         else:
