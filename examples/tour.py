@@ -57,10 +57,8 @@ def main() -> None:
     step("component", "show", "--name", "train_iris", "--version", "1", output="yaml")
     step("model", "download", "--name", "iris-tree", "--version", "1", "--download-path",
          str(WORKSPACE / "downloads"), output="")  # fmt: skip
-    print(
-        "\nThe tour is done. Look around with: "
-        f"smalt --workspace {WORKSPACE.relative_to(Path.cwd()) if WORKSPACE.is_relative_to(Path.cwd()) else WORKSPACE} data list"
-    )  # noqa: E501
+    shown = WORKSPACE.relative_to(Path.cwd()) if WORKSPACE.is_relative_to(Path.cwd()) else WORKSPACE
+    print(f"\nThe tour is done. Look around with: smalt --workspace {shown} data list")
 
 
 if __name__ == "__main__":
