@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,11 +49,12 @@ def _configure_sqlite(engine: Engine) -> None:
         # Take over transaction control from the sqlite3 module so that BEGIN is ours to write.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
         # FULL: a commit that returned survives a power cut too, not only a killed process.
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL is a property of the file, set once under the migration lock (see migration_lock):
+        # switching modes on every connect races with other processes opening the same file.
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -90,6 +93,7 @@ def migration_lock(engine: Engine, connection: Connection) -> Iterator[None]:
             yield
             return
         with FileLock(f"{database}.migrate.lock", timeout=120):
+            _enable_wal(connection)
             yield
         return
     key = zlib.crc32(b"smalt-migrations")
@@ -99,6 +103,23 @@ def migration_lock(engine: Engine, connection: Connection) -> Iterator[None]:
     finally:
         connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         connection.commit()
+
+
+def _enable_wal(connection: Connection) -> None:
+    # Changing the journal mode needs the file to itself, and SQLite may answer "locked" at once
+    # instead of waiting while other processes are reading; so wait here, up to the busy timeout.
+    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            # On the DBAPI connection: the pragma must run outside any transaction.
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def redact(url: str) -> str:
