@@ -110,7 +110,7 @@ class AssetService(Generic[A]):
         fields["path"] = self._upload(str(local))
         return fields
 
-    def _conda(self, conda_file: str | dict[str, Any] | None, field: str) -> dict[str, Any] | None:
+    def _conda(self, conda_file: str | dict[str, Any] | None) -> dict[str, Any] | None:
         if conda_file is None or isinstance(conda_file, dict):
             return conda_file
         from smalt.specs.yaml_source import read_yaml
@@ -120,7 +120,7 @@ class AssetService(Generic[A]):
     def _environment_fields(self, env: Environment | InlineEnvironment) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if env.conda_file is not None:
-            fields["conda_file"] = self._conda(env.conda_file, "conda_file")
+            fields["conda_file"] = self._conda(env.conda_file)
         if env.build is not None and is_local_path(env.build.path):
             build = Path(env.build.path)
             if not (build / env.build.dockerfile_path).is_file():

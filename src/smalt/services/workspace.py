@@ -20,7 +20,7 @@ from typing import Any
 
 from smalt.entities import Datastore, Workspace
 from smalt.errors import ConfigurationError
-from smalt.store import SecretBox, SqlMetadataStore
+from smalt.store import MetadataStore, SecretBox, SqlMetadataStore
 from smalt.store.publish import publish_file
 
 WORKSPACE_ENV = "SMALT_WORKSPACE"
@@ -68,7 +68,7 @@ class WorkspaceContext:
     created_at: datetime
     database_url: str
     blobstore_url: str | None
-    store: SqlMetadataStore
+    store: MetadataStore
     user: str = field(default_factory=current_user)
 
     @cached_property

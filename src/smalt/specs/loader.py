@@ -176,9 +176,6 @@ def prepare(entity: E, *, base_dir: Path | None = None) -> E:
     return validate(type(entity), source)
 
 
-LoaderFn = Callable[..., Entity]
-
-
 def _typed_loader(kind: str, cls: type[E]) -> Callable[..., E]:
     def loader(source: str | Path, **kwargs: Any) -> E:
         entity = load(kind, source, **kwargs)

@@ -4,11 +4,28 @@
 use its repositories (``assets``, ``datastores``, ``computes``), which hand back plain records.
 """
 
+from contextlib import AbstractContextManager
+from typing import Protocol
+
 from smalt.store.records import AssetContainerRecord, AssetVersionRecord, NamedRecord
 from smalt.store.secrets import SecretBox
 from smalt.store.sql import SqlMetadataStore, Transaction
 
-MetadataStore = SqlMetadataStore
+
+class MetadataStore(Protocol):
+    """What services need of a metadata store: transactions over its repositories.
+
+    ``get``-style repository methods return None when a thing is missing (services turn that into
+    NotFoundError with a hint); lists are ordered (names ascending, versions newest first).
+    """
+
+    @property
+    def display_url(self) -> str: ...
+
+    def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]: ...
+
+    def close(self) -> None: ...
+
 
 __all__ = [
     "AssetContainerRecord",
