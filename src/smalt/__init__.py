@@ -20,6 +20,7 @@ _EXPORTS = {
     "MLClient": "smalt.client",
     "Input": "smalt.entities",
     "Output": "smalt.entities",
+    "command": "smalt.entities",
     "load_component": "smalt.specs",
     "load_job": "smalt.specs",
     "load_data": "smalt.specs",
@@ -31,7 +32,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from smalt.client import MLClient
-    from smalt.entities import Input, Output
+    from smalt.entities import Input, Output, command
     from smalt.specs import (
         load_component,
         load_compute,
@@ -50,6 +51,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Input", "MLClient", "Output", "load_component", "load_compute", "load_data", "load_datastore",
+    "Input", "MLClient", "Output", "command", "load_component", "load_compute", "load_data", "load_datastore",
     "load_environment", "load_job", "load_model",
 ]  # fmt: skip

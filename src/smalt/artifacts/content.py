@@ -134,3 +134,29 @@ def download(location: Location, relative: str, destination: Path) -> Path:
     except OSError as exc:
         raise BackendError(f"Download of '{relative}' failed: {exc}") from exc
     return target
+
+
+def promote(local: Path, location: Location, relative: str) -> None:
+    """Publish a finished local folder at ``relative`` as a whole: readers see all of it or nothing.
+
+    On a local filesystem the folder is copied aside and renamed into place; elsewhere it is
+    uploaded and a completion marker is written last. An existing folder there is replaced.
+    """
+    from fsspec.implementations.local import LocalFileSystem
+
+    target = location.join(relative).rstrip("/")
+    try:
+        if isinstance(location.fs, LocalFileSystem):
+            final = Path(target)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging = final.parent / f".tmp-{uuid.uuid4().hex}"
+            shutil.copytree(local, staging)
+            if final.exists():
+                shutil.rmtree(final)
+            staging.rename(final)
+            return
+        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+            location.fs.put_file(str(file), f"{target}/{file.relative_to(local).as_posix()}")
+        location.fs.pipe_file(f"{target}/{_MARKER}", b"")
+    except OSError as exc:
+        raise BackendError(f"Publishing '{local}' to {target} failed: {exc}") from exc

@@ -14,6 +14,7 @@ import typer
 
 from smalt.cli import context
 from smalt.cli.assets import asset_app
+from smalt.cli.job import job_app
 from smalt.cli.resources import compute_app, datastore_app, workspace_app
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(asset_app("data", "data assets (uri_file, uri_folder, mltable)"), 
 app.add_typer(asset_app("environment", "environments (conda file, image, build)"), name="environment")
 app.add_typer(asset_app("component", "components"), name="component")
 app.add_typer(asset_app("model", "models (custom, MLflow, Triton)"), name="model")
+app.add_typer(job_app, name="job")
 app.add_typer(compute_app, name="compute")
 app.add_typer(datastore_app, name="datastore")
 

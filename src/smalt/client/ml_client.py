@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from smalt.client.operations import AssetOperations, ComputeOperations, DatastoreOperations
+from smalt.client.operations import AssetOperations, ComputeOperations, DatastoreOperations, JobOperations
 from smalt.entities import CommandComponent, Data, Environment, Model, Workspace
 from smalt.errors import ConfigurationError
 from smalt.services import (
@@ -18,6 +18,7 @@ from smalt.services import (
     open_workspace,
     resolve_path,
 )
+from smalt.services.jobs import JobService
 from smalt.services.workspace import WORKSPACE_ENV
 
 # Azure ML's search order: each (folder, file) pair all the way up before the next pair.
@@ -61,6 +62,10 @@ class MLClient:
         self.models: AssetOperations[Model] = AssetOperations(AssetService(self._context, Model))
         self.datastores = DatastoreOperations(DatastoreService(self._context))
         self.compute = ComputeOperations(ComputeService(self._context))
+        jobs = JobService(self._context)
+        self.jobs = JobOperations(jobs)
+        # The next smalt command after a supervisor died marks its job Failed (NotResponding).
+        jobs.reap_stale()
 
     @classmethod
     def from_config(

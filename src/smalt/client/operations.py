@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TextIO, TypeVar
 
-from smalt.entities import Asset, Compute, Datastore
+from smalt.entities import Asset, CommandJob, Compute, Datastore
 from smalt.services import AssetService, ComputeService, DatastoreService
+from smalt.services.jobs import JobList, JobService, PathList
 
 A = TypeVar("A", bound=Asset)
 T = TypeVar("T")
@@ -119,3 +121,53 @@ class ComputeOperations:
 
     def delete(self, name: str) -> None:
         self._service.delete(name)
+
+
+class JobOperations:
+    """``ml_client.jobs``: submit, follow and fetch command jobs.
+
+    Example::
+
+        job = ml_client.jobs.create_or_update(command(command="echo hello"))
+        ml_client.jobs.stream(job.name)
+    """
+
+    def __init__(self, service: JobService) -> None:
+        self._service = service
+
+    def create_or_update(self, job: CommandJob, *, experiment_name: str | None = None) -> CommandJob:
+        """Validate, resolve and start ``job``; returns it Queued (or refuses it with every problem)."""
+        if experiment_name:
+            job = job.model_copy(update={"experiment_name": experiment_name})
+        return self._service.create_or_update(job)
+
+    def get(self, name: str) -> CommandJob:
+        return self._service.get(name)
+
+    def list(self, *, status: str | None = None, experiment_name: str | None = None,
+             include_archived: bool = False, max_results: int | None = None) -> JobList:  # fmt: skip
+        """Jobs, newest first."""
+        return self._service.list(status=status, experiment_name=experiment_name,
+                                  include_archived=include_archived, max_results=max_results)  # fmt: skip
+
+    def stream(self, name: str, *, out: TextIO | None = None) -> CommandJob:
+        """Print the job's logs as they are written until it finishes; returns the finished job."""
+        target = out or sys.stdout
+        for chunk in self._service.stream(name):
+            target.write(chunk)
+            target.flush()
+        return self._service.get(name)
+
+    def cancel(self, name: str) -> CommandJob:
+        return self._service.cancel(name)
+
+    def begin_cancel(self, name: str) -> Poller[CommandJob]:
+        return Poller(self._service.cancel(name))
+
+    def archive(self, name: str) -> None:
+        self._service.archive(name)
+
+    def download(self, name: str, download_path: str | Path = ".", output_name: str | None = None,
+                 all: bool = False) -> PathList:  # fmt: skip
+        """Outputs to ``<download_path>/named-outputs/<output>``; ``all`` adds ``artifacts/``."""
+        return self._service.download(name, download_path, output_name, all)

@@ -16,7 +16,7 @@ from smalt.entities.datastore import (
 )
 from smalt.entities.environment import BuildContext, Environment, InlineEnvironment
 from smalt.entities.io import Input, Output
-from smalt.entities.job import CommandJob
+from smalt.entities.job import CommandJob, JobStatus, command
 from smalt.entities.model import Model
 from smalt.entities.workspace import Workspace
 
@@ -47,6 +47,7 @@ __all__ = [
     "GcsDatastore",
     "InlineEnvironment",
     "Input",
+    "JobStatus",
     "LocalDatastore",
     "Model",
     "Output",
@@ -54,4 +55,5 @@ __all__ = [
     "SasTokenConfiguration",
     "ServicePrincipalConfiguration",
     "Workspace",
+    "command",
 ]

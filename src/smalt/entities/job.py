@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -39,4 +40,60 @@ class CommandJob(Entity):
     identity: dict[str, Any] | None = None
     queue_settings: dict[str, Any] | None = None
     status: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    #: Why a job failed: ``{"cause": "user" | "platform", "message": ..., "log_tail": ...}``.
+    error: dict[str, Any] | None = None
     creation_context: CreationContext | None = None
+
+
+class JobStatus:
+    """Azure ML's job statuses, in the order a job moves through them."""
+
+    NOT_STARTED = "NotStarted"
+    QUEUED = "Queued"
+    PREPARING = "Preparing"
+    RUNNING = "Running"
+    FINALIZING = "Finalizing"
+    CANCEL_REQUESTED = "CancelRequested"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+    NOT_RESPONDING = "NotResponding"
+
+    ACTIVE = frozenset({NOT_STARTED, QUEUED, PREPARING, RUNNING, FINALIZING, CANCEL_REQUESTED})
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
+
+
+def command(
+    *,
+    command: str,
+    code: str | None = None,
+    environment: str | InlineEnvironment | None = None,
+    inputs: dict[str, Input | str | int | float | bool] | None = None,
+    outputs: dict[str, Output] | None = None,
+    compute: str | None = None,
+    environment_variables: dict[str, str] | None = None,
+    experiment_name: str | None = None,
+    display_name: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+    name: str | None = None,
+    distribution: dict[str, Any] | None = None,
+    instance_count: int | None = None,
+    timeout: int | None = None,
+) -> CommandJob:
+    """Azure ML's ``command(...)`` builder: a command job ready for ``ml_client.jobs.create_or_update``.
+
+    Example::
+
+        job = command(command="python train.py --lr ${{inputs.lr}}", code="./src",
+                      environment="azureml:sklearn@latest", inputs={"lr": 0.1})
+    """
+    return CommandJob(
+        command=command, code=code, environment=environment, inputs=inputs or {}, outputs=outputs or {},
+        compute=compute, environment_variables=environment_variables or {}, experiment_name=experiment_name,
+        display_name=display_name, description=description, tags=tags or {}, name=name,
+        distribution=distribution, resources={"instance_count": instance_count} if instance_count else None,
+        limits=JobLimits(timeout=timeout) if timeout else None,
+    )  # fmt: skip

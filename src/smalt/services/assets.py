@@ -117,6 +117,10 @@ class AssetService(Generic[A]):
 
         return dict(_plain(read_yaml(Path(conda_file)).data))
 
+    def materialize_environment(self, env: Environment | InlineEnvironment) -> dict[str, Any]:
+        """The fields an environment pins once registered: conda file inline, build context uploaded."""
+        return self._environment_fields(env)
+
     def _environment_fields(self, env: Environment | InlineEnvironment) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if env.conda_file is not None:

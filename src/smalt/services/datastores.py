@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from smalt.artifacts import Location, download, open_location, upload
+from smalt.artifacts import Location, download, open_location, promote, upload
 from smalt.entities import Datastore, DatastoreCredentials
 from smalt.errors import InvalidStateError, NotFoundError
 from smalt.services.provenance import creation_context
@@ -84,6 +84,11 @@ class DatastoreService:
         """Upload content-addressed; the same bytes are stored once."""
         relative = upload(local, self.location(datastore))
         return DatastoreUri(datastore, relative)
+
+    def promote(self, local: Path, uri: str) -> None:
+        """Publish a finished folder at a datastore URI, all at once."""
+        parsed = _require_uri(uri)
+        promote(local, self.location(parsed.datastore), parsed.path)
 
     def exists(self, uri: str) -> bool:
         parsed = _require_uri(uri)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from smalt.entities import CreationContext
-from smalt.store import AssetVersionRecord, NamedRecord
+from smalt.store import AssetVersionRecord, JobRecord, NamedRecord
 
 
-def creation_context(record: AssetVersionRecord | NamedRecord) -> CreationContext:
+def creation_context(record: AssetVersionRecord | NamedRecord | JobRecord) -> CreationContext:
     return CreationContext(
         created_at=record.created_at,
         created_by=record.created_by,

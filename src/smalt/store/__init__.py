@@ -7,6 +7,7 @@ use its repositories (``assets``, ``datastores``, ``computes``), which hand back
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from smalt.store.jobs import JobRecord
 from smalt.store.records import AssetContainerRecord, AssetVersionRecord, NamedRecord
 from smalt.store.secrets import SecretBox
 from smalt.store.sql import SqlMetadataStore, Transaction
@@ -30,6 +31,7 @@ class MetadataStore(Protocol):
 __all__ = [
     "AssetContainerRecord",
     "AssetVersionRecord",
+    "JobRecord",
     "MetadataStore",
     "NamedRecord",
     "SecretBox",

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from smalt.errors import BackendError, SmaltError
 from smalt.store.assets import AssetRepository
 from smalt.store.dialects import make_engine, redact
+from smalt.store.jobs import JobRepository
 from smalt.store.migrate import upgrade
 from smalt.store.named import NamedRepository, compute_repository, datastore_repository
 
@@ -24,6 +25,7 @@ class Transaction:
         self.assets = AssetRepository(connection)
         self.datastores: NamedRepository = datastore_repository(connection)
         self.computes: NamedRepository = compute_repository(connection)
+        self.jobs = JobRepository(connection)
 
 
 class SqlMetadataStore:

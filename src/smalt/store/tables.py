@@ -80,3 +80,27 @@ computes = Table(
 )
 
 Index("ix_asset_versions_kind_name", asset_versions.c.kind, asset_versions.c.name)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("display_name", String(255), nullable=True),
+    Column("experiment_name", String(255), nullable=False),
+    Column("compute", String(255), nullable=False),
+    # The resolved, immutable job: code snapshot URI, environment, inputs and planned outputs.
+    Column("spec", JSON, nullable=False),
+    Column("error", JSON, nullable=True),
+    Column("supervisor_pid", Integer, nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    Column("start_time", DateTime(timezone=True), nullable=True),
+    Column("end_time", DateTime(timezone=True), nullable=True),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_jobs_status", jobs.c.status)
+Index("ix_jobs_created_at", jobs.c.created_at)

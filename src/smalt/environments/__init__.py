@@ -1,0 +1,11 @@
+"""Environments as local compute realises them: virtual environments built with uv, cached by digest.
+
+:func:`resolve` turns an environment (a conda file, an image, a build context, a curated name)
+into a :class:`ResolvedEnvironment`; :func:`ensure` builds it once under a cache folder and returns
+the Python executable to run a job with.
+"""
+
+from smalt.environments.build import ensure
+from smalt.environments.resolve import ResolvedEnvironment, resolve
+
+__all__ = ["ResolvedEnvironment", "ensure", "resolve"]

@@ -1,0 +1,113 @@
+"""The local backend: jobs as process trees on this machine, bounded per compute by slot locks.
+
+A compute with ``max_instances: N`` has N slot lock files; a job holds one while it runs. The
+operating system drops a lock when its holder dies, so a killed supervisor never keeps a slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from filelock import FileLock, Timeout
+
+
+@dataclass
+class ComputeSlot:
+    lock: FileLock
+    index: int
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def acquire_slot(
+    folder: Path, slots: int, *, should_stop: Callable[[], bool], poll_s: float = 0.2
+) -> ComputeSlot | None:
+    """Wait for one of ``slots`` slots under ``folder``; None if ``should_stop()`` turns true first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    locks = [FileLock(str(folder / f"slot-{i}.lock")) for i in range(max(1, slots))]
+    while True:
+        for index, lock in enumerate(locks):
+            try:
+                lock.acquire(timeout=0)
+                return ComputeSlot(lock, index)
+            except Timeout:
+                continue
+        if should_stop():
+            return None
+        time.sleep(poll_s)
+
+
+def pid_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+@dataclass
+class ProcessGroup:
+    """The processes of one job (one per rank for distributed jobs), each in its own session."""
+
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, command: str, cwd: Path, envs: list[dict[str, str]], logs: list[IO[bytes]]) -> ProcessGroup:
+        group = cls()
+        for env, log in zip(envs, logs, strict=True):
+            group.processes.append(
+                subprocess.Popen(
+                    ["bash", "-c", command],
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+            )
+        return group
+
+    def poll(self) -> int | None:
+        """None while any process runs; else the first non-zero exit code, or 0."""
+        codes = [p.poll() for p in self.processes]
+        if any(c is None for c in codes):
+            failed = [c for c in codes if c not in (None, 0)]
+            if failed:  # one rank failed: the job has failed, stop the others
+                self.kill()
+                return failed[0]
+            return None
+        return next((c for c in codes if c != 0), 0)
+
+    def kill(self, grace_s: float = 3.0) -> None:
+        """Stop every process tree: SIGTERM to each session, then SIGKILL to what is left."""
+        import psutil
+
+        trees: list[psutil.Process] = []
+        for process in self.processes:
+            try:
+                parent = psutil.Process(process.pid)
+                trees.extend([parent, *parent.children(recursive=True)])
+            except psutil.NoSuchProcess:
+                pass
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+        _, alive = psutil.wait_procs(trees, timeout=grace_s)
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

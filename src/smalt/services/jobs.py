@@ -1,0 +1,319 @@
+"""Command jobs: submitting resolves a job into an immutable record and starts its supervisor.
+
+Resolution happens before anything is queued, and every problem is reported at once: the code
+folder is snapshotted (content-addressed), the environment resolved, inputs turned into datastore
+URIs, output locations planned, the compute checked. Then one supervisor process
+(``services/supervisor.py``) owns the job's life.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from smalt.entities import CommandJob, Data, Environment, Input, JobStatus, Model, Output
+from smalt.entities.environment import InlineEnvironment
+from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
+from smalt.execution import pid_alive
+from smalt.services.assets import AssetService
+from smalt.services.computes import ComputeService
+from smalt.services.datastores import DatastoreService
+from smalt.services.provenance import creation_context
+from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
+from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
+from smalt.specs.command import bindings
+from smalt.store import JobRecord
+
+STALE_AFTER = timedelta(seconds=60)
+# Aliases: JobService has a method named `list`, which shadows the builtin inside the class.
+JobList = list[CommandJob]
+PathList = list[Path]
+NameList = list[str]
+_JOB_OUTPUT = "azureml://jobs/"
+_MODEL_TYPES = ("mlflow_model", "custom_model", "triton_model")
+_ADJECTIVES = ("amber", "brave", "calm", "dapper", "eager", "frosty", "gentle", "honest", "jolly", "keen",
+               "lively", "mellow", "nifty", "plucky", "quiet", "rapid", "sunny", "tidy", "vivid", "witty")  # fmt: skip
+_NOUNS = ("otter", "heron", "maple", "comet", "pebble", "lantern", "falcon", "cedar", "harbor", "meadow",
+          "walrus", "thistle", "quartz", "badger", "willow", "ember", "fjord", "kiwi", "lynx", "orchid")  # fmt: skip
+
+
+def job_folder(workspace: WorkspaceContext, name: str) -> Path:
+    return workspace.path / "jobs" / name
+
+
+def new_job_name() -> str:
+    """A name like Azure ML's: two words and a random tail (``brave_otter_k3x9q2``)."""
+    tail = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
+    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}_{tail}"
+
+
+class JobService:
+    """Submit, read, list, cancel, stream and download jobs."""
+
+    def __init__(self, workspace: WorkspaceContext) -> None:
+        self._ws = workspace
+        self._datastores = DatastoreService(workspace)
+
+    # -- submitting -------------------------------------------------------------------------
+    def create_or_update(self, job: CommandJob, *, start: bool = True) -> CommandJob:
+        """Resolve, record and start a job. Nothing is queued when anything is wrong."""
+        job = prepare(job)
+        name = job.name or new_job_name()
+        problems = self._check_bindings(job)
+        if problems:
+            raise InvalidSpecError(problems, summary=f"Job '{name}' cannot run")
+        with self._ws.store.transaction() as tx:
+            if tx.jobs.exists(name):
+                raise AlreadyExistsError(f"Job '{name}' already exists.", hint="leave out the name to get a new one")
+        compute = (job.compute or "local").removeprefix("azureml:")
+        ComputeService(self._ws).get(compute)  # NotFoundError with a hint
+        environment = self._resolve_environment(job.environment)
+        from smalt.environments import resolve
+
+        resolve(
+            InlineEnvironment.model_validate(environment) if isinstance(environment, dict) else environment
+        )  # a conda package with no PyPI twin, or an unknown curated name, fails now
+        inputs = {key: self._resolve_input(key, value) for key, value in job.inputs.items()}
+        outputs = {key: self._plan_output(name, key, value) for key, value in job.outputs.items()}
+        code = self._snapshot(job.code)
+        experiment = job.experiment_name or (Path(job.code).name if job.code and is_local_path(job.code) else None)
+        resolved = job.model_copy(update={
+            "name": name, "compute": compute, "environment": environment, "inputs": inputs,
+            "outputs": outputs, "code": code, "experiment_name": experiment or "Default",
+            "status": None, "creation_context": None,
+        })  # fmt: skip
+        spec = resolved.to_dict()
+        spec["runtime"] = {"host": socket.gethostname()}
+        with self._ws.store.transaction(write=True) as tx:
+            tx.jobs.create(
+                name, "command", JobStatus.NOT_STARTED, job.display_name, resolved.experiment_name or "Default",
+                compute, spec, self._ws.user,
+            )  # fmt: skip
+        if start:
+            self._spawn(name)
+        return self.get(name)
+
+    def _check_bindings(self, job: CommandJob) -> list[SpecProblem]:
+        problems: list[SpecProblem] = []
+        for group, port, optional in bindings(job.command):
+            declared = job.inputs if group == "inputs" else job.outputs if group == "outputs" else None
+            if declared is None:
+                problems.append(SpecProblem(f"${{{{{group}.{port}}}}} cannot be used in a command job", "command"))
+            elif port not in declared and not (optional and group == "inputs"):
+                problems.append(SpecProblem(
+                    f"the command uses ${{{{{group}.{port}}}}} but the job has no {group[:-1]} '{port}'",
+                    "command",
+                ))  # fmt: skip
+        for port, value in job.inputs.items():
+            if isinstance(value, Input) and value.path is None and value.default is None and not value.optional:
+                if value.type in ("string", "integer", "number", "boolean"):
+                    problems.append(SpecProblem("required input has no value (give default)", f"inputs.{port}"))
+                else:
+                    problems.append(SpecProblem("required input has no path", f"inputs.{port}.path"))
+        return problems
+
+    def _resolve_environment(self, env: str | InlineEnvironment | None) -> str | dict[str, Any] | None:
+        service: AssetService[Environment] = AssetService(self._ws, Environment)
+        if isinstance(env, InlineEnvironment):
+            return env.model_copy(update=service.materialize_environment(env)).to_dict()
+        if isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://"):
+            ref = parse_asset_ref(env)
+            if ref is None:
+                raise InvalidSpecError([SpecProblem(f"{env!r} is not an environment reference", "environment")])
+            found = service.get(ref.name, ref.version, None if ref.version else ref.label)
+            keep = set(InlineEnvironment.model_fields)
+            return {k: v for k, v in found.to_dict().items() if k in keep}
+        return env
+
+    def _resolve_input(self, port: str, value: Input | str | int | float | bool) -> Any:
+        if not isinstance(value, Input):
+            return value
+        if value.path is None:
+            return value
+        path = value.path
+        if is_local_path(path):
+            return value.model_copy(update={"path": str(self._datastores.upload(Path(path)))})
+        if path.startswith(_JOB_OUTPUT):
+            return value.model_copy(update={"path": self._job_output_uri(path, port)})
+        ref = (
+            parse_asset_ref(path)
+            if path.startswith("azureml:") and not path.startswith("azureml://datastores")
+            else None
+        )
+        if ref is not None:
+            cls: type[Data] | type[Model] = Model if value.type in _MODEL_TYPES else Data
+            asset = AssetService(self._ws, cls).get(ref.name, ref.version, None if ref.version else ref.label)
+            return value.model_copy(update={"path": asset.path})
+        uri = parse_datastore_uri(path)
+        if uri is not None:
+            self._datastores.get(uri.datastore)
+        return value
+
+    def _job_output_uri(self, path: str, port: str) -> str:
+        parts = path[len(_JOB_OUTPUT) :].strip("/").split("/")
+        if len(parts) < 3 or parts[1] != "outputs":
+            raise InvalidSpecError([SpecProblem(
+                f"{path!r} is not a job output; write azureml://jobs/<job>/outputs/<output>", f"inputs.{port}.path"
+            )])  # fmt: skip
+        source = self.get(parts[0])
+        if source.status != JobStatus.COMPLETED:
+            raise InvalidStateError(
+                f"Job '{parts[0]}' is {source.status}; only a completed job's outputs can be inputs.",
+                hint=f"smalt job show --name {parts[0]}",
+            )
+        output = source.outputs.get(parts[2])
+        if output is None or output.path is None:
+            raise NotFoundError(f"Job '{parts[0]}' has no output '{parts[2]}'. Outputs: {', '.join(source.outputs)}.")
+        rest = "/".join(parts[4:]) if len(parts) > 4 and parts[3] == "paths" else ""
+        return output.path.rstrip("/") + ("/" + rest if rest else "/")
+
+    def _plan_output(self, job_name: str, port: str, output: Output) -> Output:
+        path = output.path or f"azureml://datastores/${{{{default_datastore}}}}/paths/azureml/{job_name}/{port}/"
+        for macro, value in (("name", job_name), ("output_name", port), ("default_datastore", DEFAULT_DATASTORE)):
+            path = path.replace(f"${{{{{macro}}}}}", value)
+        if parse_datastore_uri(path) is None:
+            raise InvalidSpecError([SpecProblem(
+                f"output path {path!r} must be an azureml://datastores/<datastore>/paths/<path> URI",
+                f"outputs.{port}.path",
+            )])  # fmt: skip
+        self._datastores.get(parse_datastore_uri(path).datastore)  # type: ignore[union-attr]
+        return output.model_copy(update={"path": path})
+
+    def _snapshot(self, code: str | None) -> str | None:
+        if code is None or not is_local_path(code):
+            return code
+        return str(self._datastores.upload(Path(code)))
+
+    def _spawn(self, name: str) -> None:
+        folder = job_folder(self._ws, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "supervisor.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "smalt.services.supervisor", str(self._ws.path), name],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "SMALT_WORKSPACE": str(self._ws.path)},
+            )  # fmt: skip
+        with self._ws.store.transaction(write=True) as tx:
+            tx.jobs.transition(name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED],
+                               supervisor_pid=process.pid, heartbeat_at=datetime.now(UTC))  # fmt: skip
+
+    # -- reading ----------------------------------------------------------------------------
+    def _entity(self, record: JobRecord) -> CommandJob:
+        spec = {k: v for k, v in record.spec.items() if k != "runtime"}
+        return CommandJob.model_validate({
+            **spec, "status": record.status, "display_name": record.display_name,
+            "start_time": record.start_time, "end_time": record.end_time, "error": record.error,
+            "creation_context": creation_context(record).model_dump(),
+        })  # fmt: skip
+
+    def get(self, name: str) -> CommandJob:
+        with self._ws.store.transaction() as tx:
+            record = tx.jobs.get(name)
+        if record is None:
+            raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
+        return self._entity(record)
+
+    def list(self, *, status: str | None = None, experiment_name: str | None = None,
+             include_archived: bool = False, max_results: int | None = None) -> JobList:  # fmt: skip
+        """Jobs, newest first."""
+        with self._ws.store.transaction() as tx:
+            records = tx.jobs.search(status=status, experiment_name=experiment_name,
+                                     include_archived=include_archived, limit=max_results)  # fmt: skip
+        return [self._entity(r) for r in records]
+
+    def cancel(self, name: str) -> CommandJob:
+        """Ask the supervisor to stop the job's whole process tree; a queued job never starts."""
+        self.get(name)
+        with self._ws.store.transaction(write=True) as tx:
+            tx.jobs.transition(
+                name, JobStatus.CANCEL_REQUESTED, only_from=JobStatus.ACTIVE - {JobStatus.CANCEL_REQUESTED}
+            )
+        return self.get(name)
+
+    def archive(self, name: str) -> None:
+        self.get(name)
+        with self._ws.store.transaction(write=True) as tx:
+            tx.jobs.touch(name, archived=True)
+
+    def reap_stale(self) -> NameList:
+        """Mark Failed (NotResponding) every active job whose supervisor is gone. Returns their names."""
+        now = datetime.now(UTC)
+        host = socket.gethostname()
+        with self._ws.store.transaction() as tx:
+            active = tx.jobs.in_states(JobStatus.ACTIVE)
+        reaped: NameList = []
+        for record in active:
+            local = record.spec.get("runtime", {}).get("host") == host
+            gone = local and record.supervisor_pid is not None and not pid_alive(record.supervisor_pid)
+            beat = record.heartbeat_at or record.created_at
+            if not gone and now - beat < STALE_AFTER:
+                continue
+            error = {
+                "cause": "platform", "code": JobStatus.NOT_RESPONDING,
+                "message": f"NotResponding: the job's supervisor (pid {record.supervisor_pid}) stopped "
+                f"without recording a final status; last heartbeat {beat.isoformat()}.",
+            }  # fmt: skip
+            with self._ws.store.transaction(write=True) as tx:
+                if tx.jobs.transition(record.name, JobStatus.FAILED, only_from=[record.status], error=error,
+                                      end_time=now):  # fmt: skip
+                    reaped.append(record.name)
+        return reaped
+
+    # -- logs and outputs -------------------------------------------------------------------
+    def log_files(self, name: str) -> PathList:
+        logs = job_folder(self._ws, name) / "logs"
+        return sorted(logs.glob("std_log*.txt"))
+
+    def stream(self, name: str, *, poll_s: float = 0.1) -> Iterator[str]:
+        """Yield the job's log output as it is written, until the job has finished."""
+        self.get(name)
+        offsets: dict[Path, int] = {}
+        while True:
+            with self._ws.store.transaction() as tx:
+                record = tx.jobs.get(name)
+            assert record is not None
+            done = record.status in JobStatus.TERMINAL
+            for file in self.log_files(name):
+                with open(file, "rb") as handle:
+                    handle.seek(offsets.get(file, 0))
+                    chunk = handle.read()
+                    offsets[file] = handle.tell()
+                if chunk:
+                    yield chunk.decode(errors="replace")
+            if done:
+                return
+            if record.status in JobStatus.ACTIVE and self.reap_stale():
+                continue
+            time.sleep(poll_s)
+
+    def download(self, name: str, download_path: str | Path = ".", output_name: str | None = None,
+                 all: bool = False) -> PathList:  # fmt: skip
+        """Named outputs to ``<path>/named-outputs/<output>/``; with ``all`` also the logs and
+        ``./outputs`` artifacts to ``<path>/artifacts/``, as Azure ML lays them out."""
+        job = self.get(name)
+        if job.status != JobStatus.COMPLETED and output_name is not None:
+            raise InvalidStateError(f"Job '{name}' is {job.status}; it has no outputs to download.")
+        names = [output_name] if output_name else list(job.outputs) if all or not output_name else []
+        target = Path(download_path)
+        made: PathList = []
+        for port in names:
+            output = job.outputs.get(port)
+            if output is None:
+                raise NotFoundError(
+                    f"Job '{name}' has no output '{port}'. Outputs: {', '.join(job.outputs) or 'none'}."
+                )
+            if job.status == JobStatus.COMPLETED and output.path:
+                made.append(self._datastores.download(output.path.rstrip("/"), target / "named-outputs"))
+        if all:
+            artifacts = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/azureml/{name}/artifacts"
+            if self._datastores.exists(artifacts):
+                made.append(self._datastores.download(artifacts, target))
+        return made

@@ -1,0 +1,300 @@
+"""One supervisor process per job: it owns the job's life from Queued to its final status.
+
+Run as ``python -m smalt.services.supervisor WORKSPACE JOB``. It writes a heartbeat every few
+seconds; if it dies, the next smalt command marks the job Failed (NotResponding). The job's
+command runs in its own session, so cancel and timeout stop the whole process tree. Outputs are
+written to a local folder and published to the datastore only when the command succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import traceback
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from smalt.entities import CommandJob, Data, Input, JobStatus
+from smalt.errors import SmaltError
+from smalt.execution import ProcessGroup, acquire_slot
+from smalt.services.assets import AssetService
+from smalt.services.computes import ComputeService
+from smalt.services.datastores import DatastoreService
+from smalt.services.jobs import JobService, job_folder
+from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, open_workspace
+from smalt.specs import parse_datastore_uri
+from smalt.specs.command import literal, render
+
+HEARTBEAT_S = 2.0
+POLL_S = 0.05
+_LOG_TAIL_LINES = 20
+
+
+class _Stop(Exception):
+    """The job was canceled while the supervisor waited or prepared."""
+
+
+class Supervisor:
+    def __init__(self, workspace: WorkspaceContext, name: str) -> None:
+        self.ws = workspace
+        self.name = name
+        self.jobs = JobService(workspace)
+        self.datastores = DatastoreService(workspace)
+        self.folder = job_folder(workspace, name)
+        self.logs = self.folder / "logs"
+        self.cancel = threading.Event()
+        self._stop_beat = threading.Event()
+
+    # -- status -----------------------------------------------------------------------------
+    def _move(self, to: str, only_from: set[str] | frozenset[str], **values: Any) -> bool:
+        with self.ws.store.transaction(write=True) as tx:
+            return tx.jobs.transition(self.name, to, only_from=only_from, **values)
+
+    def _beat(self) -> None:
+        while not self._stop_beat.wait(HEARTBEAT_S):
+            try:
+                with self.ws.store.transaction(write=True) as tx:
+                    tx.jobs.touch(self.name, heartbeat_at=datetime.now(UTC))
+                    record = tx.jobs.get(self.name)
+                if record is not None and record.status == JobStatus.CANCEL_REQUESTED:
+                    self.cancel.set()
+            except SmaltError:
+                pass  # a missed beat is not fatal; the next one may get through
+
+    def _canceled(self) -> bool:
+        if not self.cancel.is_set():
+            with self.ws.store.transaction() as tx:
+                record = tx.jobs.get(self.name)
+            if record is not None and record.status == JobStatus.CANCEL_REQUESTED:
+                self.cancel.set()
+        return self.cancel.is_set()
+
+    def _finish(self, status: str, error: dict[str, Any] | None = None) -> None:
+        self._move(status, JobStatus.ACTIVE, end_time=datetime.now(UTC), error=error)
+
+    # -- the job ----------------------------------------------------------------------------
+    def run(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with self.ws.store.transaction(write=True) as tx:
+            tx.jobs.touch(self.name, supervisor_pid=os.getpid(), heartbeat_at=datetime.now(UTC))
+            tx.jobs.transition(self.name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED])
+        beat = threading.Thread(target=self._beat, daemon=True)
+        beat.start()
+        slot = None
+        try:
+            job = self.jobs.get(self.name)
+            compute = ComputeService(self.ws).get(job.compute or "local")
+            slot = acquire_slot(self.ws.path / "compute" / compute.name, compute.max_instances,
+                                should_stop=self._canceled)  # fmt: skip
+            if slot is None or not self._move(JobStatus.PREPARING, {JobStatus.QUEUED},
+                                              start_time=datetime.now(UTC)):  # fmt: skip
+                raise _Stop
+            python = self._prepare_environment(job)
+            workdir, inputs, outputs = self._materialise(job)
+            if self._canceled() or not self._move(JobStatus.RUNNING, {JobStatus.PREPARING}):
+                raise _Stop
+            code, reason = self._execute(job, python, workdir, inputs, outputs)
+            if reason == "canceled":
+                raise _Stop
+            if code != 0:
+                self._collect_artifacts(workdir)
+                message = reason or f"the command exited with code {code}"
+                self._finish(JobStatus.FAILED, {"cause": "user", "message": message, "exit_code": code,
+                                                "log_tail": self._log_tail()})  # fmt: skip
+                return
+            if not self._move(JobStatus.FINALIZING, {JobStatus.RUNNING}):
+                raise _Stop
+            self._publish(job, outputs)
+            self._collect_artifacts(workdir)
+            self._finish(JobStatus.COMPLETED)
+        except _Stop:
+            self._finish(JobStatus.CANCELED)
+        except BaseException as exc:  # noqa: BLE001 - every failure must end in a final status
+            with open(self.logs / "supervisor_error.txt", "w") as handle:
+                traceback.print_exc(file=handle)
+            message = exc.message if isinstance(exc, SmaltError) else f"{type(exc).__name__}: {exc}"
+            self._finish(JobStatus.FAILED, {"cause": "platform", "message": message,
+                                            "log_tail": self._log_tail()})  # fmt: skip
+        finally:
+            self._stop_beat.set()
+            if slot is not None:
+                slot.release()
+
+    def _prepare_environment(self, job: CommandJob) -> str:
+        from smalt.environments import ensure, resolve
+
+        resolved = resolve(job.environment)
+        with open(self.logs / "build_log.txt", "a") as log:
+            for warning in resolved.warnings:
+                log.write(f"warning: {warning}\n")
+            python = ensure(resolved, self.ws.path / "envs", log)
+        return str(python)
+
+    def _materialise(self, job: CommandJob) -> tuple[Path, dict[str, str | None], dict[str, str]]:
+        if job.code:
+            snapshot = self.datastores.download(job.code, self.folder / "snapshot")
+            workdir = snapshot if snapshot.is_dir() else snapshot.parent
+        else:
+            workdir = self.folder / "wd"
+            workdir.mkdir(parents=True, exist_ok=True)
+        inputs: dict[str, str | None] = {}
+        for port, value in job.inputs.items():
+            inputs[port] = self._input_value(port, value)
+        outputs: dict[str, str] = {}
+        for port in job.outputs:
+            local = self.folder / "outputs" / port
+            local.mkdir(parents=True, exist_ok=True)
+            outputs[port] = str(local)
+        return workdir, inputs, outputs
+
+    def _input_value(self, port: str, value: Input | str | int | float | bool) -> str | None:
+        if not isinstance(value, Input):
+            return literal(value)
+        if value.path is None:
+            return None if value.default is None else literal(value.default)
+        if value.type in ("string", "integer", "number", "boolean"):
+            return value.path
+        if value.mode == "direct":
+            return value.path
+        target = self.folder / "inputs" / port
+        if parse_datastore_uri(value.path) is not None:
+            return str(self.datastores.download(value.path.rstrip("/"), target))
+        if value.path.startswith(("http://", "https://")):
+            target.mkdir(parents=True, exist_ok=True)
+            file = target / (value.path.rstrip("/").rsplit("/", 1)[-1] or "download")
+            with urllib.request.urlopen(value.path, timeout=60) as response, open(file, "wb") as out:  # noqa: S310
+                shutil.copyfileobj(response, out)
+            return str(file)
+        return value.path
+
+    def _environment(self, job: CommandJob, python: str, inputs: dict[str, str | None],
+                     outputs: dict[str, str]) -> dict[str, str]:  # fmt: skip
+        venv_bin = str(Path(python).parent)
+        env = {**os.environ, **job.environment_variables}
+        env.pop("SMALT_WORKSPACE", None)
+        env.update({
+            "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "VIRTUAL_ENV": str(Path(venv_bin).parent),
+            "AZUREML_RUN_ID": self.name, "AZUREML_JOB_NAME": self.name,
+            "AZUREML_EXPERIMENT_NAME": job.experiment_name or "Default", "PYTHONUNBUFFERED": "1",
+        })  # fmt: skip
+        for port, value in inputs.items():
+            if value is not None:
+                env[f"AZURE_ML_INPUT_{port}"] = value
+        for port, value in outputs.items():
+            env[f"AZURE_ML_OUTPUT_{port}"] = value
+        return env
+
+    def _ranks(self, job: CommandJob, base: dict[str, str]) -> list[dict[str, str]]:
+        dist = job.distribution or {}
+        nodes = int((job.resources or {}).get("instance_count", 1) or 1)
+        kind = str(dist.get("type", "")).lower()
+        if kind in ("pytorch", "mpi"):
+            per_node = int(dist.get("process_count_per_instance", 1) or 1)
+        elif kind == "tensorflow":
+            per_node = int(dist.get("worker_count", 1) or 1)
+        else:
+            return [base]
+        world = per_node * nodes
+        port = str(_free_port())
+        envs = []
+        for rank in range(world):
+            env = dict(base)
+            env.update({
+                "WORLD_SIZE": str(world), "RANK": str(rank), "LOCAL_RANK": str(rank % per_node),
+                "NODE_RANK": str(rank // per_node), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
+            })  # fmt: skip
+            if kind == "mpi":
+                env.update({"OMPI_COMM_WORLD_RANK": str(rank), "OMPI_COMM_WORLD_SIZE": str(world),
+                            "OMPI_COMM_WORLD_LOCAL_RANK": str(rank % per_node)})  # fmt: skip
+            if kind == "tensorflow":
+                workers = [f"127.0.0.1:{int(port) + 1 + i}" for i in range(world)]
+                env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers},
+                                               "task": {"type": "worker", "index": rank}})  # fmt: skip
+            envs.append(env)
+        return envs
+
+    def _execute(self, job: CommandJob, python: str, workdir: Path, inputs: dict[str, str | None],
+                 outputs: dict[str, str]) -> tuple[int, str | None]:  # fmt: skip
+        command = render(job.command, inputs, outputs)
+        (workdir / "outputs").mkdir(exist_ok=True)
+        (workdir / "logs").mkdir(exist_ok=True)
+        envs = self._ranks(job, self._environment(job, python, inputs, outputs))
+        names = ["std_log.txt"] if len(envs) == 1 else [f"std_log_process_{i}.txt" for i in range(len(envs))]
+        handles: list[IO[bytes]] = [open(self.logs / n, "ab") for n in names]  # noqa: SIM115
+        timeout = job.limits.timeout if job.limits else None
+        started = time.monotonic()
+        try:
+            group = ProcessGroup.start(command, workdir, envs, handles)
+            while True:
+                code = group.poll()
+                if code is not None:
+                    return code, None
+                if self.cancel.is_set():
+                    group.kill()
+                    return -1, "canceled"
+                if timeout is not None and time.monotonic() - started > timeout:
+                    group.kill()
+                    return -1, f"the job ran past its limits.timeout of {timeout} s and was stopped"
+                time.sleep(POLL_S)
+        finally:
+            for handle in handles:
+                handle.close()
+
+    def _publish(self, job: CommandJob, outputs: dict[str, str]) -> None:
+        data: AssetService[Data] = AssetService(self.ws, Data)
+        for port, output in job.outputs.items():
+            assert output.path is not None
+            self.datastores.promote(Path(outputs[port]), output.path)
+            if output.name:
+                data_type = output.type if output.type in ("uri_file", "uri_folder", "mltable") else "uri_folder"
+                registered = Data(name=output.name, version=output.version, path=output.path, type=data_type,
+                                  description=f"Output '{port}' of job {self.name}")  # fmt: skip
+                data.create_or_update(registered)
+
+    def _collect_artifacts(self, workdir: Path) -> None:
+        artifacts = self.folder / "artifacts"
+        for part in ("outputs", "logs"):
+            source = workdir / part
+            if source.is_dir() and any(source.iterdir()):
+                shutil.copytree(source, artifacts / part, dirs_exist_ok=True)
+        for log in self.logs.glob("*.txt"):
+            (artifacts / "system_logs").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, artifacts / "system_logs" / log.name)
+        if artifacts.is_dir():
+            uri = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/azureml/{self.name}/artifacts"
+            self.datastores.promote(artifacts, uri)
+
+    def _log_tail(self) -> str:
+        logs = sorted(self.logs.glob("std_log*.txt"))
+        if not logs:
+            return ""
+        lines = logs[-1].read_text(errors="replace").splitlines()
+        return "\n".join(lines[-_LOG_TAIL_LINES:])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main(argv: list[str]) -> int:
+    workspace_path, name = Path(argv[0]), argv[1]
+    workspace = open_workspace(workspace_path, create=False)
+    try:
+        Supervisor(workspace, name).run()
+    finally:
+        workspace.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

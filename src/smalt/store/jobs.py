@@ -1,0 +1,108 @@
+"""Jobs in the metadata store: one row per job, its status moved by compare-and-set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.engine import Connection
+
+from smalt.store.records import utc
+from smalt.store.tables import jobs
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    name: str
+    type: str
+    status: str
+    display_name: str | None
+    experiment_name: str
+    compute: str
+    spec: dict[str, Any]
+    error: dict[str, Any] | None
+    supervisor_pid: int | None
+    heartbeat_at: datetime | None
+    start_time: datetime | None
+    end_time: datetime | None
+    archived: bool
+    created_at: datetime
+    created_by: str
+    last_modified_at: datetime
+
+
+def _opt(value: datetime | None) -> datetime | None:
+    return utc(value) if value is not None else None
+
+
+def _record(row: Row[*tuple[Any, ...]]) -> JobRecord:
+    return JobRecord(
+        name=row.name, type=row.type, status=row.status, display_name=row.display_name,
+        experiment_name=row.experiment_name, compute=row.compute, spec=row.spec, error=row.error,
+        supervisor_pid=row.supervisor_pid, heartbeat_at=_opt(row.heartbeat_at),
+        start_time=_opt(row.start_time), end_time=_opt(row.end_time), archived=row.archived,
+        created_at=utc(row.created_at), created_by=row.created_by,
+        last_modified_at=utc(row.last_modified_at),
+    )  # fmt: skip
+
+
+class JobRepository:
+    """Job rows inside the caller's transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def create(self, name: str, type_: str, status: str, display_name: str | None, experiment_name: str,
+               compute: str, spec: dict[str, Any], created_by: str) -> JobRecord:  # fmt: skip
+        now = datetime.now(UTC)
+        self._connection.execute(
+            jobs.insert().values(
+                name=name, type=type_, status=status, display_name=display_name,
+                experiment_name=experiment_name, compute=compute, spec=spec, archived=False,
+                created_at=now, created_by=created_by, last_modified_at=now,
+            )
+        )  # fmt: skip
+        record = self.get(name)
+        assert record is not None
+        return record
+
+    def get(self, name: str) -> JobRecord | None:
+        row = self._connection.execute(select(jobs).where(jobs.c.name == name)).first()
+        return _record(row) if row is not None else None
+
+    def exists(self, name: str) -> bool:
+        return self._connection.execute(select(jobs.c.name).where(jobs.c.name == name)).first() is not None
+
+    def search(self, *, status: str | None = None, experiment_name: str | None = None,
+             include_archived: bool = False, limit: int | None = None) -> list[JobRecord]:  # fmt: skip
+        query = select(jobs)
+        if status is not None:
+            query = query.where(jobs.c.status == status)
+        if experiment_name is not None:
+            query = query.where(jobs.c.experiment_name == experiment_name)
+        if not include_archived:
+            query = query.where(jobs.c.archived.is_(False))
+        query = query.order_by(jobs.c.created_at.desc(), jobs.c.name.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        return [_record(r) for r in self._connection.execute(query).all()]
+
+    def in_states(self, states: Iterable[str]) -> list[JobRecord]:
+        rows = self._connection.execute(select(jobs).where(jobs.c.status.in_(list(states)))).all()
+        return [_record(r) for r in rows]
+
+    def transition(self, name: str, to: str, *, only_from: Iterable[str] | None = None,
+                   **values: Any) -> bool:  # fmt: skip
+        """Set the status (and other columns) if the job is in one of ``only_from``; True if it was."""
+        statement = update(jobs).where(jobs.c.name == name)
+        if only_from is not None:
+            statement = statement.where(jobs.c.status.in_(list(only_from)))
+        result = self._connection.execute(statement.values(status=to, last_modified_at=datetime.now(UTC), **values))
+        return bool(result.rowcount)
+
+    def touch(self, name: str, **values: Any) -> None:
+        """Update columns other than the status (heartbeat, pid, spec)."""
+        self._connection.execute(update(jobs).where(jobs.c.name == name).values(**values))
