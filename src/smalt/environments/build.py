@@ -47,7 +47,8 @@ def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO) -> Path:
     --compile-bytecode`` (with pip itself seeded, as Azure ML's conda environments have it, when
     there are any). When uv
     can neither find nor install the requested Python, the closest installed one is used and a
-    warning naming both versions is written to ``log``. Everything uv prints goes to ``log``.
+    warning naming both versions is written to ``log``. Everything uv prints goes to ``log``, and
+    so do ``resolved.warnings`` (on every call: each job's log says what differs from Azure ML).
 
     A ready environment is found by its marker file and returned at once, without running uv.
     Raises BackendError when uv fails (with the end of its output), ConfigurationError when uv is
@@ -55,10 +56,10 @@ def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO) -> Path:
     """
     final = cache_dir / resolved.digest
     python = _python_in(final)
+    for warning in resolved.warnings:
+        _say(log, f"Warning: {warning}")
     if _is_ready(final, python):
-        _say(log, f"Environment {resolved.digest[:12]} is ready: {final}")
-        for warning in _marker(final).get("warnings", []):
-            _say(log, f"Warning: {warning}")
+        _reuse(final, "is ready", log)
         return python
     cache_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(cache_dir / f"{resolved.digest}.lock"))
@@ -69,7 +70,7 @@ def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO) -> Path:
         lock.acquire()
     try:
         if _is_ready(final, python):
-            _say(log, f"Environment {resolved.digest[:12]} was built meanwhile by another process: {final}")
+            _reuse(final, "was built meanwhile by another process", log)
             return python
         # Holding the lock, anything else under this digest is a leftover of a build that died.
         for leftover in [*cache_dir.glob(f".{resolved.digest}.build-*"), final]:
@@ -81,12 +82,16 @@ def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO) -> Path:
     return python
 
 
+def _reuse(final: Path, how: str, log: TextIO) -> None:
+    _say(log, f"Environment {final.name[:12]} {how}: {final}")
+    for warning in _marker(final).get("warnings", []):
+        _say(log, f"Warning: {warning}")
+
+
 def _build(resolved: ResolvedEnvironment, cache_dir: Path, final: Path, log: TextIO) -> None:
     uv = _uv()
     started = datetime.now(UTC)
     _say(log, f"Building environment {resolved.digest[:12]}: {resolved.description}")
-    for warning in resolved.warnings:
-        _say(log, f"Warning: {warning}")
     work = cache_dir / f".{resolved.digest}.build-{secrets.token_hex(4)}"
     try:
         warnings = _create_venv(uv, resolved.python, bool(resolved.requirements), work, cache_dir, log)

@@ -59,9 +59,6 @@ CONDA_TO_PYPI = {
     "python-graphviz": "graphviz",
 }
 
-#: Packaging tools every built environment has already; listed without a version they add nothing.
-_SEEDED = {"pip", "setuptools", "wheel"}
-
 #: Conda packages that only pick a build or bring accelerator libraries: the pip wheels of torch,
 #: tensorflow and friends carry their own CUDA libraries, so these are left out, with a warning.
 ACCELERATOR_ONLY = {
@@ -179,12 +176,12 @@ def resolve(environment: Environment | InlineEnvironment | str | None) -> Resolv
     return _resolved(None, [], [warning], f"{label} (build context, not built locally)")
 
 
-def conda_to_pip(dependency: str) -> str | None:
-    """The pip requirement for one conda dependency string; None when it needs no package.
+def conda_to_pip(dependency: str) -> str:
+    """The pip requirement for one conda dependency string.
 
     Rules: a channel prefix (``conda-forge::``) is dropped; names in :data:`CONDA_TO_PYPI` are
-    renamed, others kept; ``pip``, ``setuptools`` and ``wheel`` without a version give None (every
-    environment has them). Versions follow conda's meaning: ``=1.26`` and ``1.26.*`` match every
+    renamed, others kept (``pip``, ``setuptools`` and ``wheel`` too: they are PyPI packages).
+    Versions follow conda's meaning: ``=1.26`` and ``1.26.*`` match every
     1.26 release and become ``==1.26.*``; ``==1.26`` and ``numpy 1.26.4`` are exact (``==``);
     ``>=``, ``<``, ``!=``, ``~=`` and comma-joined ranges pass through; build strings
     (``=py311h...``) are dropped. Raises ValueError for ``python`` (not a package), for packages in
@@ -200,8 +197,6 @@ def conda_to_pip(dependency: str) -> str | None:
         raise ValueError("python is not a package; read it with the Python version")
     if key in ACCELERATOR_ONLY or key in NO_PYPI_TWIN or key.startswith("r-"):
         raise ValueError(f"'{name}' has no PyPI twin")
-    if key in _SEEDED and not version:
-        return None
     return CONDA_TO_PYPI.get(key, name) + version
 
 
@@ -302,9 +297,7 @@ def _read_conda(conda_file: str | dict[str, Any]) -> tuple[str | None, list[str]
                 *("dependencies", i),
             )
         else:
-            requirement = conda_to_pip(text)
-            if requirement is not None:
-                requirements.append(requirement)
+            requirements.append(conda_to_pip(text))
     if problems:
         raise InvalidSpecError(
             problems,

@@ -13,6 +13,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -195,15 +196,21 @@ class JobService:
     def _spawn(self, name: str) -> None:
         folder = job_folder(self._ws, name)
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "supervisor.log", "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "smalt.services.supervisor", str(self._ws.path), name],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "SMALT_WORKSPACE": str(self._ws.path)},
-            )  # fmt: skip
         with self._ws.store.transaction(write=True) as tx:
             tx.jobs.transition(name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED],
-                               supervisor_pid=process.pid, heartbeat_at=datetime.now(UTC))  # fmt: skip
+                               heartbeat_at=datetime.now(UTC))  # fmt: skip
+        log = folder / "supervisor.log"
+        # Forking saves the supervisor a fresh interpreter's imports (about half a second), but is
+        # only safe from a single-threaded process; otherwise start a new interpreter.
+        if hasattr(os, "fork") and threading.active_count() == 1:
+            _fork_supervisor(self._ws.path, name, log)
+            return
+        with open(log, "ab") as handle:
+            subprocess.Popen(
+                [sys.executable, "-m", "smalt.services.supervisor", str(self._ws.path), name],
+                stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "SMALT_WORKSPACE": str(self._ws.path)},
+            )  # fmt: skip
 
     # -- reading ----------------------------------------------------------------------------
     def _entity(self, record: JobRecord) -> CommandJob:
@@ -272,7 +279,7 @@ class JobService:
         logs = job_folder(self._ws, name) / "logs"
         return sorted(logs.glob("std_log*.txt"))
 
-    def stream(self, name: str, *, poll_s: float = 0.1) -> Iterator[str]:
+    def stream(self, name: str, *, poll_s: float = 0.03) -> Iterator[str]:
         """Yield the job's log output as it is written, until the job has finished."""
         self.get(name)
         offsets: dict[Path, int] = {}
@@ -317,3 +324,30 @@ class JobService:
             if self._datastores.exists(artifacts):
                 made.append(self._datastores.download(artifacts, target))
         return made
+
+
+def _fork_supervisor(workspace: Path, name: str, log: Path) -> None:
+    """Run the supervisor in a detached grandchild of this process (double fork, new session)."""
+    from smalt.services import supervisor  # imported before forking, so the child starts warm
+
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    code = 1
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        code = supervisor.main([str(workspace), name])
+    except BaseException:  # noqa: BLE001 - the child must never return into its parent's code
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)

@@ -32,7 +32,7 @@ from smalt.specs import parse_datastore_uri
 from smalt.specs.command import literal, render
 
 HEARTBEAT_S = 2.0
-POLL_S = 0.05
+POLL_S = 0.02
 _LOG_TAIL_LINES = 20
 
 
