@@ -117,3 +117,5 @@ def test_two_jobs_building_the_same_environment_build_it_once(tmp_path: Path) ->
         thread.join()
     assert results == [tmp_path / env.digest / "bin" / "python"] * 4
     assert sum(log.getvalue().count("$ uv venv") for log in logs) == 1
+    # Every job's log says that the image is not used, built or reused.
+    assert all("image 'python:3.11-slim' is not run on local compute" in log.getvalue() for log in logs)

@@ -24,7 +24,7 @@ def conda(*dependencies: Any) -> ResolvedEnvironment:
 def test_a_conda_file_gives_its_python_version_and_pip_section() -> None:
     env = conda("python=3.11", "pip", {"pip": ["scikit-learn>=1.5", "pandas>=2.2", "mlflow-skinny"]})
     assert env.python == "3.11"
-    assert env.requirements == ["mlflow-skinny", "pandas>=2.2", "scikit-learn>=1.5"]
+    assert env.requirements == ["mlflow-skinny", "pandas>=2.2", "pip", "scikit-learn>=1.5"]
     assert env.warnings == []
     assert "Python 3.11" in env.description and "scikit-learn>=1.5" in env.description
 
@@ -42,7 +42,7 @@ def test_the_example_environment_resolves_from_its_stored_conda_file() -> None:
         },
     )
     resolved = resolve(env)
-    assert (resolved.python, len(resolved.requirements), resolved.warnings) == ("3.11", 3, [])
+    assert (resolved.python, len(resolved.requirements), resolved.warnings) == ("3.11", 4, [])
     assert "sklearn:1" in resolved.description
 
 
@@ -106,9 +106,10 @@ def test_conda_packages_become_their_pypi_twins(dependency: str, requirement: st
     assert conda("python=3.11", dependency).requirements == [requirement]
 
 
-def test_conda_packaging_tools_without_a_version_add_nothing() -> None:
-    env = conda("python=3.11", "pip", "setuptools", "wheel", {"pip": ["six"]})
-    assert env.requirements == ["six"]
+def test_conda_packaging_tools_are_installed_as_listed() -> None:
+    # Azure ML's conda files list pip; the job's commands may then call pip in the environment.
+    env = conda("python=3.11", "pip", "setuptools<70", {"pip": ["six"]})
+    assert env.requirements == ["pip", "setuptools<70", "six"]
 
 
 def test_accelerator_libraries_are_left_out_with_a_warning() -> None:
