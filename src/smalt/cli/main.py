@@ -54,7 +54,8 @@ def run() -> None:
 
     try:
         try:
-            app(standalone_mode=False)
+            # Without standalone mode click hands back typer.Exit's code instead of raising it.
+            code = app(standalone_mode=False)
         finally:
             context.close()
     except SmaltError as exc:
@@ -87,7 +88,7 @@ def run() -> None:
             "Run again with SMALT_DEBUG=1 to see the traceback, and report it.\n"
         )
         sys.exit(2)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from smalt.entities.base import Asset, StrDict
 from smalt.entities.environment import InlineEnvironment
+from smalt.entities.expressions import bindings
 from smalt.entities.io import Input, Output
-
-_BINDING = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
 
 
 class CommandComponent(Asset):
@@ -46,7 +44,7 @@ class CommandComponent(Asset):
         # binding must still name a declared port.
         unknown = [
             f"{group}.{port}"
-            for group, port in _BINDING.findall(self.command)
+            for group, port, _ in bindings(self.command)
             if port not in (self.inputs if group == "inputs" else self.outputs)
         ]
         if unknown:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from smalt.entities.base import CreationContext, Entity, StrDict
 from smalt.entities.environment import InlineEnvironment
+from smalt.entities.expressions import binding_problems
 from smalt.entities.io import Input, Output
 
 
@@ -26,12 +27,12 @@ class CommandJob(Entity):
     experiment_name: str | None = None
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
-    command: str
     code: str | None = None
     environment: str | InlineEnvironment | None = None
     environment_variables: StrDict = Field(default_factory=dict)
     inputs: dict[str, Input | str | int | float | bool] = Field(default_factory=dict)
     outputs: dict[str, Output] = Field(default_factory=dict)
+    command: str
     compute: str | None = None
     limits: JobLimits | None = None
     resources: dict[str, Any] | None = None
@@ -45,6 +46,17 @@ class CommandJob(Entity):
     #: Why a job failed: ``{"cause": "user" | "platform", "message": ..., "log_tail": ...}``.
     error: dict[str, Any] | None = None
     creation_context: CreationContext | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _bindings_resolve(cls, command: str, info: ValidationInfo) -> str:
+        # Declared after inputs and outputs, so that both are known here and the problem is
+        # reported at the command's own line.
+        if "inputs" in info.data and "outputs" in info.data:
+            problems = binding_problems(command, dict(info.data["inputs"]), dict(info.data["outputs"]))
+            if problems:
+                raise ValueError("; ".join(problems))
+        return command
 
 
 class JobStatus:

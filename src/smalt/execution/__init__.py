@@ -1,5 +1,5 @@
 """Job runtime: compute slots, launching a job's process tree, stopping it."""
 
-from smalt.execution.local import ComputeSlot, ProcessGroup, acquire_slot, pid_alive
+from smalt.execution.local import ComputeSlot, ProcessGroup, acquire_slot, pid_alive, stop_process_groups
 
-__all__ = ["ComputeSlot", "ProcessGroup", "acquire_slot", "pid_alive"]
+__all__ = ["ComputeSlot", "ProcessGroup", "acquire_slot", "pid_alive", "stop_process_groups"]

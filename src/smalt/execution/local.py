@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
@@ -103,7 +103,7 @@ class ProcessGroup:
                 pass
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(trees, timeout=grace_s)
+        alive = _wait_gone(trees, grace_s)
         for proc in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
@@ -111,3 +111,32 @@ class ProcessGroup:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _wait_gone(processes: list[Any], timeout_s: float) -> list[Any]:
+    """Wait until every process has exited; zombies count as gone (nobody may be reaping them)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for proc in processes:
+            try:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.02)
+
+
+def stop_process_groups(record: Path) -> None:
+    """Stop the process groups listed in ``record`` (left behind by a supervisor that died)."""
+    try:
+        pids = [int(p) for p in record.read_text().split()]
+    except (OSError, ValueError):
+        return
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)

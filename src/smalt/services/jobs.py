@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,13 @@ from typing import Any
 from smalt.entities import CommandJob, Data, Environment, Input, JobStatus, Model, Output
 from smalt.entities.environment import InlineEnvironment
 from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
-from smalt.execution import pid_alive
+from smalt.execution import pid_alive, stop_process_groups
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
 from smalt.services.provenance import creation_context
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
-from smalt.specs.command import bindings
 from smalt.store import JobRecord
 
 STALE_AFTER = timedelta(seconds=60)
@@ -65,25 +65,34 @@ class JobService:
 
     # -- submitting -------------------------------------------------------------------------
     def create_or_update(self, job: CommandJob, *, start: bool = True) -> CommandJob:
-        """Resolve, record and start a job. Nothing is queued when anything is wrong."""
+        """Resolve, record and start a job. Nothing is queued when anything is wrong, and every
+        reference that does not resolve is reported at once."""
         job = prepare(job)
         name = job.name or new_job_name()
-        problems = self._check_bindings(job)
-        if problems:
-            raise InvalidSpecError(problems, summary=f"Job '{name}' cannot run")
         with self._ws.store.transaction() as tx:
             if tx.jobs.exists(name):
                 raise AlreadyExistsError(f"Job '{name}' already exists.", hint="leave out the name to get a new one")
+        problems = self._required_inputs(job)
         compute = (job.compute or "local").removeprefix("azureml:")
-        ComputeService(self._ws).get(compute)  # NotFoundError with a hint
-        environment = self._resolve_environment(job.environment)
-        from smalt.environments import resolve
+        environment: str | InlineEnvironment | None = None
+        inputs: dict[str, Any] = {}
+        outputs: dict[str, Output] = {}
+        with _collect(problems, "compute"):
+            ComputeService(self._ws).get(compute)
+        with _collect(problems, "environment"):
+            found = self._resolve_environment(job.environment)
+            environment = InlineEnvironment.model_validate(found) if isinstance(found, dict) else found
+            from smalt.environments import resolve
 
-        resolve(
-            InlineEnvironment.model_validate(environment) if isinstance(environment, dict) else environment
-        )  # a conda package with no PyPI twin, or an unknown curated name, fails now
-        inputs = {key: self._resolve_input(key, value) for key, value in job.inputs.items()}
-        outputs = {key: self._plan_output(name, key, value) for key, value in job.outputs.items()}
+            resolve(environment)  # a conda package with no PyPI twin, or an unknown curated name, fails now
+        for key, value in job.inputs.items():
+            with _collect(problems, f"inputs.{key}"):
+                inputs[key] = self._resolve_input(key, value)
+        for key, output in job.outputs.items():
+            with _collect(problems, f"outputs.{key}"):
+                outputs[key] = self._plan_output(name, key, output)
+        if problems:
+            raise InvalidSpecError(problems, summary="The job cannot run; nothing was queued")
         code = self._snapshot(job.code)
         experiment = job.experiment_name or (Path(job.code).name if job.code and is_local_path(job.code) else None)
         resolved = job.model_copy(update={
@@ -102,17 +111,9 @@ class JobService:
             self._spawn(name)
         return self.get(name)
 
-    def _check_bindings(self, job: CommandJob) -> list[SpecProblem]:
+    @staticmethod
+    def _required_inputs(job: CommandJob) -> list[SpecProblem]:
         problems: list[SpecProblem] = []
-        for group, port, optional in bindings(job.command):
-            declared = job.inputs if group == "inputs" else job.outputs if group == "outputs" else None
-            if declared is None:
-                problems.append(SpecProblem(f"${{{{{group}.{port}}}}} cannot be used in a command job", "command"))
-            elif port not in declared and not (optional and group == "inputs"):
-                problems.append(SpecProblem(
-                    f"the command uses ${{{{{group}.{port}}}}} but the job has no {group[:-1]} '{port}'",
-                    "command",
-                ))  # fmt: skip
         for port, value in job.inputs.items():
             if isinstance(value, Input) and value.path is None and value.default is None and not value.optional:
                 if value.type in ("string", "integer", "number", "boolean"):
@@ -272,6 +273,8 @@ class JobService:
                 if tx.jobs.transition(record.name, JobStatus.FAILED, only_from=[record.status], error=error,
                                       end_time=now):  # fmt: skip
                     reaped.append(record.name)
+            if local and record.name in reaped:
+                stop_process_groups(job_folder(self._ws, record.name) / "process_groups")
         return reaped
 
     # -- logs and outputs -------------------------------------------------------------------
@@ -351,3 +354,14 @@ def _fork_supervisor(workspace: Path, name: str, log: Path) -> None:
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+@contextmanager
+def _collect(problems: list[SpecProblem], field: str) -> Iterator[None]:
+    """Turn a reference that does not resolve into one problem among all those of the job."""
+    try:
+        yield
+    except InvalidSpecError as exc:
+        problems.extend(p if p.field else SpecProblem(p.message, field, p.file, p.line) for p in exc.problems)
+    except (NotFoundError, InvalidStateError) as exc:
+        problems.append(SpecProblem(str(exc), field))

@@ -147,10 +147,11 @@ class Supervisor:
         for port, value in job.inputs.items():
             inputs[port] = self._input_value(port, value)
         outputs: dict[str, str] = {}
-        for port in job.outputs:
+        for port, output in job.outputs.items():
             local = self.folder / "outputs" / port
             local.mkdir(parents=True, exist_ok=True)
-            outputs[port] = str(local)
+            # A uri_file output is the file itself, written inside the folder that is published.
+            outputs[port] = str(local / port) if output.type == "uri_file" else str(local)
         return workdir, inputs, outputs
 
     def _input_value(self, port: str, value: Input | str | int | float | bool) -> str | None:
@@ -231,6 +232,8 @@ class Supervisor:
         started = time.monotonic()
         try:
             group = ProcessGroup.start(command, workdir, envs, handles)
+            # Recorded so that whoever finds this supervisor dead can stop what it started.
+            (self.folder / "process_groups").write_text(" ".join(str(p.pid) for p in group.processes))
             while True:
                 code = group.poll()
                 if code is not None:
@@ -250,10 +253,12 @@ class Supervisor:
         data: AssetService[Data] = AssetService(self.ws, Data)
         for port, output in job.outputs.items():
             assert output.path is not None
-            self.datastores.promote(Path(outputs[port]), output.path)
+            local = Path(outputs[port])
+            self.datastores.promote(local.parent if output.type == "uri_file" else local, output.path)
             if output.name:
                 data_type = output.type if output.type in ("uri_file", "uri_folder", "mltable") else "uri_folder"
-                registered = Data(name=output.name, version=output.version, path=output.path, type=data_type,
+                path = output.path.rstrip("/") + f"/{port}" if output.type == "uri_file" else output.path
+                registered = Data(name=output.name, version=output.version, path=path, type=data_type,
                                   description=f"Output '{port}' of job {self.name}")  # fmt: skip
                 data.create_or_update(registered)
 

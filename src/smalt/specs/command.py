@@ -1,4 +1,4 @@
-"""Azure ML command expressions: ``${{inputs.x}}``, ``${{outputs.y}}`` and optional ``$[[ ... ]]``."""
+"""Rendering Azure ML commands: bindings replaced by values, optional segments kept or dropped."""
 
 from __future__ import annotations
 
@@ -6,18 +6,9 @@ import re
 import shlex
 from typing import Any
 
-_BINDING = re.compile(r"\$\{\{\s*(inputs|outputs|search_space)\.([A-Za-z0-9_]+)\s*\}\}")
-_OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
+from smalt.entities.expressions import BINDING, OPTIONAL, bindings
 
-
-def bindings(command: str) -> list[tuple[str, str, bool]]:
-    """(group, name, optional) for every binding; optional when inside a ``$[[ ... ]]`` segment."""
-    found: list[tuple[str, str, bool]] = []
-    optional_spans = [m.span() for m in _OPTIONAL.finditer(command)]
-    for match in _BINDING.finditer(command):
-        inside = any(start <= match.start() < end for start, end in optional_spans)
-        found.append((match[1], match[2], inside))
-    return found
+__all__ = ["bindings", "literal", "render"]
 
 
 def literal(value: Any) -> str:
@@ -27,23 +18,53 @@ def literal(value: Any) -> str:
     return str(value)
 
 
+def _quoted(value: str, state: str) -> str:
+    # Every value reaches the program as exactly one argument, whatever the quotes around it.
+    if state == "'":
+        return value.replace("'", "'\\''")
+    if state == '"':
+        return re.sub(r'([\\"$`])', r"\\\1", value)
+    return shlex.quote(value)
+
+
+def _advance(text: str, state: str) -> str:
+    """The shell quoting state after ``text``, starting in ``state`` ("", "'" or '"')."""
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif state == "'":
+            state = "" if char == "'" else state
+        elif char == "\\":
+            escaped = True
+        elif state == '"':
+            state = "" if char == '"' else state
+        elif char in "'\"":
+            state = char
+    return state
+
+
 def render(command: str, inputs: dict[str, str | None], outputs: dict[str, str]) -> str:
-    """The command with bindings replaced; a ``$[[ ... ]]`` segment whose inputs have no value
-    is dropped, as Azure ML does. Values are shell-quoted when they need it."""
+    """The command with bindings replaced; a ``$[[ ... ]]`` segment whose inputs have no value is
+    dropped, as Azure ML does. Raises KeyError for a binding with no value outside a segment."""
 
-    def value(match: re.Match[str]) -> str:
-        group, name = match[1], match[2]
-        table: dict[str, str | None] = dict(inputs) if group == "inputs" else dict(outputs)
-        found = table.get(name)
-        if found is None:
-            raise KeyError(f"{group}.{name}")
-        return shlex.quote(found) if found and found != shlex.quote(found) and " " in found else found
-
-    def segment(match: re.Match[str]) -> str:
+    def keep(match: re.Match[str]) -> str:
         body = match[1]
-        names = [(g, n) for g, n, _ in bindings(body)]
-        if any((inputs if g == "inputs" else outputs).get(n) is None for g, n in names):
-            return ""
-        return _BINDING.sub(value, body)
+        missing = [(g, n) for g, n, _ in bindings(body) if (inputs if g == "inputs" else outputs).get(n) is None]
+        return "" if missing else body
 
-    return _BINDING.sub(value, _OPTIONAL.sub(segment, command))
+    text = OPTIONAL.sub(keep, command)
+    out: list[str] = []
+    state, last = "", 0
+    for match in BINDING.finditer(text):
+        before = text[last : match.start()]
+        state = _advance(before, state)
+        out.append(before)
+        table: dict[str, str | None] = dict(inputs) if match[1] == "inputs" else dict(outputs)
+        value = table.get(match[2])
+        if value is None:
+            raise KeyError(f"{match[1]}.{match[2]}")
+        out.append(_quoted(value, state))
+        last = match.end()
+    out.append(text[last:])
+    return "".join(out)
