@@ -1,5 +1,6 @@
 """The quick-start tour: a fresh workspace, then data, an environment, a component and a model
-registered from the Azure ML CLI v2 YAML files beside this script, listed and shown.
+registered from the Azure ML CLI v2 YAML files beside this script, a command job run with its
+logs streamed and its output registered as data, then everything listed and shown.
 
 Run it with `make demo`. Each step is the `smalt` command a user would type; the workspace is
 left in ./demo-workspace to look around in (`smalt --workspace demo-workspace data list`).
@@ -50,7 +51,10 @@ def main() -> None:
     # The same file again with a new version: the bytes are stored once, the version is new.
     step("data", "create", "-f", "data.yml", "--set", "tags.stage=second")
 
-    for noun in ("data", "environment", "component", "model", "compute"):
+    # A command job: the iris data in, a summary out, registered as the data asset iris-summary.
+    step("job", "create", "-f", "job.yml", "--stream", output="")
+
+    for noun in ("data", "environment", "component", "model", "compute", "job"):
         step(noun, "list")
     step("data", "list", "--name", "iris")
     step("data", "show", "--name", "iris", "--label", "latest", output="yaml")
