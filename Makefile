@@ -40,6 +40,8 @@ test: check
 
 bench: setup
 	$(VENV)/bin/python benchmarks/cli_startup.py
+	$(VENV)/bin/python benchmarks/job_overhead.py
+	$(VENV)/bin/python benchmarks/environment_build.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
