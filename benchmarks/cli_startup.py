@@ -13,21 +13,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALT = str(Path(sys.executable).with_name("smalt"))
 HELP_BUDGET_S = 0.300
-
-
-def timed(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:

@@ -13,8 +13,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 SMALT = str(Path(sys.executable).with_name("smalt"))
 JOB = """\
@@ -22,15 +23,6 @@ $schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
 type: command
 command: echo hello world
 """
-
-
-def timed(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:
