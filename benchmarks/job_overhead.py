@@ -7,15 +7,13 @@ milliseconds smalt adds (issue 3's target: under 150 ms).
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from timing import timed
+from timing import isolated_environment, runs_from_command_line, timed
 
 SMALT = str(Path(sys.executable).with_name("smalt"))
 JOB = """\
@@ -26,19 +24,17 @@ command: echo hello world
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=10)
-    args = parser.parse_args()
+    runs = runs_from_command_line()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "SMALT_WORKSPACE": str(Path(tmp) / "ws"), "HOME": tmp}
+        env = isolated_environment(tmp)
         job = Path(tmp) / "hello.yml"
         job.write_text(JOB)
         submit = [SMALT, "job", "create", "-f", str(job), "--stream"]
         subprocess.run(submit, env=env, check=True, capture_output=True)  # warm: workspace and environment
-        direct = timed(["bash", "-c", "echo hello world"], env, args.runs)
-        smalt = timed(submit, env, args.runs)
+        direct = timed(["bash", "-c", "echo hello world"], env, runs)
+        smalt = timed(submit, env, runs)
     d, s = statistics.median(direct), statistics.median(smalt)
-    print(f"{'':34} {'median':>9} {'min':>9}   ({args.runs} runs each, warm environment)")
+    print(f"{'':34} {'median':>9} {'min':>9}   ({runs} runs each, warm environment)")
     label = 'bash -c "echo hello world"'
     print(f"{label:34} {d * 1000:7.0f}ms {min(direct) * 1000:7.0f}ms")
     print(f"{'smalt job create --stream':34} {s * 1000:7.0f}ms {min(smalt) * 1000:7.0f}ms")

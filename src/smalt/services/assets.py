@@ -24,8 +24,6 @@ from smalt.store.assets import NOUNS
 
 A = TypeVar("A", bound=Asset)
 
-_NOUNS = NOUNS
-
 
 class AssetService(Generic[A]):
     """Create, get, list, archive, restore and download the versions of one kind of asset."""
@@ -138,14 +136,7 @@ class AssetService(Generic[A]):
         if isinstance(env, InlineEnvironment):
             fields["environment"] = env.model_copy(update=self._environment_fields(env))
         elif isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://registries"):
-            ref = parse_asset_ref(env)
-            if ref is None:
-                raise _problem(
-                    f"{env!r} is not an environment reference",
-                    "environment",
-                    "write azureml:<name>:<version> or azureml:<name>@latest",
-                )
-            found = self.resolve_ref("environment", ref.name, ref.version, ref.label)
+            found = AssetService(self._ws, Environment).get_by_ref(env, "environment")
             fields["environment"] = f"azureml:{found.name}:{found.version}"
         if component.code is not None and is_local_path(component.code):
             fields["code"] = self._upload(component.code)
@@ -155,9 +146,13 @@ class AssetService(Generic[A]):
             ]
         return fields
 
-    def resolve_ref(self, kind: str, name: str, version: str | None, label: str | None) -> AssetVersionRecord:
-        with self._ws.store.transaction() as tx:
-            return _lookup(tx, kind, name, version, label)
+    def get_by_ref(self, reference: str, field: str) -> A:
+        """The version an ``azureml:<name>:<version>`` or ``azureml:<name>@<label>`` reference names."""
+        ref = parse_asset_ref(reference)
+        if ref is None:
+            raise _problem(f"{reference!r} is not a reference to a {self.kind}", field,
+                           "write azureml:<name>:<version> or azureml:<name>@latest")  # fmt: skip
+        return self.get(ref.name, ref.version, None if ref.version else ref.label)
 
     # -- reading ---------------------------------------------------------------------------
     def _entity(self, record: AssetVersionRecord) -> A:
@@ -209,7 +204,7 @@ class AssetService(Generic[A]):
                 record = _lookup(tx, self.kind, name, version, None)
                 if not archived and record.container_archived:
                     raise InvalidStateError(
-                        f"{_NOUNS[self.kind]} '{name}' is archived as a whole.",
+                        f"{NOUNS[self.kind]} '{name}' is archived as a whole.",
                         hint=f"restore it first: smalt {self.kind} restore --name {name}",
                     )
             elif not tx.assets.container_exists(self.kind, name):
@@ -220,19 +215,15 @@ class AssetService(Generic[A]):
         self, name: str, version: str | None = None, label: str | None = None, download_path: str | Path = "."
     ) -> Path:
         """Copy the asset's files to ``download_path/<name>/``; returns the folder or file made."""
-        asset = (
-            self.get(name, version, label if version is None else None)
-            if (version or label)
-            else (self.get(name, label="latest"))
-        )
+        asset = self.get(name, version, None if version else (label or "latest"))
         path = getattr(asset, "path", None)
         if not isinstance(path, str):
-            raise InvalidStateError(f"{_NOUNS[self.kind]} '{name}' has no files to download.")
+            raise InvalidStateError(f"{NOUNS[self.kind]} '{name}' has no files to download.")
         destination = Path(download_path) / name
         if parse_datastore_uri(path) is not None:
             return self._datastores.download(path, destination)
         raise InvalidStateError(
-            f"{_NOUNS[self.kind]} '{name}:{asset.version}' points at {path}, outside any datastore.",
+            f"{NOUNS[self.kind]} '{name}:{asset.version}' points at {path}, outside any datastore.",
             hint="download it with the tool of that storage",
         )
 
@@ -250,7 +241,7 @@ def _lookup(tx: Any, kind: str, name: str, version: str | None, label: str | Non
 
 
 def _not_found(tx: Any, kind: str, name: str, version: str | None) -> NotFoundError:
-    noun = _NOUNS[kind]
+    noun = NOUNS[kind]
     versions = tx.assets.version_names(kind, name)
     if versions and version is not None:
         return NotFoundError(

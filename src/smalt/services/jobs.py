@@ -127,10 +127,7 @@ class JobService:
         if isinstance(env, InlineEnvironment):
             return env.model_copy(update=service.materialize_environment(env)).to_dict()
         if isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://"):
-            ref = parse_asset_ref(env)
-            if ref is None:
-                raise InvalidSpecError([SpecProblem(f"{env!r} is not an environment reference", "environment")])
-            found = service.get(ref.name, ref.version, None if ref.version else ref.label)
+            found = service.get_by_ref(env, "environment")
             keep = set(InlineEnvironment.model_fields)
             return {k: v for k, v in found.to_dict().items() if k in keep}
         return env
