@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +25,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     cwd.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in ("SMALT_WORKSPACE", "SMALT_DATABASE_URL", "SMALT_BLOBSTORE_URL", "SMALT_SECRET_KEY"):
+    for name in ("SMALT_WORKSPACE", "SMALT_DATABASE_URL", "SMALT_BLOBSTORE_URL", "SMALT_SECRET_KEY",
+                 "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_TOKEN",
+                 "MLFLOW_EXPERIMENT_NAME", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(cwd)
     return cwd
@@ -119,3 +124,57 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         with engine.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+class RunningServer:
+    """A `python -m smalt.server` process on loopback, serving one workspace."""
+
+    def __init__(self, workspace: Path, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.workspace, self.port, self.process, self.log = workspace, port, process, log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(workspace: Path, log: Path, env: dict[str, str] | None = None) -> RunningServer:
+    port = free_port()
+    handle = open(log, "wb")  # noqa: SIM115 - the server writes to it until it stops
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smalt.server", "--workspace", str(workspace), "--port", str(port)],
+        stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    handle.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"smalt server exited: {log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return RunningServer(workspace, port, process, log)
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"smalt server did not start: {log.read_text()}")
+
+
+@pytest.fixture
+def smalt_server(workspace_path: Path, tmp_path: Path) -> Iterator[RunningServer]:
+    """`smalt server` for the test's workspace; MLflow clients reach it at `.url`."""
+    server = start_server(workspace_path, tmp_path / "server.log")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -72,6 +72,7 @@ class InvalidSpecError(SmaltError):
 
     def __init__(self, problems: list[SpecProblem], *, summary: str | None = None, hint: str | None = None) -> None:
         self.problems = list(problems)
+        self.summary = summary
         head = summary or (f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in the spec")
         body = "\n".join(f"  {p}" for p in self.problems)
         super().__init__(f"{head}:\n{body}" if body else head, hint=hint)

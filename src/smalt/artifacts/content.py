@@ -6,6 +6,8 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from smalt.artifacts.filesystems import Location
@@ -160,3 +162,70 @@ def promote(local: Path, location: Location, relative: str) -> None:
         location.fs.pipe_file(f"{target}/{_MARKER}", b"")
     except OSError as exc:
         raise BackendError(f"Publishing '{local}' to {target} failed: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a folder listing: a path relative to the listed folder's root."""
+
+    path: str
+    is_dir: bool
+    size: int | None
+
+
+def write_stream(location: Location, relative: str, chunks: Iterable[bytes]) -> int:
+    """Store a file from chunks; readers never see a half-written file. Returns the size."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    target = location.join(relative)
+    size = 0
+    try:
+        if isinstance(location.fs, LocalFileSystem):
+            final = Path(target)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging = final.parent / f".tmp-{uuid.uuid4().hex}"
+            try:
+                with open(staging, "wb") as handle:
+                    for chunk in chunks:
+                        handle.write(chunk)
+                        size += len(chunk)
+                staging.replace(final)
+            finally:
+                staging.unlink(missing_ok=True)
+            return size
+        data = b"".join(chunks)
+        location.fs.pipe_file(target, data)
+        return len(data)
+    except OSError as exc:
+        raise BackendError(f"Writing '{relative}' to {location.root} failed: {exc}") from exc
+
+
+def read_stream(location: Location, relative: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes of a stored file, in chunks. NotFoundError when there is no file there."""
+    target = location.join(relative)
+    if not location.fs.isfile(target):
+        raise NotFoundError(f"No artifact at '{relative}'.")
+
+    def chunks() -> Iterator[bytes]:
+        with location.fs.open(target, "rb") as handle:
+            while block := handle.read(chunk_size):
+                yield block
+
+    return chunks()
+
+
+def list_entries(location: Location, relative: str) -> list[Entry]:
+    """The direct children of a stored folder (nothing when there is no folder), sorted by path."""
+    base = location.join(relative).rstrip("/")
+    fs = location.fs
+    if not fs.isdir(base):
+        return []
+    entries = []
+    for info in fs.ls(base, detail=True):
+        name = str(info["name"]).rstrip("/").rsplit("/", 1)[-1]
+        if name.startswith(".tmp-") or name == _MARKER:
+            continue
+        child = f"{relative.strip('/')}/{name}".lstrip("/")
+        is_dir = info.get("type") == "directory"
+        entries.append(Entry(child, is_dir, None if is_dir else int(info.get("size") or 0)))
+    return sorted(entries, key=lambda e: e.path)

@@ -15,6 +15,10 @@ def set_workspace(path: str | None) -> None:
     _state["workspace"] = path
 
 
+def workspace() -> str | None:
+    return _state["workspace"]
+
+
 def client() -> MLClient:
     from smalt.client import MLClient
 

@@ -16,6 +16,7 @@ from smalt.cli import context
 from smalt.cli.assets import asset_app
 from smalt.cli.job import job_app
 from smalt.cli.resources import compute_app, datastore_app, workspace_app
+from smalt.cli.server import server
 
 app = typer.Typer(
     name="smalt",
@@ -33,6 +34,7 @@ app.add_typer(asset_app("model", "models (custom, MLflow, Triton)"), name="model
 app.add_typer(job_app, name="job")
 app.add_typer(compute_app, name="compute")
 app.add_typer(datastore_app, name="datastore")
+app.command(name="server")(server)
 
 
 @app.callback()

@@ -16,7 +16,7 @@ from smalt.entities.datastore import (
 )
 from smalt.entities.environment import BuildContext, Environment, InlineEnvironment
 from smalt.entities.io import Input, Output
-from smalt.entities.job import CommandJob, JobStatus, command
+from smalt.entities.job import JOB_STATUS, RUN_STATUS, CommandJob, JobStatus, command
 from smalt.entities.model import Model
 from smalt.entities.workspace import Workspace
 
@@ -47,7 +47,9 @@ __all__ = [
     "GcsDatastore",
     "InlineEnvironment",
     "Input",
+    "JOB_STATUS",
     "JobStatus",
+    "RUN_STATUS",
     "LocalDatastore",
     "Model",
     "Output",

@@ -77,6 +77,20 @@ class JobStatus:
     TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
 
 
+#: MLflow's run status for each job status (a run is a job).
+RUN_STATUS = {
+    JobStatus.NOT_STARTED: "SCHEDULED", JobStatus.QUEUED: "SCHEDULED", JobStatus.PREPARING: "SCHEDULED",
+    JobStatus.RUNNING: "RUNNING", JobStatus.FINALIZING: "RUNNING", JobStatus.CANCEL_REQUESTED: "RUNNING",
+    JobStatus.COMPLETED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.CANCELED: "KILLED",
+    JobStatus.NOT_RESPONDING: "FAILED",
+}  # fmt: skip
+#: The job status an MLflow client's run status update means, for runs MLflow clients created.
+JOB_STATUS = {
+    "SCHEDULED": JobStatus.QUEUED, "RUNNING": JobStatus.RUNNING, "FINISHED": JobStatus.COMPLETED,
+    "FAILED": JobStatus.FAILED, "KILLED": JobStatus.CANCELED,
+}  # fmt: skip
+
+
 def command(
     *,
     command: str,

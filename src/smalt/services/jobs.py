@@ -102,11 +102,15 @@ class JobService:
         })  # fmt: skip
         spec = resolved.to_dict()
         spec["runtime"] = {"host": socket.gethostname()}
+        experiment_name = resolved.experiment_name or "Default"
         with self._ws.store.transaction(write=True) as tx:
+            experiment_id = tx.tracking.ensure_experiment(experiment_name, int(time.time() * 1000))
             tx.jobs.create(
-                name, "command", JobStatus.NOT_STARTED, job.display_name, resolved.experiment_name or "Default",
-                compute, spec, self._ws.user,
+                name, "command", JobStatus.NOT_STARTED, job.display_name, experiment_name, compute, spec,
+                self._ws.user, experiment_id=experiment_id,
             )  # fmt: skip
+            # The job's tags are its run's tags, so MLflow filters (`tags.team = 'x'`) find it.
+            tx.tracking.log(name, tags=sorted(resolved.tags.items()))
         if start:
             self._spawn(name)
         return self.get(name)
@@ -224,13 +228,18 @@ class JobService:
             record = tx.jobs.get(name)
         if record is None:
             raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
+        if record.type == "run":
+            raise InvalidStateError(
+                f"'{name}' is a run that an MLflow client created, not a command job.",
+                hint=f"smalt job metrics --name {name} shows what it logged",
+            )
         return self._entity(record)
 
     def list(self, *, status: str | None = None, experiment_name: str | None = None,
              include_archived: bool = False, max_results: int | None = None) -> JobList:  # fmt: skip
         """Jobs, newest first."""
         with self._ws.store.transaction() as tx:
-            records = tx.jobs.search(status=status, experiment_name=experiment_name,
+            records = tx.jobs.search(status=status, experiment_name=experiment_name, type_="command",
                                      include_archived=include_archived, limit=max_results)  # fmt: skip
         return [self._entity(r) for r in records]
 
@@ -255,7 +264,8 @@ class JobService:
         with self._ws.store.transaction() as tx:
             active = tx.jobs.in_states(JobStatus.ACTIVE)
         reaped: NameList = []
-        for record in active:
+        # Runs that MLflow clients created have no supervisor: their client owns their status.
+        for record in (r for r in active if r.type != "run"):
             local = record.spec.get("runtime", {}).get("host") == host
             gone = local and record.supervisor_pid is not None and not pid_alive(record.supervisor_pid)
             beat = record.heartbeat_at or record.created_at

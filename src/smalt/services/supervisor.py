@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
 from smalt.services.jobs import JobService, job_folder
+from smalt.services.tracking import run_artifact_path
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, open_workspace
 from smalt.specs import parse_datastore_uri
 from smalt.specs.command import literal, render
@@ -34,6 +36,69 @@ from smalt.specs.command import literal, render
 HEARTBEAT_S = 2.0
 POLL_S = 0.02
 _LOG_TAIL_LINES = 20
+
+
+class TrackingEndpoint:
+    """MLflow's protocol for one job, on 127.0.0.1, started only when the job first connects.
+
+    The port is bound at once, so the job gets its address in ``MLFLOW_TRACKING_URI`` before it
+    starts; the server (``python -m smalt.server`` on the inherited socket, with a token only this
+    job knows) starts when a connection waits on the socket. A job that never logs pays nothing.
+    """
+
+    def __init__(self, workspace: Path, log: Path) -> None:
+        import secrets
+        import socket
+
+        self.token = secrets.token_urlsafe(24)
+        self._workspace, self._log = workspace, log
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(256)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._watch = threading.Thread(target=self._wait_for_client, name="tracking-activation", daemon=True)
+        self._watch.start()
+
+    def _wait_for_client(self) -> None:
+        import select
+
+        while not self._stop.is_set():
+            readable, _, _ = select.select([self._sock], [], [], 0.1)
+            if readable:
+                with self._lock:
+                    if not self._stop.is_set():
+                        self._start_server()
+                return
+
+    def _start_server(self) -> None:
+        fd = self._sock.fileno()
+        with open(self._log, "ab") as handle:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "smalt.server", "--workspace", str(self._workspace), "--fd", str(fd),
+                 "--token-env", "SMALT_TRACKING_TOKEN"],
+                pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                env={**os.environ, "SMALT_TRACKING_TOKEN": self.token},
+            )  # fmt: skip
+
+    def environment(self, run_id: str, experiment_id: int) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_URI": self.url, "MLFLOW_TRACKING_TOKEN": self.token, "MLFLOW_RUN_ID": run_id,
+                "MLFLOW_EXPERIMENT_ID": str(experiment_id)}  # fmt: skip
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop.set()
+        self._watch.join(1)
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._sock.close()
 
 
 class _Stop(Exception):
@@ -99,7 +164,11 @@ class Supervisor:
             workdir, inputs, outputs = self._materialise(job)
             if self._canceled() or not self._move(JobStatus.RUNNING, {JobStatus.PREPARING}):
                 raise _Stop
-            code, reason = self._execute(job, python, workdir, inputs, outputs)
+            tracking = TrackingEndpoint(self.ws.path, self.logs / "tracking_server.txt")
+            try:
+                code, reason = self._execute(job, python, workdir, inputs, outputs, tracking)
+            finally:
+                tracking.close()
             if reason == "canceled":
                 raise _Stop
             if code != 0:
@@ -175,10 +244,11 @@ class Supervisor:
         return value.path
 
     def _environment(self, job: CommandJob, python: str, inputs: dict[str, str | None],
-                     outputs: dict[str, str]) -> dict[str, str]:  # fmt: skip
+                     outputs: dict[str, str], tracking: TrackingEndpoint) -> dict[str, str]:  # fmt: skip
         venv_bin = str(Path(python).parent)
         env = {**os.environ, **job.environment_variables}
         env.pop("SMALT_WORKSPACE", None)
+        env.update(tracking.environment(self.name, self._experiment_id()))
         env.update({
             "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "VIRTUAL_ENV": str(Path(venv_bin).parent),
             "AZUREML_RUN_ID": self.name, "AZUREML_JOB_NAME": self.name,
@@ -220,12 +290,17 @@ class Supervisor:
             envs.append(env)
         return envs
 
+    def _experiment_id(self) -> int:
+        with self.ws.store.transaction() as tx:
+            record = tx.jobs.get(self.name)
+        return record.experiment_id if record is not None else 0
+
     def _execute(self, job: CommandJob, python: str, workdir: Path, inputs: dict[str, str | None],
-                 outputs: dict[str, str]) -> tuple[int, str | None]:  # fmt: skip
+                 outputs: dict[str, str], tracking: TrackingEndpoint) -> tuple[int, str | None]:  # fmt: skip
         command = render(job.command, inputs, outputs)
         (workdir / "outputs").mkdir(exist_ok=True)
         (workdir / "logs").mkdir(exist_ok=True)
-        envs = self._ranks(job, self._environment(job, python, inputs, outputs))
+        envs = self._ranks(job, self._environment(job, python, inputs, outputs, tracking))
         names = ["std_log.txt"] if len(envs) == 1 else [f"std_log_process_{i}.txt" for i in range(len(envs))]
         handles: list[IO[bytes]] = [open(self.logs / n, "ab") for n in names]  # noqa: SIM115
         timeout = job.limits.timeout if job.limits else None
@@ -272,8 +347,10 @@ class Supervisor:
             (artifacts / "system_logs").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log, artifacts / "system_logs" / log.name)
         if artifacts.is_dir():
-            uri = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/azureml/{self.name}/artifacts"
-            self.datastores.promote(artifacts, uri)
+            # Each part is published on its own: what the job logged through MLflow stays beside them.
+            root = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{run_artifact_path(self.name)}"
+            for folder in sorted(p for p in artifacts.iterdir() if p.is_dir()):
+                self.datastores.promote(folder, f"{root}/{folder.name}")
 
     def _log_tail(self) -> str:
         logs = sorted(self.logs.glob("std_log*.txt"))

@@ -82,6 +82,15 @@ def upsert_by_name(engine: Engine | Connection, table: Table, values: dict[str, 
     return statement.on_conflict_do_update(index_elements=["name"], set_=changes)
 
 
+def upsert(engine: Engine | Connection, table: Table, keys: tuple[str, ...], update_columns: tuple[str, ...],
+           only_if: Any = None) -> Insert:  # fmt: skip
+    """INSERT, or on a conflict of ``keys`` UPDATE ``update_columns`` (where ``only_if(excluded)`` holds)."""
+    statement = sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)
+    changes = {k: statement.excluded[k] for k in update_columns}
+    where = only_if(statement.excluded) if only_if is not None else None
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes, where=where)
+
+
 @contextmanager
 def migration_lock(engine: Engine, connection: Connection) -> Iterator[None]:
     """Serialise migrations between processes opening the same database at once."""

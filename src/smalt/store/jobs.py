@@ -21,6 +21,8 @@ class JobRecord:
     status: str
     display_name: str | None
     experiment_name: str
+    experiment_id: int
+    parent_name: str | None
     compute: str
     spec: dict[str, Any]
     error: dict[str, Any] | None
@@ -41,7 +43,8 @@ def _opt(value: datetime | None) -> datetime | None:
 def _record(row: Row[*tuple[Any, ...]]) -> JobRecord:
     return JobRecord(
         name=row.name, type=row.type, status=row.status, display_name=row.display_name,
-        experiment_name=row.experiment_name, compute=row.compute, spec=row.spec, error=row.error,
+        experiment_name=row.experiment_name, experiment_id=row.experiment_id, parent_name=row.parent_name,
+        compute=row.compute, spec=row.spec, error=row.error,
         supervisor_pid=row.supervisor_pid, heartbeat_at=_opt(row.heartbeat_at),
         start_time=_opt(row.start_time), end_time=_opt(row.end_time), archived=row.archived,
         created_at=utc(row.created_at), created_by=row.created_by,
@@ -56,12 +59,14 @@ class JobRepository:
         self._connection = connection
 
     def create(self, name: str, type_: str, status: str, display_name: str | None, experiment_name: str,
-               compute: str, spec: dict[str, Any], created_by: str) -> JobRecord:  # fmt: skip
+               compute: str, spec: dict[str, Any], created_by: str, *, experiment_id: int = 0,
+               parent_name: str | None = None) -> JobRecord:  # fmt: skip
         now = datetime.now(UTC)
         self._connection.execute(
             jobs.insert().values(
                 name=name, type=type_, status=status, display_name=display_name,
-                experiment_name=experiment_name, compute=compute, spec=spec, archived=False,
+                experiment_name=experiment_name, experiment_id=experiment_id, parent_name=parent_name,
+                compute=compute, spec=spec, archived=False,
                 created_at=now, created_by=created_by, last_modified_at=now,
             )
         )  # fmt: skip
@@ -73,12 +78,22 @@ class JobRepository:
         row = self._connection.execute(select(jobs).where(jobs.c.name == name)).first()
         return _record(row) if row is not None else None
 
+    def many(self, names: Iterable[str]) -> list[JobRecord]:
+        wanted = list(names)
+        found: list[JobRecord] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            found.extend(_record(r) for r in self._connection.execute(select(jobs).where(jobs.c.name.in_(chunk))))
+        return found
+
     def exists(self, name: str) -> bool:
         return self._connection.execute(select(jobs.c.name).where(jobs.c.name == name)).first() is not None
 
-    def search(self, *, status: str | None = None, experiment_name: str | None = None,
+    def search(self, *, status: str | None = None, experiment_name: str | None = None, type_: str | None = None,
              include_archived: bool = False, limit: int | None = None) -> list[JobRecord]:  # fmt: skip
         query = select(jobs)
+        if type_ is not None:
+            query = query.where(jobs.c.type == type_)
         if status is not None:
             query = query.where(jobs.c.status == status)
         if experiment_name is not None:

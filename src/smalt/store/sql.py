@@ -15,6 +15,7 @@ from smalt.store.dialects import make_engine, redact
 from smalt.store.jobs import JobRepository
 from smalt.store.migrate import upgrade
 from smalt.store.named import NamedRepository, compute_repository, datastore_repository
+from smalt.store.tracking import TrackingRepository
 
 
 class Transaction:
@@ -26,6 +27,7 @@ class Transaction:
         self.datastores: NamedRepository = datastore_repository(connection)
         self.computes: NamedRepository = compute_repository(connection)
         self.jobs = JobRepository(connection)
+        self.tracking = TrackingRepository(connection)
 
 
 class SqlMetadataStore:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -33,6 +35,10 @@ asset_containers = Table(
     Column("next_version", Integer, nullable=False, default=1),
     Column("archived", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Mutable metadata of the asset as a whole (MLflow's registered model description and tags).
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=True),
+    Column("last_modified_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("kind", "name", name="uq_asset_containers_kind_name"),
 )
 
@@ -89,6 +95,9 @@ jobs = Table(
     Column("status", String(32), nullable=False),
     Column("display_name", String(255), nullable=True),
     Column("experiment_name", String(255), nullable=False),
+    Column("experiment_id", Integer, nullable=False, default=0),
+    # A pipeline step, sweep trial or nested MLflow run points at its parent job.
+    Column("parent_name", String(255), nullable=True),
     Column("compute", String(255), nullable=False),
     # The resolved, immutable job: code snapshot URI, environment, inputs and planned outputs.
     Column("spec", JSON, nullable=False),
@@ -104,3 +113,117 @@ jobs = Table(
 )
 Index("ix_jobs_status", jobs.c.status)
 Index("ix_jobs_created_at", jobs.c.created_at)
+Index("ix_jobs_experiment_id", jobs.c.experiment_id)
+Index("ix_jobs_parent_name", jobs.c.parent_name)
+
+# Alias -> version of an asset (MLflow's registered model aliases; `azureml:<name>@<alias>`).
+asset_aliases = Table(
+    "asset_aliases",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version", String(100), nullable=False),
+    Column("set_by", String(255), nullable=False),
+    Column("set_at", DateTime(timezone=True), nullable=False),
+)
+
+# Experiments group runs (jobs). Id 0 is `Default`, as in MLflow. Times are epoch milliseconds.
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(16), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=True),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run", String(255), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=True),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run", String(255), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Every logged value, in bulk. NaN is stored as NULL with is_nan set (SQLite has no NaN).
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run", String(255), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("is_nan", Boolean, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("model_id", String(64), nullable=True),
+    Column("dataset_name", String(500), nullable=True),
+    Column("dataset_digest", String(64), nullable=True),
+)
+Index("ix_metrics_run_key", metrics.c.run, metrics.c.key)
+Index("ix_metrics_model_id", metrics.c.model_id)
+
+# The value MLflow calls "latest" per run and key: highest step, then timestamp, then value.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run", String(255), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Float, nullable=True),
+    Column("is_nan", Boolean, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+)
+Index("ix_latest_metrics_key_value", latest_metrics.c.key, latest_metrics.c.value)
+
+# Datasets a run read (log-inputs) and models it produced (log-outputs), as MLflow sends them.
+run_io = Table(
+    "run_io",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run", String(255), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(600), nullable=False),
+    Column("payload", JSON, nullable=False),
+)
+Index("ix_run_io_run", run_io.c.run)
+
+# MLflow 3 logged models: a model's artifacts and metadata before (or without) registration.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(64), primary_key=True),
+    Column("experiment_id", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("artifact_location", Text, nullable=False),
+    Column("creation_timestamp", BigInteger, nullable=False),
+    Column("last_updated_timestamp", BigInteger, nullable=False),
+    Column("source_run_id", String(255), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("status_message", Text, nullable=True),
+    Column("model_type", String(255), nullable=True),
+    Column("lifecycle_stage", String(16), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("params", JSON, nullable=False),
+)
+Index("ix_logged_models_experiment_id", logged_models.c.experiment_id)

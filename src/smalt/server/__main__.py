@@ -1,0 +1,50 @@
+"""``python -m smalt.server``: serve a workspace over HTTP (what ``smalt server`` runs).
+
+``--fd`` serves on an inherited, already listening socket: the job supervisor binds a port, gives
+its address to the job, and starts this server only when the first connection arrives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smalt server", description=__doc__)
+    parser.add_argument("--workspace", required=True, help="the workspace folder")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--fd", type=int, default=None, help="serve on this inherited listening socket")
+    parser.add_argument("--token-env", default=None,
+                        help="the environment variable holding the bearer token every request must carry")  # fmt: skip
+    args = parser.parse_args(argv)
+
+    from smalt.errors import SmaltError
+    from smalt.services.workspace import open_workspace
+
+    try:
+        workspace = open_workspace(Path(args.workspace), create=True)
+    except SmaltError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    token = os.environ.pop(args.token_env, None) if args.token_env else None
+    try:
+        import uvicorn
+
+        from smalt.server.app import create_app
+
+        options = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
+        if args.fd is None:
+            print(f"smalt server: workspace {workspace.path} at http://{args.host}:{args.port}", file=sys.stderr)
+        uvicorn.run(create_app(workspace, token=token), log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=2, **options)
+    finally:
+        workspace.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The FastAPI application: error translation, optional bearer-token auth, and the routers."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from smalt.errors import (
+    AlreadyExistsError,
+    InvalidSpecError,
+    InvalidStateError,
+    NotFoundError,
+    SmaltError,
+)
+from smalt.services.workspace import WorkspaceContext
+
+
+def mlflow_error(status: int, code: str, message: str) -> JSONResponse:
+    """MLflow's error body: ``{"error_code": ..., "message": ...}``."""
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+def _status(exc: SmaltError) -> tuple[int, str]:
+    if isinstance(exc, NotFoundError):
+        return 404, "RESOURCE_DOES_NOT_EXIST"
+    if isinstance(exc, AlreadyExistsError):
+        return 400, "RESOURCE_ALREADY_EXISTS"
+    if isinstance(exc, InvalidSpecError | InvalidStateError):
+        return 400, "INVALID_PARAMETER_VALUE"
+    return 500, "INTERNAL_ERROR"
+
+
+def _message(exc: SmaltError) -> str:
+    if isinstance(exc, InvalidSpecError) and exc.summary:
+        return str(exc.summary)
+    return exc.message
+
+
+def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> FastAPI:
+    """The application serving ``workspace``. With ``token``, every request must carry
+    ``Authorization: Bearer <token>`` (the job supervisor gives each job's server one)."""
+    from smalt.server.routes import (
+        mlflow_artifacts,
+        mlflow_experiments,
+        mlflow_logged_models,
+        mlflow_registry,
+        mlflow_runs,
+    )
+
+    app = FastAPI(
+        title="smalt",
+        description="smalt's REST API and MLflow's REST protocol.",
+        version="0.1.0",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.workspace = workspace
+
+    if token is not None:
+        expected = f"Bearer {token}".encode()
+
+        @app.middleware("http")
+        async def _auth(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            given = request.headers.get("authorization", "").encode()
+            if request.url.path != "/health" and not hmac.compare_digest(given, expected):
+                return mlflow_error(401, "UNAUTHENTICATED", "A valid bearer token is required.")
+            return await call_next(request)
+
+    @app.exception_handler(SmaltError)
+    async def _smalt_error(_request: Request, exc: SmaltError) -> Response:
+        status, code = _status(exc)
+        return mlflow_error(status, code, _message(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        return mlflow_error(400, "INVALID_PARAMETER_VALUE", f"Invalid request: {problems}")
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> Response:
+        # A stray builtin exception is a 500 with a request id, never a guessed 4xx.
+        request_id = uuid.uuid4().hex
+        import logging
+
+        logging.getLogger("smalt.server").exception("request %s failed", request_id)
+        return mlflow_error(500, "INTERNAL_ERROR", f"Internal error (request id {request_id}).")
+
+    @app.get("/health", include_in_schema=False)
+    async def _health() -> Response:
+        return Response("OK", media_type="text/plain")
+
+    @app.get("/api/3.0/mlflow/server-info", include_in_schema=False)
+    async def _server_info() -> dict[str, Any]:
+        # Multipart transfers off: clients PUT and GET artifacts whole through the proxy.
+        return {"store_type": "SqlStore", "workspaces_enabled": False, "multipart_uploads_enabled": False,
+                "multipart_downloads_enabled": False}  # fmt: skip
+
+    @app.get("/version", include_in_schema=False)
+    async def _version() -> Response:
+        return Response("3.0.0", media_type="text/plain")
+
+    for module in (mlflow_experiments, mlflow_runs, mlflow_logged_models, mlflow_registry):
+        app.include_router(module.router, prefix="/api/2.0/mlflow")
+        app.include_router(module.router, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)
+    app.include_router(mlflow_artifacts.router, prefix="/api/2.0/mlflow-artifacts")
+    return app
+
+
+def finite(value: float) -> Any:
+    """A float as proto3 JSON writes it: NaN and infinities as strings."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value

@@ -1,0 +1,26 @@
+"""What routes get from the application: the workspace's services."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from smalt.services.tracking import TrackingService
+from smalt.services.workspace import WorkspaceContext
+
+
+def workspace(request: Request) -> WorkspaceContext:
+    context: WorkspaceContext = request.app.state.workspace
+    return context
+
+
+def _tracking(request: Request) -> TrackingService:
+    service: TrackingService | None = getattr(request.app.state, "tracking", None)
+    if service is None:
+        service = request.app.state.tracking = TrackingService(workspace(request))
+    return service
+
+
+Tracking = Annotated[TrackingService, Depends(_tracking)]
+Workspace = Annotated[WorkspaceContext, Depends(workspace)]

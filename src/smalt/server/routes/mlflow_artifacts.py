@@ -1,0 +1,50 @@
+"""MLflow's artifacts proxy: upload, download, list and delete under the default datastore.
+
+Paths are what follows ``mlflow-artifacts:/`` in an artifact URI; a run's artifacts live at
+``azureml/<run>/artifacts`` (where command jobs keep ./outputs and ./logs too).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from smalt.server.deps import Tracking
+
+router = APIRouter(tags=["mlflow artifacts"])
+
+
+@router.get("/artifacts")
+def list_artifacts(tracking: Tracking, path: str = "") -> dict[str, Any]:
+    files = []
+    for entry in tracking.list_artifacts(path):
+        relative = entry.path[len(path.strip("/")):].lstrip("/") if path.strip("/") else entry.path
+        shaped: dict[str, Any] = {"path": relative, "is_dir": entry.is_dir}
+        if entry.size is not None:
+            shaped["file_size"] = entry.size
+        files.append(shaped)
+    return {"files": files} if files else {}
+
+
+@router.put("/artifacts/{path:path}")
+async def upload(path: str, request: Request, tracking: Tracking) -> dict[str, Any]:
+    body = await request.body()  # artifacts arrive whole; large ones use the (later) multipart API
+    await run_in_threadpool(tracking.upload_artifact, path, [body])
+    return {}
+
+
+@router.get("/artifacts/{path:path}")
+async def download(path: str, tracking: Tracking) -> StreamingResponse:
+    chunks = await run_in_threadpool(tracking.download_artifact, path)
+    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for chunk in iterate_in_threadpool(chunks):
+            yield chunk
+
+    return StreamingResponse(stream(), media_type=media_type)

@@ -1,0 +1,219 @@
+"""MLflow runs: create, get, update, delete, restore, search, logging, tags, inputs, outputs, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from smalt.server import mlflow_json
+from smalt.server.deps import Tracking
+from smalt.server.routes.mlflow_experiments import KeyValue
+from smalt.services.tracking import metric
+
+router = APIRouter(tags=["mlflow runs"])
+
+
+class RunRef(BaseModel):
+    run_id: str | None = None
+    run_uuid: str | None = None
+
+    @property
+    def id(self) -> str:
+        from smalt.errors import InvalidSpecError, SpecProblem
+
+        value = self.run_id or self.run_uuid
+        if not value:
+            raise InvalidSpecError([SpecProblem("missing", field="run_id")], summary="Missing value for run_id.")
+        return value
+
+
+class CreateRun(BaseModel):
+    experiment_id: str | None = None
+    user_id: str | None = None
+    run_name: str | None = None
+    start_time: int | None = None
+    tags: list[KeyValue] = Field(default_factory=list)
+
+
+class UpdateRun(RunRef):
+    status: str | None = None
+    end_time: int | None = None
+    run_name: str | None = None
+
+
+class Metric(BaseModel):
+    key: str
+    value: float | None = None
+    timestamp: int | None = None
+    step: int | None = None
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+class LogMetric(RunRef, Metric):
+    pass
+
+
+class LogParam(RunRef):
+    key: str
+    value: str
+
+
+class SetTag(RunRef):
+    key: str
+    value: str | None = None
+
+
+class DeleteTag(RunRef):
+    key: str
+
+
+class LogBatch(RunRef):
+    metrics: list[Metric] = Field(default_factory=list)
+    params: list[KeyValue] = Field(default_factory=list)
+    tags: list[KeyValue] = Field(default_factory=list)
+
+
+class DatasetInput(BaseModel):
+    tags: list[KeyValue] = Field(default_factory=list)
+    dataset: dict[str, Any]
+
+
+class ModelRef(BaseModel):
+    model_id: str
+    step: int | None = None
+
+
+class LogInputs(RunRef):
+    datasets: list[DatasetInput] = Field(default_factory=list)
+    models: list[ModelRef] = Field(default_factory=list)
+
+
+class LogOutputs(RunRef):
+    models: list[ModelRef] = Field(default_factory=list)
+
+
+class SearchRuns(BaseModel):
+    experiment_ids: list[str] = Field(default_factory=list)
+    filter: str | None = None
+    run_view_type: str | int | None = None
+    max_results: int = 1000
+    order_by: list[str] = Field(default_factory=list)
+    page_token: str | None = None
+
+
+def _metric(m: Metric) -> Any:
+    return metric(m.key, m.value if m.value is not None else float("nan"), m.timestamp, m.step,
+                  model_id=m.model_id, dataset_name=m.dataset_name, dataset_digest=m.dataset_digest)  # fmt: skip
+
+
+@router.post("/runs/create")
+def create(body: CreateRun, tracking: Tracking) -> dict[str, Any]:
+    made = tracking.create_run(body.experiment_id, run_name=body.run_name, start_time=body.start_time,
+                               tags={t.key: t.value or "" for t in body.tags}, user_id=body.user_id)  # fmt: skip
+    return {"run": mlflow_json.run(made)}
+
+
+@router.get("/runs/get")
+def get(tracking: Tracking, run_id: str | None = None, run_uuid: str | None = None) -> dict[str, Any]:
+    return {"run": mlflow_json.run(tracking.get_run(RunRef(run_id=run_id, run_uuid=run_uuid).id))}
+
+
+@router.post("/runs/update")
+def update(body: UpdateRun, tracking: Tracking) -> dict[str, Any]:
+    info = tracking.update_run(body.id, status=body.status, end_time=body.end_time, run_name=body.run_name)
+    return {"run_info": mlflow_json.run_info(info)}
+
+
+@router.post("/runs/delete")
+def delete(body: RunRef, tracking: Tracking) -> dict[str, Any]:
+    tracking.set_run_lifecycle(body.id, "deleted")
+    return {}
+
+
+@router.post("/runs/restore")
+def restore(body: RunRef, tracking: Tracking) -> dict[str, Any]:
+    tracking.set_run_lifecycle(body.id, "active")
+    return {}
+
+
+@router.post("/runs/log-metric")
+def log_metric(body: LogMetric, tracking: Tracking) -> dict[str, Any]:
+    tracking.log_batch(body.id, metrics=[_metric(body)])
+    return {}
+
+
+@router.post("/runs/log-parameter")
+def log_parameter(body: LogParam, tracking: Tracking) -> dict[str, Any]:
+    tracking.log_batch(body.id, params=[(body.key, body.value)])
+    return {}
+
+
+@router.post("/runs/set-tag")
+def set_tag(body: SetTag, tracking: Tracking) -> dict[str, Any]:
+    tracking.log_batch(body.id, tags=[(body.key, body.value or "")])
+    return {}
+
+
+@router.post("/runs/delete-tag")
+def delete_tag(body: DeleteTag, tracking: Tracking) -> dict[str, Any]:
+    tracking.delete_tag(body.id, body.key)
+    return {}
+
+
+@router.post("/runs/log-batch")
+def log_batch(body: LogBatch, tracking: Tracking) -> dict[str, Any]:
+    tracking.log_batch(
+        body.id, metrics=[_metric(m) for m in body.metrics], params=[(p.key, p.value or "") for p in body.params],
+        tags=[(t.key, t.value or "") for t in body.tags],
+    )  # fmt: skip
+    return {}
+
+
+@router.post("/runs/log-inputs")
+def log_inputs(body: LogInputs, tracking: Tracking) -> dict[str, Any]:
+    items: list[tuple[str, str, dict[str, Any]]] = []
+    for d in body.datasets:
+        payload = {"tags": [t.model_dump() for t in d.tags], "dataset": d.dataset}
+        context = next((t.value for t in d.tags if t.key == "mlflow.data.context"), "")
+        items.append(("dataset", f"{d.dataset.get('name')}:{d.dataset.get('digest')}:{context}", payload))
+    items.extend(("model", m.model_id, {"model_id": m.model_id}) for m in body.models)
+    tracking.log_io(body.id, "input", items)
+    return {}
+
+
+@router.post("/runs/outputs")
+def log_outputs(body: LogOutputs, tracking: Tracking) -> dict[str, Any]:
+    tracking.log_io(body.id, "output", [("model", f"{m.model_id}:{m.step or 0}", m.model_dump(exclude_none=True))
+                                        for m in body.models])  # fmt: skip
+    return {}
+
+
+def _search(tracking: Tracking, body: SearchRuns) -> dict[str, Any]:
+    page = tracking.search_runs(
+        body.experiment_ids, filter_string=body.filter, run_view=body.run_view_type,
+        max_results=body.max_results, order_by=body.order_by, page_token=body.page_token,
+    )  # fmt: skip
+    shaped: dict[str, Any] = {"runs": [mlflow_json.run(r) for r in page.items]}
+    if page.next_page_token:
+        shaped["next_page_token"] = page.next_page_token
+    return shaped
+
+
+@router.post("/runs/search")
+def search(body: SearchRuns, tracking: Tracking) -> dict[str, Any]:
+    return _search(tracking, body)
+
+
+@router.get("/metrics/get-history")
+def get_history(tracking: Tracking, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
+                max_results: int | None = None, page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
+    page = tracking.metric_history(RunRef(run_id=run_id, run_uuid=run_uuid).id, metric_key,
+                                   max_results=max_results, page_token=page_token)  # fmt: skip
+    shaped: dict[str, Any] = {"metrics": [mlflow_json.metric(m) for m in page.items]}
+    if page.next_page_token:
+        shaped["next_page_token"] = page.next_page_token
+    return shaped
