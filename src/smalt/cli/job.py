@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -63,12 +63,43 @@ def list_(
     ] = None,
     max_results: Annotated[int | None, typer.Option("--max-results", "-r")] = None,
     include_archived: Annotated[bool, typer.Option("--include-archived")] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", help="Extra columns to compare runs, e.g. metrics.acc,params.lr."),
+    ] = None,
+    order_by: Annotated[
+        str | None, typer.Option("--order-by", help="e.g. 'metrics.acc DESC' (jobs without it come last).")
+    ] = None,
     output: OutputOpt = None,
 ) -> None:
-    """List jobs, newest first."""
-    jobs = context.client().jobs.list(status=status, experiment_name=experiment,
-                                      include_archived=include_archived, max_results=max_results)  # fmt: skip
-    emit(jobs, output, columns=_COLUMNS)
+    """List jobs, newest first, or ordered by a metric, param or attribute."""
+    jobs = context.client().jobs.list(status=status, experiment_name=experiment, include_archived=include_archived,
+                                      max_results=max_results, order_by=order_by)  # fmt: skip
+    if not columns:
+        emit(jobs, output, columns=_COLUMNS)
+        return
+    extra = [c.strip() for c in columns.split(",") if c.strip()]
+    rows = []
+    for job in jobs:
+        row: dict[str, Any] = {"name": job.name, "display_name": job.display_name, "status": job.status}
+        for column in extra:
+            entity, _, key = column.partition(".")
+            source = {"metrics": job.metrics, "params": job.params, "tags": job.tags}.get(entity)
+            row[column] = (source or {}).get(key) if source is not None else getattr(job, column, None)
+        rows.append(row)
+    emit(rows, output, columns=("name", "display_name", "status", *extra))
+
+
+@job_app.command("metrics")
+def metrics(
+    name: NameOpt,
+    key: Annotated[str | None, typer.Option("--key", "-k", help="Only this metric.")] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Print the history of a job's metrics: every value with its step and time."""
+    history = context.client().jobs.get_metrics(name, key)
+    rows = [{"key": k, **point} for k, points in history.items() for point in points]
+    emit(rows, output, columns=("key", "step", "value", "timestamp"))
 
 
 @job_app.command("stream")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Generic, TextIO, TypeVar
+from typing import Any, Generic, TextIO, TypeVar
 
 from smalt.entities import Asset, CommandJob, Compute, Datastore
 from smalt.services import AssetService, ComputeService, DatastoreService
@@ -12,6 +12,9 @@ from smalt.services.jobs import JobList, JobService, PathList
 
 A = TypeVar("A", bound=Asset)
 T = TypeVar("T")
+
+#: Each metric's history, as plain points.
+MetricPoints = dict[str, list[dict[str, Any]]]
 
 
 class Poller(Generic[T]):
@@ -145,10 +148,19 @@ class JobOperations:
         return self._service.get(name)
 
     def list(self, *, status: str | None = None, experiment_name: str | None = None,
-             include_archived: bool = False, max_results: int | None = None) -> JobList:  # fmt: skip
-        """Jobs, newest first."""
-        return self._service.list(status=status, experiment_name=experiment_name,
-                                  include_archived=include_archived, max_results=max_results)  # fmt: skip
+             include_archived: bool = False, max_results: int | None = None,
+             order_by: str | None = None) -> JobList:  # fmt: skip
+        """Jobs, newest first; or ordered as MLflow's ``order_by`` (``"metrics.acc DESC"``), jobs
+        without the key last. Each job carries the latest value of its metrics and its params."""
+        return self._service.list(status=status, experiment_name=experiment_name, include_archived=include_archived,
+                                  max_results=max_results, order_by=order_by)  # fmt: skip
+
+    def get_metrics(self, name: str, key: str | None = None) -> MetricPoints:
+        """Every value a job logged, per metric: ``{"acc": [{"step": 0, "value": 0.5, "timestamp": ...}]}``."""
+        return {
+            k: [{"step": m.step, "value": m.value, "timestamp": m.timestamp} for m in values]
+            for k, values in self._service.metric_history(name, key).items()
+        }
 
     def stream(self, name: str, *, out: TextIO | None = None) -> CommandJob:
         """Print the job's logs as they are written until it finishes; returns the finished job."""

@@ -46,6 +46,9 @@ class CommandJob(Entity):
     #: Why a job failed: ``{"cause": "user" | "platform", "message": ..., "log_tail": ...}``.
     error: dict[str, Any] | None = None
     creation_context: CreationContext | None = None
+    #: What the job's run logged (read-only): the latest value of each metric, and the params.
+    metrics: dict[str, float] | None = None
+    params: dict[str, str] | None = None
 
     @field_validator("command")
     @classmethod

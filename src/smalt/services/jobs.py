@@ -32,12 +32,14 @@ from smalt.services.provenance import creation_context
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
 from smalt.store import JobRecord
+from smalt.store.tracking import MetricRecord, RunData
 
 STALE_AFTER = timedelta(seconds=60)
 # Aliases: JobService has a method named `list`, which shadows the builtin inside the class.
 JobList = list[CommandJob]
 PathList = list[Path]
 NameList = list[str]
+MetricHistory = dict[str, list[MetricRecord]]
 _JOB_OUTPUT = "azureml://jobs/"
 _MODEL_TYPES = ("mlflow_model", "custom_model", "triton_model")
 _ADJECTIVES = ("amber", "brave", "calm", "dapper", "eager", "frosty", "gentle", "honest", "jolly", "keen",
@@ -215,17 +217,21 @@ class JobService:
             )  # fmt: skip
 
     # -- reading ----------------------------------------------------------------------------
-    def _entity(self, record: JobRecord) -> CommandJob:
+    def _entity(self, record: JobRecord, data: RunData | None = None) -> CommandJob:
         spec = {k: v for k, v in record.spec.items() if k != "runtime"}
+        tracked: dict[str, Any] = {}
+        if data is not None:
+            tracked = {"metrics": {m.key: m.value for m in data.latest}, "params": dict(data.params)}
         return CommandJob.model_validate({
             **spec, "status": record.status, "display_name": record.display_name,
             "start_time": record.start_time, "end_time": record.end_time, "error": record.error,
-            "creation_context": creation_context(record).model_dump(),
+            "creation_context": creation_context(record).model_dump(), **tracked,
         })  # fmt: skip
 
     def get(self, name: str) -> CommandJob:
         with self._ws.store.transaction() as tx:
             record = tx.jobs.get(name)
+            data = tx.tracking.run_data([name])[name] if record is not None else None
         if record is None:
             raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
         if record.type == "run":
@@ -233,15 +239,37 @@ class JobService:
                 f"'{name}' is a run that an MLflow client created, not a command job.",
                 hint=f"smalt job metrics --name {name} shows what it logged",
             )
-        return self._entity(record)
+        return self._entity(record, data)
 
     def list(self, *, status: str | None = None, experiment_name: str | None = None,
-             include_archived: bool = False, max_results: int | None = None) -> JobList:  # fmt: skip
-        """Jobs, newest first."""
+             include_archived: bool = False, max_results: int | None = None,
+             order_by: str | None = None) -> JobList:  # fmt: skip
+        """Jobs, newest first, or ordered by ``metrics.<key>``, ``params.<key>`` or an attribute
+        (``start_time``, ``name``, ``status``...), ``ASC`` by default or ``DESC``, as MLflow's
+        ``order_by``; jobs without the key come last."""
+        order = _order_key(order_by) if order_by else None
         with self._ws.store.transaction() as tx:
             records = tx.jobs.search(status=status, experiment_name=experiment_name, type_="command",
-                                     include_archived=include_archived, limit=max_results)  # fmt: skip
-        return [self._entity(r) for r in records]
+                                     include_archived=include_archived,
+                                     limit=None if order else max_results)  # fmt: skip
+            data = tx.tracking.run_data([r.name for r in records])
+        jobs = [self._entity(r, data[r.name]) for r in records]
+        if order is not None:
+            jobs = _ordered(jobs, *order)[:max_results]
+        return jobs
+
+    def metric_history(self, name: str, key: str | None = None) -> MetricHistory:
+        """Every logged value of the job's metrics (or of one), by step."""
+        with self._ws.store.transaction() as tx:
+            if not tx.jobs.exists(name):
+                raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
+            known = sorted(tx.tracking.metric_keys(name))
+            history = {k: tx.tracking.metric_history(name, k) for k in ([key] if key else known)}
+        if key and not history[key]:
+            listed = f" It logged: {', '.join(known)}." if known else " It logged no metrics."
+            raise NotFoundError(f"Job '{name}' logged no metric '{key}'.{listed}",
+                                hint=f"smalt job metrics --name {name}")  # fmt: skip
+        return history
 
     def cancel(self, name: str) -> CommandJob:
         """Ask the supervisor to stop the job's whole process tree; a queued job never starts."""
@@ -334,6 +362,34 @@ class JobService:
             if self._datastores.exists(artifacts):
                 made.append(self._datastores.download(artifacts, target))
         return made
+
+
+def _order_key(order_by: str) -> tuple[str, str, bool]:
+    words = order_by.split()
+    if not words or len(words) > 2 or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC")):
+        raise InvalidSpecError(
+            [SpecProblem(f"Invalid order {order_by!r}", field="order_by")],
+            summary=f"Cannot order by {order_by!r}",
+            hint="use e.g. 'metrics.acc DESC', 'params.lr' or 'start_time DESC'",
+        )
+    entity, _, key = words[0].partition(".")
+    if entity not in ("metrics", "params", "attributes") or not key:
+        entity, key = "attributes", words[0]
+    return entity, key, len(words) == 1 or words[1].upper() == "ASC"
+
+
+def _ordered(jobs: list[CommandJob], entity: str, key: str, ascending: bool) -> list[CommandJob]:
+    def value(job: CommandJob) -> Any:
+        if entity == "metrics":
+            return (job.metrics or {}).get(key)
+        if entity == "params":
+            return (job.params or {}).get(key)
+        found = getattr(job, key, None)
+        return found.isoformat() if isinstance(found, datetime) else found
+
+    present = [j for j in jobs if value(j) is not None]
+    missing = [j for j in jobs if value(j) is None]
+    return sorted(present, key=value, reverse=not ascending) + missing
 
 
 def _fork_supervisor(workspace: Path, name: str, log: Path) -> None:

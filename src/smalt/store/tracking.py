@@ -279,11 +279,17 @@ class TrackingRepository:
         )  # fmt: skip
         if limit is not None:
             query = query.limit(limit)
-        return [
-            MetricRecord(r.key, _value(r.value, r.is_nan), r.timestamp, r.step, r.model_id, r.dataset_name,
-                         r.dataset_digest)  # fmt: skip
-            for r in self._c.execute(query)
-        ]
+        # MLflow 3 clients log a run's metrics again with the model's id once a model is logged;
+        # like MLflow's store, the history holds each (step, timestamp, value) once.
+        seen: set[tuple[int, int, float | None, bool]] = set()
+        history = []
+        for r in self._c.execute(query):
+            point = (r.step, r.timestamp, r.value, r.is_nan)
+            if point not in seen:
+                seen.add(point)
+                history.append(MetricRecord(r.key, _value(r.value, r.is_nan), r.timestamp, r.step, r.model_id,
+                                            r.dataset_name, r.dataset_digest))  # fmt: skip
+        return history
 
     def metric_keys(self, run: str) -> list[str]:
         return list(self._c.execute(select(latest_metrics.c.key).where(latest_metrics.c.run == run)).scalars())
