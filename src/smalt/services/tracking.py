@@ -297,13 +297,14 @@ class TrackingService:
             self._job(tx, run_id)
             tx.jobs.touch(run_id, archived=stage == "deleted")
 
-    def _writable(self, tx: Any, run_id: str) -> JobRecord:
-        record = self._job(tx, run_id)
-        if record.archived:
+    def _writable(self, tx: Any, run_id: str) -> None:
+        archived = tx.jobs.archived(run_id)
+        if archived is None:
+            raise NotFoundError(f"Run '{run_id}' not found.", hint="smalt job list")
+        if archived:
             raise _invalid(
                 f"The run {run_id} must be in the 'active' state. Current state is deleted.", "run_id"
             )
-        return record
 
     def log_batch(self, run_id: str, *, metrics: Sequence[MetricRecord] = (),
                   params: Sequence[tuple[str, str]] = (), tags: Sequence[tuple[str, str]] = ()) -> None:  # fmt: skip
@@ -324,7 +325,9 @@ class TrackingService:
             _check_key(key, "tag")
             if value is not None and len(value) > MAX_TAG_VALUE:
                 raise _invalid(f"Tag '{key}' is longer than {MAX_TAG_VALUE} characters.", "tag")
-        with self._ws.store.transaction(write=True) as tx:
+        # Logging is frequent and re-sent by clients on failure: it does not wait for the disk
+        # (a killed process still loses nothing committed; see docs/decisions.md).
+        with self._ws.store.transaction(write=True, durable=False) as tx:
             self._writable(tx, run_id)
             try:
                 tx.tracking.log(run_id, metrics_=metrics, params=params, tags=tags)

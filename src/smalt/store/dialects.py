@@ -61,10 +61,25 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Connection) -> None:
         # A write transaction that starts deferred and upgrades later can fail at once with
         # SQLITE_BUSY when another writer got in first; IMMEDIATE waits for the lock instead.
-        if connection.get_execution_options().get("smalt_write"):
+        options = connection.get_execution_options()
+        if options.get("smalt_write"):
+            # See relaxed(): NORMAL still survives a killed process; the WAL reaches the disk at
+            # the next FULL commit or checkpoint.
+            connection.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if options.get('smalt_relaxed') else 'FULL'}")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
+
+
+def relax_durability(connection: Connection) -> None:
+    """For high-rate tracking writes: commit without waiting for the disk (PostgreSQL's
+    ``synchronous_commit=off`` for this transaction; SQLite's ``synchronous=NORMAL`` is set at BEGIN).
+
+    A killed smalt process loses nothing it committed; only an operating-system crash or power cut
+    can lose the last moments of such writes, and never corrupts the database.
+    """
+    if not is_sqlite(connection):
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def insert_ignoring_conflicts(engine: Engine | Connection, table: Table) -> Insert:

@@ -86,6 +86,11 @@ class JobRepository:
             found.extend(_record(r) for r in self._connection.execute(select(jobs).where(jobs.c.name.in_(chunk))))
         return found
 
+    def archived(self, name: str) -> bool | None:
+        """Whether the job is archived; None when there is no such job (a cheap check for hot paths)."""
+        found = self._connection.execute(select(jobs.c.archived).where(jobs.c.name == name)).first()
+        return bool(found[0]) if found is not None else None
+
     def exists(self, name: str) -> bool:
         return self._connection.execute(select(jobs.c.name).where(jobs.c.name == name)).first() is not None
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from smalt.errors import BackendError, SmaltError
 from smalt.store.assets import AssetRepository
-from smalt.store.dialects import make_engine, redact
+from smalt.store.dialects import make_engine, redact, relax_durability
 from smalt.store.jobs import JobRepository
 from smalt.store.migrate import upgrade
 from smalt.store.named import NamedRepository, compute_repository, datastore_repository
@@ -49,16 +49,22 @@ class SqlMetadataStore:
             self.engine.dispose()  # a refused open leaves no connection behind
             raise
         self._writer = self.engine.execution_options(smalt_write=True)
+        self._relaxed = self.engine.execution_options(smalt_write=True, smalt_relaxed=True)
 
     @property
     def display_url(self) -> str:
         return redact(self.url)
 
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[Transaction]:
-        """One transaction; ``write=True`` takes the write lock at once on SQLite."""
+    def transaction(self, *, write: bool = False, durable: bool = True) -> Iterator[Transaction]:
+        """One transaction; ``write=True`` takes the write lock at once on SQLite. ``durable=False``
+        (tracking's metrics, params and tags) commits without waiting for the disk: see
+        ``dialects.relax_durability``."""
+        engine = self._relaxed if write and not durable else self._writer if write else self.engine
         try:
-            with (self._writer if write else self.engine).begin() as connection:
+            with engine.begin() as connection:
+                if write and not durable:
+                    relax_durability(connection)
                 yield Transaction(connection)
         except SmaltError:
             raise
