@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy import Row, and_, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from smalt.errors import VersionConflictError
 from smalt.store.dialects import insert_ignoring_conflicts
 from smalt.store.records import AssetContainerRecord, AssetVersionRecord, utc
+from smalt.store.tables import asset_aliases as alias_rows
 from smalt.store.tables import asset_containers as containers
 from smalt.store.tables import asset_versions as versions
 
 #: How messages name each kind of asset.
 NOUNS = {"data": "Data asset", "environment": "Environment", "component": "Component", "model": "Model"}
+
+
+@dataclass(frozen=True)
+class ContainerDetail:
+    """An asset as a whole with its mutable metadata (MLflow's registered model)."""
+
+    kind: str
+    name: str
+    archived: bool
+    created_at: datetime
+    #: When its metadata or versions last changed; the creation time until then.
+    last_modified_at: datetime
+    description: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    """A name that points at one version of an asset (``champion`` -> ``3``), and who set it when."""
+
+    kind: str
+    name: str
+    alias: str
+    version: str
+    set_by: str
+    set_at: datetime
 
 
 def _version_num(version: str) -> int | None:
@@ -204,3 +232,173 @@ class AssetRepository:
                 .values(archived=archived, last_modified_at=now)
             )
         return int(result.rowcount)
+
+    # -- the container's own metadata ---------------------------------------------------------
+    def container(self, kind: str, name: str) -> ContainerDetail | None:
+        row = self._connection.execute(
+            select(containers).where(containers.c.kind == kind, containers.c.name == name)
+        ).first()
+        return _container(row) if row is not None else None
+
+    def create_container(self, kind: str, name: str, *, description: str | None = None,
+                         tags: dict[str, str] | None = None) -> bool:  # fmt: skip
+        """An asset with no versions yet. False when the name is taken (archived or not)."""
+        now = datetime.now(UTC)
+        result = self._connection.execute(
+            insert_ignoring_conflicts(self._connection, containers)
+            .values(
+                kind=kind,
+                name=name,
+                next_version=1,
+                archived=False,
+                created_at=now,
+                description=description,
+                tags=dict(tags or {}),
+                last_modified_at=now,
+            )
+            # rowcount is not reliable for INSERT ... ON CONFLICT on PostgreSQL; a returned row is.
+            .returning(containers.c.id)
+        )
+        return result.first() is not None
+
+    def revive_container(self, kind: str, name: str, *, description: str | None = None,
+                         tags: dict[str, str] | None = None) -> None:  # fmt: skip
+        """Make an archived asset live again as if new: its old versions stay archived, its aliases
+        go, and numbering goes on after the highest version it ever had."""
+        now = datetime.now(UTC)
+        self._connection.execute(
+            update(versions).where(versions.c.kind == kind, versions.c.name == name, versions.c.archived.is_(False))
+            .values(archived=True, last_modified_at=now)
+        )  # fmt: skip
+        self.delete_aliases(kind, name)
+        self._connection.execute(
+            update(containers).where(containers.c.kind == kind, containers.c.name == name)
+            .values(archived=False, created_at=now, last_modified_at=now, description=description,
+                    tags=dict(tags or {}))
+        )  # fmt: skip
+
+    def update_container(self, kind: str, name: str, *, description: str | None = None,
+                         tags: dict[str, str] | None = None, touch: bool = True) -> int:  # fmt: skip
+        """Replace the description and/or the tags (None leaves one as it is); ``touch`` records
+        the change time. Returns how many containers changed (0: no such asset)."""
+        values: dict[str, Any] = {}
+        if description is not None:
+            values["description"] = description
+        if tags is not None:
+            values["tags"] = dict(tags)
+        if touch:
+            values["last_modified_at"] = datetime.now(UTC)
+        if not values:
+            return 1 if self.container_exists(kind, name) else 0
+        result = self._connection.execute(
+            update(containers).where(containers.c.kind == kind, containers.c.name == name).values(**values)
+        )
+        return int(result.rowcount)
+
+    def rename_container(self, kind: str, name: str, new_name: str) -> None:
+        """Rename an asset; its versions and aliases follow. The caller checks ``new_name`` is free."""
+        now = datetime.now(UTC)
+        self._connection.execute(
+            update(containers).where(containers.c.kind == kind, containers.c.name == name)
+            .values(name=new_name, last_modified_at=now)
+        )  # fmt: skip
+        rows = self._connection.execute(
+            select(versions.c.id, versions.c.spec).where(versions.c.kind == kind, versions.c.name == name)
+        ).all()
+        for row in rows:
+            # The spec keeps the name it was registered under; a renamed asset's versions carry the new one.
+            spec = dict(row.spec)
+            if "name" in spec:
+                spec["name"] = new_name
+            self._connection.execute(
+                update(versions).where(versions.c.id == row.id).values(name=new_name, spec=spec, last_modified_at=now)
+            )
+        self._connection.execute(
+            update(alias_rows).where(alias_rows.c.kind == kind, alias_rows.c.name == name).values(name=new_name)
+        )
+
+    # -- a version's mutable metadata ---------------------------------------------------------
+    def update_spec(self, kind: str, name: str, version: str, spec: dict[str, Any], *, touch: bool = True) -> int:
+        """Replace a version's spec keeping its digest: only for metadata that is not its content
+        (tags, description, stage). Returns how many versions changed (0: no such version)."""
+        values: dict[str, Any] = {"spec": spec}
+        if touch:
+            values["last_modified_at"] = datetime.now(UTC)
+        result = self._connection.execute(
+            update(versions)
+            .where(versions.c.kind == kind, versions.c.name == name, versions.c.version == version)
+            .values(**values)
+        )
+        return int(result.rowcount)
+
+    # -- aliases ------------------------------------------------------------------------------
+    def set_alias(self, kind: str, name: str, alias: str, version: str, set_by: str) -> None:
+        """Point ``alias`` at ``version``, moving it if it pointed elsewhere."""
+        self.delete_alias(kind, name, alias)
+        self._connection.execute(
+            alias_rows.insert().values(
+                kind=kind, name=name, alias=alias, version=version, set_by=set_by, set_at=datetime.now(UTC)
+            )
+        )
+
+    def delete_alias(self, kind: str, name: str, alias: str) -> bool:
+        result = self._connection.execute(
+            delete(alias_rows).where(alias_rows.c.kind == kind, alias_rows.c.name == name, alias_rows.c.alias == alias)
+        )
+        return bool(result.rowcount)
+
+    def delete_aliases(self, kind: str, name: str, version: str | None = None) -> int:
+        """Remove every alias of an asset, or only those pointing at ``version``."""
+        query = delete(alias_rows).where(alias_rows.c.kind == kind, alias_rows.c.name == name)
+        if version is not None:
+            query = query.where(alias_rows.c.version == version)
+        return int(self._connection.execute(query).rowcount)
+
+    def alias(self, kind: str, name: str, alias: str) -> AliasRecord | None:
+        row = self._connection.execute(
+            select(alias_rows).where(alias_rows.c.kind == kind, alias_rows.c.name == name, alias_rows.c.alias == alias)
+        ).first()
+        return _alias(row) if row is not None else None
+
+    def aliases_of(self, kind: str, names: list[str]) -> list[AliasRecord]:
+        """The aliases of the assets ``names``, by name then alias."""
+        if not names:
+            return []
+        rows = self._connection.execute(
+            select(alias_rows).where(alias_rows.c.kind == kind, alias_rows.c.name.in_(names))
+            .order_by(alias_rows.c.name, alias_rows.c.alias)
+        ).all()  # fmt: skip
+        return [_alias(r) for r in rows]
+
+    def versions_of(self, kind: str, names: list[str], include_archived: bool = False) -> list[AssetVersionRecord]:
+        """Every version of the assets ``names``, by name then oldest first."""
+        if not names:
+            return []
+        query = select(*_VERSION_COLUMNS).select_from(_JOIN).where(versions.c.kind == kind, versions.c.name.in_(names))
+        if not include_archived:
+            query = query.where(versions.c.archived.is_(False), containers.c.archived.is_(False))
+        rows = self._connection.execute(query.order_by(versions.c.name, versions.c.id)).all()
+        return [_record(r) for r in rows]
+
+    def container_details(self, kind: str, names: list[str]) -> list[ContainerDetail]:
+        """The containers ``names`` that exist, in that order."""
+        if not names:
+            return []
+        rows = self._connection.execute(
+            select(containers).where(containers.c.kind == kind, containers.c.name.in_(names))
+        ).all()
+        found = {r.name: _container(r) for r in rows}
+        return [found[n] for n in names if n in found]
+
+
+def _container(row: Row[*tuple[Any, ...]]) -> ContainerDetail:
+    created = utc(row.created_at)
+    return ContainerDetail(
+        kind=row.kind, name=row.name, archived=row.archived, created_at=created,
+        last_modified_at=utc(row.last_modified_at) if row.last_modified_at is not None else created,
+        description=row.description, tags=dict(row.tags or {}),
+    )  # fmt: skip
+
+
+def _alias(row: Row[*tuple[Any, ...]]) -> AliasRecord:
+    return AliasRecord(row.kind, row.name, row.alias, row.version, row.set_by, utc(row.set_at))
