@@ -53,6 +53,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # FULL: a commit that returned survives a power cut too, not only a killed process.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # MLflow's LIKE is case-sensitive (as on PostgreSQL); SQLite's is not unless told so.
+        cursor.execute("PRAGMA case_sensitive_like=ON")
         # WAL is a property of the file, set once under the migration lock (see migration_lock):
         # switching modes on every connect races with other processes opening the same file.
         cursor.close()
