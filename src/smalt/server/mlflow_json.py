@@ -30,6 +30,8 @@ def metric(m: MetricRecord) -> dict[str, Any]:
     shaped: dict[str, Any] = {"key": m.key, "value": finite(m.value), "timestamp": m.timestamp, "step": m.step}
     if m.model_id:
         shaped["model_id"] = m.model_id
+    if m.run_id:
+        shaped["run_id"] = m.run_id
     if m.dataset_name:
         shaped["dataset_name"] = m.dataset_name
         shaped["dataset_digest"] = m.dataset_digest

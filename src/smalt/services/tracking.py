@@ -279,11 +279,8 @@ class TrackingService:
                 if status not in JOB_STATUS:
                     raise _invalid(f"Invalid run status {status!r}; use one of {', '.join(JOB_STATUS)}.", "status")
                 values["status"] = JOB_STATUS[status]
-                if status in ("FINISHED", "FAILED", "KILLED"):
-                    values["end_time"] = _datetime(end_time) if end_time else datetime.now(UTC)
-                else:
-                    values["end_time"] = None
-            elif end_time and record.type == "run":
+            # As MLflow: the end time is the client's to set; resuming a run keeps it.
+            if end_time and record.type == "run":
                 values["end_time"] = _datetime(end_time)
             # A command job's status belongs to its supervisor; an MLflow client's end_run() in the
             # job's script must not mark it finished before its outputs are published.

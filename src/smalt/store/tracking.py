@@ -49,6 +49,7 @@ class MetricRecord:
     model_id: str | None = None
     dataset_name: str | None = None
     dataset_digest: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ class TrackingRepository:
     def metric_history(self, run: str, key: str, *, limit: int | None = None, offset: int = 0) -> list[MetricRecord]:
         query = (
             select(metrics).where(metrics.c.run == run, metrics.c.key == key)
-            .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id).offset(offset)
+            .order_by(metrics.c.timestamp, metrics.c.step, metrics.c.value, metrics.c.id).offset(offset)
         )  # fmt: skip
         if limit is not None:
             query = query.limit(limit)
@@ -328,7 +329,7 @@ class TrackingRepository:
         for r in self._c.execute(query):
             found[r.model_id].append(
                 MetricRecord(r.key, _value(r.value, r.is_nan), r.timestamp, r.step, r.model_id, r.dataset_name,
-                             r.dataset_digest)  # fmt: skip
+                             r.dataset_digest, run_id=r.run)  # fmt: skip
             )
         return found
 
