@@ -23,9 +23,7 @@ logged model's ``mlflow-artifacts:/azureml/models/<id>/artifacts`` is the defaul
 
 from __future__ import annotations
 
-import base64
 import difflib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -37,7 +35,7 @@ from smalt.entities import Model
 from smalt.entities.base import is_valid_name
 from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
 from smalt.services.datastores import DatastoreService
-from smalt.services.tracking import ARTIFACT_SCHEME, Page, TrackingService
+from smalt.services.tracking import ARTIFACT_SCHEME, Page, TrackingService, next_page_token, page_offset
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import DatastoreUri, is_local_path, parse_datastore_uri
 from smalt.specs.filters import parse_filter, parse_order_by
@@ -139,22 +137,6 @@ def _check_alias(alias: str) -> None:
         raise _invalid("The alias 'latest' (in any case) is reserved: it always means the newest version.", "alias")
     if _VERSION_ALIAS.match(alias):
         raise _invalid(f"The alias {alias!r} is reserved: v<number> names a version.", "alias")
-
-
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.b64decode(token))["offset"]
-        if isinstance(offset, int) and offset >= 0:
-            return offset
-    except (ValueError, KeyError, TypeError):
-        pass
-    raise _invalid(f"Invalid page token {token!r}.", "page_token")
-
-
-def _token(offset: int, got: int, limit: int) -> str | None:
-    return base64.b64encode(json.dumps({"offset": offset + got}).encode()).decode() if got >= limit else None
 
 
 class RegistryService:
@@ -300,11 +282,11 @@ class RegistryService:
             raise _invalid(f"Invalid value {max_results} for max_results; use 1 to 1000.", "max_results")
         comparisons = parse_filter(filter_string, scope="registered_models")
         order = parse_order_by(list(order_by), scope="registered_models")
-        offset = _offset(page_token)
+        offset = page_offset(page_token)
         with self._ws.store.transaction() as tx:
             names = search_registered_models(tx.connection, comparisons, order, max_results, offset)
             found = self._registered(tx, tx.assets.container_details(KIND, names))
-        return Page(found, _token(offset, len(found), max_results))
+        return Page(found, next_page_token(offset, len(found), max_results))
 
     # -- model versions ---------------------------------------------------------------------
     def create_model_version(self, name: str, source: str, *, run_id: str | None = None,
@@ -504,12 +486,12 @@ class RegistryService:
             raise _invalid(f"Invalid value {max_results} for max_results; use 1 to 200000.", "max_results")
         comparisons = parse_filter(filter_string, scope="model_versions")
         order = parse_order_by(list(order_by), scope="model_versions")
-        offset = _offset(page_token)
+        offset = page_offset(page_token)
         with self._ws.store.transaction() as tx:
             keys = search_model_versions(tx.connection, comparisons, order, max_results, offset)
             found = [r for n, v in keys if (r := tx.assets.get(KIND, n, v)) is not None and not r.hidden]
         versions = [self._version(r) for r in found]
-        return Page(versions, _token(offset, len(versions), max_results))
+        return Page(versions, next_page_token(offset, len(versions), max_results))
 
     # -- aliases ----------------------------------------------------------------------------
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:

@@ -86,7 +86,8 @@ def run_artifact_path(run_id: str) -> str:
     return f"azureml/{run_id}/artifacts"
 
 
-def _offset(token: str | None) -> int:
+def page_offset(token: str | None) -> int:
+    """The offset an opaque page token (base64 JSON, as MLflow's) stands for."""
     if not token:
         return 0
     try:
@@ -98,7 +99,7 @@ def _offset(token: str | None) -> int:
     raise _invalid(f"Invalid page token {token!r}.", "page_token")
 
 
-def _token(offset: int, got: int, limit: int) -> str | None:
+def next_page_token(offset: int, got: int, limit: int) -> str | None:
     # Like MLflow: a token whenever the page is full (the next page may be empty).
     return base64.b64encode(json.dumps({"offset": offset + got}).encode()).decode() if got >= limit else None
 
@@ -164,11 +165,11 @@ class TrackingService:
 
         comparisons = parse_filter(filter_string, scope="experiments")
         order = parse_order_by(list(order_by), scope="experiments")
-        offset = _offset(page_token)
+        offset = page_offset(page_token)
         with self._ws.store.transaction() as tx:
             ids = search_experiments(tx.connection, comparisons, order, _view(view), max_results, offset)
             found = tx.tracking.experiments(ids)
-        return Page(found, _token(offset, len(found), max_results))
+        return Page(found, next_page_token(offset, len(found), max_results))
 
     def rename_experiment(self, experiment_id: int | str, new_name: str) -> None:
         experiment = self.get_experiment(experiment_id)
@@ -355,11 +356,11 @@ class TrackingService:
 
     def metric_history(self, run_id: str, key: str, *, max_results: int | None = None,
                        page_token: str | None = None) -> Page[MetricRecord]:  # fmt: skip
-        offset = _offset(page_token)
+        offset = page_offset(page_token)
         with self._ws.store.transaction() as tx:
             self._job(tx, run_id)
             found = tx.tracking.metric_history(run_id, key, limit=max_results, offset=offset)
-        return Page(found, _token(offset, len(found), max_results) if max_results else None)
+        return Page(found, next_page_token(offset, len(found), max_results) if max_results else None)
 
     def search_runs(self, experiment_ids: Sequence[int | str], *, filter_string: str | None = None,
                     run_view: str | int | None = "ACTIVE_ONLY", max_results: int = 1000, order_by: Sequence[str] = (),
@@ -371,12 +372,12 @@ class TrackingService:
         comparisons = parse_filter(filter_string, scope="runs")
         order = parse_order_by(list(order_by), scope="runs")
         ids = [n for e in experiment_ids if (n := _experiment_number(e)) is not None]
-        offset = _offset(page_token)
+        offset = page_offset(page_token)
         with self._ws.store.transaction() as tx:
             names = search_runs(tx.connection, ids, comparisons, order, _view(run_view), max_results, offset)
             by_name = {r.name: r for r in tx.jobs.many(names)}
             runs = self._runs(tx, [by_name[n] for n in names if n in by_name])
-        return Page(runs, _token(offset, len(runs), max_results))
+        return Page(runs, next_page_token(offset, len(runs), max_results))
 
     # -- artifacts --------------------------------------------------------------------------
     def _location(self) -> Location:
@@ -462,13 +463,13 @@ class TrackingService:
         comparisons = parse_filter(filter_string, scope="logged_models")
         order = parse_order_by(list(order_by), scope="logged_models")
         ids = [n for e in experiment_ids if (n := _experiment_number(e)) is not None]
-        offset = _offset(page_token)
+        offset = page_offset(page_token)
         with self._ws.store.transaction() as tx:
             model_ids = search_logged_models(tx.connection, ids, comparisons, order, max_results, offset)
             records = tx.tracking.logged_models(model_ids)
             found = tx.tracking.model_metrics([r.model_id for r in records])
         models = [LoggedModel(r, found.get(r.model_id, [])) for r in records]
-        return Page(models, _token(offset, len(models), max_results))
+        return Page(models, next_page_token(offset, len(models), max_results))
 
 
 def _custom_location(experiment: ExperimentRecord | None) -> str | None:
@@ -510,6 +511,8 @@ __all__ = [
     "RunInfo",
     "TrackingService",
     "metric",
+    "next_page_token",
     "now_ms",
+    "page_offset",
     "run_artifact_path",
 ]
