@@ -57,6 +57,7 @@ class TrackingEndpoint:
         self._sock.listen(256)
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self._stop = threading.Event()
+        self._wake_read, self._wake_write = socket.socketpair()  # close() wakes the watcher at once
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._watch = threading.Thread(target=self._wait_for_client, name="tracking-activation", daemon=True)
@@ -65,13 +66,10 @@ class TrackingEndpoint:
     def _wait_for_client(self) -> None:
         import select
 
-        while not self._stop.is_set():
-            readable, _, _ = select.select([self._sock], [], [], 0.1)
-            if readable:
-                with self._lock:
-                    if not self._stop.is_set():
-                        self._start_server()
-                return
+        readable, _, _ = select.select([self._sock, self._wake_read], [], [])
+        with self._lock:
+            if self._sock in readable and not self._stop.is_set():
+                self._start_server()
 
     def _start_server(self) -> None:
         fd = self._sock.fileno()
@@ -90,7 +88,10 @@ class TrackingEndpoint:
     def close(self) -> None:
         with self._lock:
             self._stop.set()
-        self._watch.join(1)
+        self._wake_write.send(b"x")
+        self._watch.join(5)
+        self._wake_read.close()
+        self._wake_write.close()
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
