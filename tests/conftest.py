@@ -149,11 +149,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(workspace: Path, log: Path, env: dict[str, str] | None = None) -> RunningServer:
+def start_server(workspace: Path, log: Path, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> RunningServer:  # fmt: skip
     port = free_port()
     handle = open(log, "wb")  # noqa: SIM115 - the server writes to it until it stops
     process = subprocess.Popen(
-        [sys.executable, "-m", "smalt.server", "--workspace", str(workspace), "--port", str(port)],
+        [sys.executable, "-m", "smalt.server", "--workspace", str(workspace), "--port", str(port), *args],
         stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )  # fmt: skip
     handle.close()

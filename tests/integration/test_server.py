@@ -1,0 +1,76 @@
+"""`smalt server` through its real entry point, and the server's own behaviour over HTTP."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import RunningServer, free_port, start_server
+
+SMALT = str(Path(sys.executable).with_name("smalt"))
+
+
+def test_smalt_server_serves_the_workspace_and_stops_on_sigterm(workspace_path: Path, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "cli-server.log"
+    with open(log, "wb") as handle:
+        process = subprocess.Popen([SMALT, "--workspace", str(workspace_path), "server", "--port", str(port)],
+                                   stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if process.poll() is not None:
+                    pytest.fail(log.read_text())
+                time.sleep(0.05)
+        default = httpx.get(f"{url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}).json()
+        assert default["experiment"]["name"] == "Default"
+        paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+        assert "/api/2.0/mlflow/runs/log-batch" in paths and "/api/2.0/mlflow/registered-models/create" in paths
+        # The workspace it serves is the one the CLI resolved.
+        assert (workspace_path / "metadata.db").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal so the parent sees why it ended.
+        assert process.wait(15) in (0, -signal.SIGTERM)
+
+
+@pytest.fixture
+def guarded(workspace_path: Path, tmp_path: Path) -> Iterator[RunningServer]:
+    server = start_server(workspace_path, tmp_path / "server.log", env={"TOKEN_FOR_TEST": "s3cret"},
+                          args=("--token-env", "TOKEN_FOR_TEST"))  # fmt: skip
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_token_guarded_server_refuses_requests_without_it(guarded: RunningServer) -> None:
+    path = f"{guarded.url}/api/2.0/mlflow/experiments/get"
+    refused = httpx.get(path, params={"experiment_id": "0"})
+    assert refused.status_code == 401
+    assert refused.json()["error_code"] == "UNAUTHENTICATED"
+    wrong = httpx.get(path, params={"experiment_id": "0"}, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    ok = httpx.get(path, params={"experiment_id": "0"}, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+
+
+def test_errors_have_mlflow_bodies_and_codes(smalt_server: RunningServer) -> None:
+    base = f"{smalt_server.url}/api/2.0/mlflow"
+    missing = httpx.get(f"{base}/runs/get", params={"run_id": "nope"})
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    bad = httpx.post(f"{base}/runs/search", json={"experiment_ids": ["0"], "filter": "metrics.acc >>> 1"})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "metrics.acc >>> 1" in bad.json()["message"]
+    malformed = httpx.post(f"{base}/runs/log-metric", json={"run_id": "x", "key": "acc", "value": "not a number"})
+    assert malformed.status_code == 400 and malformed.json()["error_code"] == "INVALID_PARAMETER_VALUE"
