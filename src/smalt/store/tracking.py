@@ -90,14 +90,6 @@ def _value(value: float | None, is_nan: bool) -> float:
     return math.nan if is_nan or value is None else value
 
 
-def _metric_row(run: str, m: MetricRecord) -> dict[str, Any]:
-    nan = math.isnan(m.value)
-    return {
-        "run": run, "key": m.key, "value": None if nan else m.value, "is_nan": nan, "timestamp": m.timestamp,
-        "step": m.step, "model_id": m.model_id, "dataset_name": m.dataset_name, "dataset_digest": m.dataset_digest,
-    }  # fmt: skip
-
-
 def _order(m: MetricRecord) -> tuple[int, int, float]:
     # MLflow's "latest": the highest step, then the newest timestamp, then the largest value.
     return (m.step, m.timestamp, -math.inf if math.isnan(m.value) else m.value)
@@ -200,12 +192,25 @@ class TrackingRepository:
             statement = upsert(self._c, run_tags, ("run", "key"), ("value",))
             self._c.execute(statement, [{"run": run, "key": k, "value": v} for k, v in dict(tags).items()])
         if metrics_:
-            self._c.execute(metrics.insert(), [_metric_row(run, m) for m in metrics_])
+            self._insert_metrics(run, metrics_)
             latest: dict[str, MetricRecord] = {}
             for m in metrics_:
                 if m.key not in latest or _order(m) > _order(latest[m.key]):
                     latest[m.key] = m
             self._update_latest(run, list(latest.values()))
+
+    def _insert_metrics(self, run: str, values: Sequence[MetricRecord]) -> None:
+        # Straight to the driver: SQLAlchemy's per-row parameter handling costs more than SQLite's
+        # insert for a 1,000-metric batch.
+        marker = "?" if self._c.dialect.paramstyle == "qmark" else "%s"
+        columns = ("run", "key", "value", "is_nan", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
+        sql = f"INSERT INTO metrics ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+        rows = [
+            (run, m.key, None if math.isnan(m.value) else m.value, math.isnan(m.value), m.timestamp, m.step,
+             m.model_id, m.dataset_name, m.dataset_digest)
+            for m in values
+        ]  # fmt: skip
+        self._c.exec_driver_sql(sql, rows)
 
     def _log_params(self, run: str, params: Sequence[tuple[str, str]]) -> None:
         wanted: dict[str, str] = {}
@@ -232,15 +237,7 @@ class TrackingRepository:
              "is_nan": math.isnan(m.value), "timestamp": m.timestamp, "step": m.step}
             for m in latest
         ]  # fmt: skip
-
-        def newer(excluded: Any) -> Any:
-            current = latest_metrics.c
-            old = tuple_(current.step, current.timestamp, func.coalesce(current.value, -1e308))
-            new = tuple_(excluded.step, excluded.timestamp, func.coalesce(excluded.value, -1e308))
-            return new >= old
-
-        statement = upsert(self._c, latest_metrics, ("run", "key"), ("value", "is_nan", "timestamp", "step"), newer)
-        self._c.execute(statement, rows)
+        self._c.execute(_latest_upsert(self._c.dialect.name, self._c), rows)
 
     def delete_tag(self, run: str, key: str) -> bool:
         result = self._c.execute(delete(run_tags).where(run_tags.c.run == run, run_tags.c.key == key))
@@ -336,6 +333,24 @@ class TrackingRepository:
     # -- housekeeping -----------------------------------------------------------------------
     def runs_in_experiment(self, experiment_id: int) -> list[str]:
         return list(self._c.execute(select(jobs.c.name).where(jobs.c.experiment_id == experiment_id)).scalars())
+
+
+_LATEST_UPSERTS: dict[str, Any] = {}
+
+
+def _latest_upsert(dialect: str, connection: Connection) -> Any:
+    """The latest-metric upsert, built once per dialect: building it costs more than running it."""
+    if dialect not in _LATEST_UPSERTS:
+
+        def newer(excluded: Any) -> Any:
+            current = latest_metrics.c
+            old = tuple_(current.step, current.timestamp, func.coalesce(current.value, -1e308))
+            new = tuple_(excluded.step, excluded.timestamp, func.coalesce(excluded.value, -1e308))
+            return new >= old
+
+        columns = ("value", "is_nan", "timestamp", "step")
+        _LATEST_UPSERTS[dialect] = upsert(connection, latest_metrics, ("run", "key"), columns, newer)
+    return _LATEST_UPSERTS[dialect]
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
