@@ -21,7 +21,7 @@ _COLUMNS = {
     "data": ("name", "version", "type", "path", "created_at"),
     "environment": ("name", "version", "image", "description", "created_at"),
     "component": ("name", "version", "display_name", "type", "created_at"),
-    "model": ("name", "version", "type", "path", "created_at"),
+    "model": ("name", "version", "type", "stage", "job_name", "path", "created_at"),
 }
 _PATH_HELP = {"data": "Local file or folder, or a URI.", "model": "Local file or folder, or a URI."}
 
