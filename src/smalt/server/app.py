@@ -110,7 +110,6 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
 
     for module in (mlflow_experiments, mlflow_runs, mlflow_logged_models, mlflow_registry):
         app.include_router(module.router, prefix="/api/2.0/mlflow")
-        app.include_router(module.router, prefix="/ajax-api/2.0/mlflow", include_in_schema=False)
     app.include_router(mlflow_artifacts.router, prefix="/api/2.0/mlflow-artifacts")
     return app
 

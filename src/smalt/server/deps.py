@@ -10,15 +10,16 @@ from smalt.services.tracking import TrackingService
 from smalt.services.workspace import WorkspaceContext
 
 
-def workspace(request: Request) -> WorkspaceContext:
+async def workspace(request: Request) -> WorkspaceContext:
     context: WorkspaceContext = request.app.state.workspace
     return context
 
 
-def _tracking(request: Request) -> TrackingService:
+# Dependencies are coroutines: a plain function would cost each request a trip to the thread pool.
+async def _tracking(request: Request) -> TrackingService:
     service: TrackingService | None = getattr(request.app.state, "tracking", None)
     if service is None:
-        service = request.app.state.tracking = TrackingService(workspace(request))
+        service = request.app.state.tracking = TrackingService(request.app.state.workspace)
     return service
 
 

@@ -7,7 +7,8 @@ Paths are what follows ``mlflow-artifacts:/`` in an artifact URI; a run's artifa
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,8 +34,17 @@ def list_artifacts(tracking: Tracking, path: str = "") -> dict[str, Any]:
 
 @router.put("/artifacts/{path:path}")
 async def upload(path: str, request: Request, tracking: Tracking) -> dict[str, Any]:
-    body = await request.body()  # artifacts arrive whole; large ones use the (later) multipart API
-    await run_in_threadpool(tracking.upload_artifact, path, [body])
+    # Spooled so that a large model never sits whole in memory (chunked bodies included).
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+
+        def chunks() -> Iterator[bytes]:
+            while block := spool.read(1 << 20):
+                yield block
+
+        await run_in_threadpool(tracking.upload_artifact, path, chunks())
     return {}
 
 

@@ -15,7 +15,7 @@ from smalt.services.tracking import Page
 router = APIRouter(tags=["mlflow model registry"])
 
 
-def _registry(workspace: Workspace) -> RegistryService:
+async def _registry(workspace: Workspace) -> RegistryService:
     return RegistryService(workspace)
 
 
