@@ -207,6 +207,7 @@ class JobService:
         # Forking saves the supervisor a fresh interpreter's imports (about half a second), but is
         # only safe from a single-threaded process; otherwise start a new interpreter.
         if hasattr(os, "fork") and threading.active_count() == 1:
+            self._ws.store.release_connections()
             _fork_supervisor(self._ws.path, name, log)
             return
         with open(log, "ab") as handle:

@@ -76,5 +76,10 @@ class SqlMetadataStore:
         except SQLAlchemyError as exc:
             raise BackendError(f"The metadata database failed: {exc.__class__.__name__}: {exc}") from exc
 
+    def release_connections(self) -> None:
+        """Close the pooled connections (the store stays usable). Call it before ``os.fork()``: an
+        SQLite connection, its locks and its WAL index must never cross into a child process."""
+        self.engine.dispose()
+
     def close(self) -> None:
         self.engine.dispose()
