@@ -8,6 +8,7 @@ their status follows what the client sets; a command job's status belongs to its
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import time
@@ -108,8 +109,14 @@ def _invalid(message: str, field: str) -> InvalidSpecError:
     return InvalidSpecError([SpecProblem(message, field=field)], summary=message)
 
 
+@functools.lru_cache(maxsize=4096)
+def _valid_key(key: str) -> bool:
+    # Cached: a run logs the same few keys thousands of times.
+    return bool(key) and len(key) <= MAX_KEY and not key.startswith("/") and ".." not in key.split("/")
+
+
 def _check_key(key: str, what: str) -> None:
-    if not key or len(key) > MAX_KEY or key.startswith("/") or ".." in key.split("/"):
+    if not _valid_key(key):
         raise _invalid(
             f"Invalid {what} name: {key!r}. Names may contain alphanumerics, underscores, dashes, periods, "
             f"spaces and slashes, at most {MAX_KEY} characters, not starting with '/'.",

@@ -180,7 +180,9 @@ metrics = Table(
     Column("dataset_digest", String(64), nullable=True),
 )
 Index("ix_metrics_run_key", metrics.c.run, metrics.c.key)
-Index("ix_metrics_model_id", metrics.c.model_id)
+# Partial: most metrics belong to no logged model, and each index costs every insert.
+Index("ix_metrics_model_id", metrics.c.model_id, sqlite_where=metrics.c.model_id.isnot(None),
+      postgresql_where=metrics.c.model_id.isnot(None))  # fmt: skip
 
 # The value MLflow calls "latest" per run and key: highest step, then timestamp, then value.
 latest_metrics = Table(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from smalt.store.dialects import insert_ignoring_conflicts, upsert
@@ -232,12 +232,21 @@ class TrackingRepository:
             self._c.execute(run_params.insert(), new)
 
     def _update_latest(self, run: str, latest: list[MetricRecord]) -> None:
+        # Straight to the driver, as the insert: a batch may carry 1,000 keys. The statement reads
+        # the same on SQLite and PostgreSQL (ON CONFLICT and row values); only the marker differs.
+        marker = "?" if self._c.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO latest_metrics (run, key, value, is_nan, timestamp, step) VALUES ({', '.join([marker] * 6)}) "
+            "ON CONFLICT (run, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, "
+            "timestamp = excluded.timestamp, step = excluded.step "
+            "WHERE (excluded.step, excluded.timestamp, COALESCE(excluded.value, -1e308)) >= "
+            "(latest_metrics.step, latest_metrics.timestamp, COALESCE(latest_metrics.value, -1e308))"
+        )
         rows = [
-            {"run": run, "key": m.key, "value": None if math.isnan(m.value) else m.value,
-             "is_nan": math.isnan(m.value), "timestamp": m.timestamp, "step": m.step}
+            (run, m.key, None if math.isnan(m.value) else m.value, math.isnan(m.value), m.timestamp, m.step)
             for m in latest
-        ]  # fmt: skip
-        self._c.execute(_latest_upsert(self._c.dialect.name, self._c), rows)
+        ]
+        self._c.exec_driver_sql(sql, rows)
 
     def delete_tag(self, run: str, key: str) -> bool:
         result = self._c.execute(delete(run_tags).where(run_tags.c.run == run, run_tags.c.key == key))
@@ -333,24 +342,6 @@ class TrackingRepository:
     # -- housekeeping -----------------------------------------------------------------------
     def runs_in_experiment(self, experiment_id: int) -> list[str]:
         return list(self._c.execute(select(jobs.c.name).where(jobs.c.experiment_id == experiment_id)).scalars())
-
-
-_LATEST_UPSERTS: dict[str, Any] = {}
-
-
-def _latest_upsert(dialect: str, connection: Connection) -> Any:
-    """The latest-metric upsert, built once per dialect: building it costs more than running it."""
-    if dialect not in _LATEST_UPSERTS:
-
-        def newer(excluded: Any) -> Any:
-            current = latest_metrics.c
-            old = tuple_(current.step, current.timestamp, func.coalesce(current.value, -1e308))
-            new = tuple_(excluded.step, excluded.timestamp, func.coalesce(excluded.value, -1e308))
-            return new >= old
-
-        columns = ("value", "is_nan", "timestamp", "step")
-        _LATEST_UPSERTS[dialect] = upsert(connection, latest_metrics, ("run", "key"), columns, newer)
-    return _LATEST_UPSERTS[dialect]
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

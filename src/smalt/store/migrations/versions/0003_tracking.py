@@ -77,7 +77,8 @@ def upgrade() -> None:
         sa.Column("dataset_digest", sa.String(64), nullable=True),
     )
     op.create_index("ix_metrics_run_key", "metrics", ["run", "key"])
-    op.create_index("ix_metrics_model_id", "metrics", ["model_id"])
+    op.create_index("ix_metrics_model_id", "metrics", ["model_id"], sqlite_where=sa.text("model_id IS NOT NULL"),
+                    postgresql_where=sa.text("model_id IS NOT NULL"))  # fmt: skip
     op.create_table(
         "latest_metrics",
         sa.Column("run", sa.String(255), primary_key=True),
