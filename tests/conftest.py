@@ -158,15 +158,21 @@ def start_server(workspace: Path, log: Path, env: dict[str, str] | None = None,
         stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )  # fmt: skip
     handle.close()
-    deadline = time.monotonic() + 30
+    wait_until_listening(port, process, log)
+    return RunningServer(workspace, port, process, log)
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    """Until a server process accepts connections on ``port``; it is killed if it never does."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"smalt server exited: {log.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return RunningServer(workspace, port, process, log)
+                return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling a starting process; there is nothing to wait on instead
     process.kill()
     raise RuntimeError(f"smalt server did not start: {log.read_text()}")
 

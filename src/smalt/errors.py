@@ -77,6 +77,11 @@ class InvalidSpecError(SmaltError):
         body = "\n".join(f"  {p}" for p in self.problems)
         super().__init__(f"{head}:\n{body}" if body else head, hint=hint)
 
+    @classmethod
+    def one(cls, message: str, field: str = "") -> InvalidSpecError:
+        """A single problem, not in a file (an API parameter): its message is the summary too."""
+        return cls([SpecProblem(message, field=field)], summary=message)
+
 
 class InvalidStateError(SmaltError):
     """The object exists but cannot do what was asked in its present state."""

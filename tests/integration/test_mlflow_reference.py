@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("mlflow")  # the reference server
@@ -79,12 +79,6 @@ class Server:
         self.process.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _clean_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SMALT_"))}
     return {**env, "HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
@@ -114,14 +108,14 @@ def _start(name: str, argv: list[str], port: int, folder: Path, timeout: float) 
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
     reference_dir, smalt_dir = tmp_path_factory.mktemp("mlflow-reference"), tmp_path_factory.mktemp("smalt")
     mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
-    port = _free_port()
+    port = free_port()
     reference = _start("mlflow", [
         mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{reference_dir / 'mlflow.db'}",
         "--artifacts-destination", str(reference_dir / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ], port, reference_dir, timeout=180)  # fmt: skip
     try:
-        port = _free_port()
+        port = free_port()
         smalt = _start("smalt", [sys.executable, "-m", "smalt.server", "--workspace", str(smalt_dir / "ws"),
                                  "--port", str(port)], port, smalt_dir, timeout=60)  # fmt: skip
         try:

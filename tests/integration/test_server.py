@@ -5,13 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import RunningServer, free_port, start_server, wait_until_listening
 
 SMALT = str(Path(sys.executable).with_name("smalt"))
 
@@ -24,14 +23,7 @@ def test_smalt_server_serves_the_workspace_and_stops_on_sigterm(workspace_path: 
                                    stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if process.poll() is not None:
-                    pytest.fail(log.read_text())
-                time.sleep(0.05)
+        wait_until_listening(port, process, log)
         default = httpx.get(f"{url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}).json()
         assert default["experiment"]["name"] == "Default"
         paths = httpx.get(f"{url}/openapi.json").json()["paths"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from smalt.server.app import finite
-from smalt.services.tracking import LoggedModel, Run, RunInfo
+from smalt.services.tracking import LoggedModel, Page, Run, RunInfo
 from smalt.store.tracking import ExperimentRecord, MetricRecord
 
 
@@ -16,6 +17,12 @@ def key_values(values: dict[str, str]) -> list[dict[str, str]]:
 def compact(message: dict[str, Any]) -> dict[str, Any]:
     """Leave out empty lists and unset fields, as proto3 JSON (and so MLflow's server) does."""
     return {k: v for k, v in message.items() if v is not None and v != []}
+
+
+def page(key: str, found: Page[Any], shape: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """One page of a search or history: the shaped items under ``key`` and the next page's token,
+    each left out when empty, as MLflow's server answers."""
+    return compact({key: [shape(item) for item in found.items], "next_page_token": found.next_page_token or None})
 
 
 def experiment(e: ExperimentRecord) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from typing import Any
 
 from smalt.entities import Model
 from smalt.entities.base import is_valid_name
-from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
+from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError
 from smalt.services.datastores import DatastoreService
 from smalt.services.tracking import ARTIFACT_SCHEME, Page, TrackingService, next_page_token, page_offset
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
@@ -89,9 +89,6 @@ def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _invalid(message: str, field: str) -> InvalidSpecError:
-    return InvalidSpecError([SpecProblem(message, field=field)], summary=message)
-
 
 def _number(version: str) -> tuple[int, str]:
     # Versions MLflow made are integers; smalt also allows names such as "v2", sorted after them.
@@ -103,14 +100,14 @@ def canonical_stage(stage: str | None) -> str:
     for known in STAGES:
         if (stage or "").lower() == known.lower():
             return known
-    raise _invalid(f"Invalid model version stage: {stage!r}. Use one of {', '.join(STAGES)}.", "stage")
+    raise InvalidSpecError.one(f"Invalid model version stage: {stage!r}. Use one of {', '.join(STAGES)}.", "stage")
 
 
 def _check_name(name: str, field: str = "name") -> None:
     if not name:
-        raise _invalid("Registered model name must not be empty.", field)
+        raise InvalidSpecError.one("Registered model name must not be empty.", field)
     if not is_valid_name(name):
-        raise _invalid(
+        raise InvalidSpecError.one(
             f"Invalid registered model name {name!r}: a smalt model name starts with a letter or digit and "
             "holds only letters, digits, '-', '_' and '.', at most 255 characters.",
             field,
@@ -119,24 +116,26 @@ def _check_name(name: str, field: str = "name") -> None:
 
 def _check_tag(key: str, value: str | None) -> None:
     if not key or len(key) > MAX_TAG_KEY:
-        raise _invalid(f"Invalid tag key {key!r}: it must have 1 to {MAX_TAG_KEY} characters.", "key")
+        raise InvalidSpecError.one(f"Invalid tag key {key!r}: it must have 1 to {MAX_TAG_KEY} characters.", "key")
     if value is not None and len(value) > MAX_TAG_VALUE:
-        raise _invalid(f"Tag {key!r} is longer than {MAX_TAG_VALUE} characters.", "value")
+        raise InvalidSpecError.one(f"Tag {key!r} is longer than {MAX_TAG_VALUE} characters.", "value")
 
 
 def _check_alias(alias: str) -> None:
     if not alias:
-        raise _invalid("Registered model alias name must not be empty.", "alias")
+        raise InvalidSpecError.one("Registered model alias name must not be empty.", "alias")
     if not _ALIAS.match(alias) or len(alias) > MAX_ALIAS:
-        raise _invalid(
+        raise InvalidSpecError.one(
             f"Invalid alias name {alias!r}: aliases hold only letters, digits, '_' and '-', "
             f"at most {MAX_ALIAS} characters.",
             "alias",
         )
     if alias.lower() == "latest":
-        raise _invalid("The alias 'latest' (in any case) is reserved: it always means the newest version.", "alias")
+        raise InvalidSpecError.one(
+            "The alias 'latest' (in any case) is reserved: it always means the newest version.", "alias"
+        )
     if _VERSION_ALIAS.match(alias):
-        raise _invalid(f"The alias {alias!r} is reserved: v<number> names a version.", "alias")
+        raise InvalidSpecError.one(f"The alias {alias!r} is reserved: v<number> names a version.", "alias")
 
 
 class RegistryService:
@@ -279,7 +278,7 @@ class RegistryService:
         from smalt.store.search import search_registered_models
 
         if not 1 <= max_results <= 1000:
-            raise _invalid(f"Invalid value {max_results} for max_results; use 1 to 1000.", "max_results")
+            raise InvalidSpecError.one(f"Invalid value {max_results} for max_results; use 1 to 1000.", "max_results")
         comparisons = parse_filter(filter_string, scope="registered_models")
         order = parse_order_by(list(order_by), scope="registered_models")
         offset = page_offset(page_token)
@@ -298,7 +297,9 @@ class RegistryService:
         for key, value in (tags or {}).items():
             _check_tag(key, value)
         if not source:
-            raise _invalid("A model version needs a source, e.g. models:/m-<id> or runs:/<run_id>/model.", "source")
+            raise InvalidSpecError.one(
+                "A model version needs a source, e.g. models:/m-<id> or runs:/<run_id>/model.", "source"
+            )
         with self._ws.store.transaction() as tx:
             self._container(tx, name)  # before any upload: a missing model is the first thing to hear of
         path, found_run, found_model_id = self._resolve_source(source)
@@ -332,7 +333,7 @@ class RegistryService:
             )  # fmt: skip
             return other.model.path, other.run_id or None, other.model.properties.get(MODEL_ID_PROPERTY)
         if source.startswith("models:"):
-            raise _invalid(
+            raise InvalidSpecError.one(
                 f"Invalid model version source {source!r}: write models:/m-<model_id> or models:/<name>/<version>.",
                 "source",
             )
@@ -347,7 +348,7 @@ class RegistryService:
         if is_local_path(source):
             local = Path(source.removeprefix("file://").removeprefix("file:")).expanduser()
             if not local.is_absolute() or not local.exists():
-                raise _invalid(
+                raise InvalidSpecError.one(
                     f"Invalid model version source {source!r}: no such file or folder on the smalt server's machine. "
                     "Upload the model with the run (mlflow.<flavor>.log_model) and register models:/m-<id>.",
                     "source",
@@ -425,7 +426,7 @@ class RegistryService:
         (Staging or Production) move to Archived."""
         target = canonical_stage(stage)
         if archive_existing_versions and target not in ("Staging", "Production"):
-            raise _invalid(
+            raise InvalidSpecError.one(
                 f"archive_existing_versions only applies to the stages Staging and Production, not {target!r}.",
                 "archive_existing_versions",
             )
@@ -483,7 +484,7 @@ class RegistryService:
         from smalt.store.search import search_model_versions
 
         if not 1 <= max_results <= 200_000:
-            raise _invalid(f"Invalid value {max_results} for max_results; use 1 to 200000.", "max_results")
+            raise InvalidSpecError.one(f"Invalid value {max_results} for max_results; use 1 to 200000.", "max_results")
         comparisons = parse_filter(filter_string, scope="model_versions")
         order = parse_order_by(list(order_by), scope="model_versions")
         offset = page_offset(page_token)
@@ -513,7 +514,7 @@ class RegistryService:
             found = tx.assets.alias(KIND, name, alias)
             if found is None:
                 known = [a.alias for a in tx.assets.aliases_of(KIND, [name])]
-                raise _invalid(
+                raise InvalidSpecError.one(
                     f"Registered model alias {alias!r} not found on model '{name}'. "
                     f"Aliases: {', '.join(known) or 'none'}.",
                     "alias",

@@ -25,7 +25,14 @@ from smalt.services.datastores import DatastoreService
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs.filters import parse_filter, parse_order_by
 from smalt.store import JobRecord
-from smalt.store.tracking import ExperimentRecord, LoggedModelRecord, MetricRecord, ParamConflict, RunData
+from smalt.store.tracking import (
+    ExperimentRecord,
+    LoggedModelRecord,
+    MetricRecord,
+    ParamConflict,
+    RunData,
+    default_artifact_location,
+)
 
 DEFAULT_EXPERIMENT = "Default"
 #: MLflow's limits on one log-batch request and on values.
@@ -97,16 +104,13 @@ def page_offset(token: str | None) -> int:
             return offset
     except (ValueError, KeyError, TypeError):
         pass
-    raise _invalid(f"Invalid page token {token!r}.", "page_token")
+    raise InvalidSpecError.one(f"Invalid page token {token!r}.", "page_token")
 
 
 def next_page_token(offset: int, got: int, limit: int) -> str | None:
     # Like MLflow: a token whenever the page is full (the next page may be empty).
     return base64.b64encode(json.dumps({"offset": offset + got}).encode()).decode() if got >= limit else None
 
-
-def _invalid(message: str, field: str) -> InvalidSpecError:
-    return InvalidSpecError([SpecProblem(message, field=field)], summary=message)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -117,7 +121,7 @@ def _valid_key(key: str) -> bool:
 
 def _check_key(key: str, what: str) -> None:
     if not _valid_key(key):
-        raise _invalid(
+        raise InvalidSpecError.one(
             f"Invalid {what} name: {key!r}. Names may contain alphanumerics, underscores, dashes, periods, "
             f"spaces and slashes, at most {MAX_KEY} characters, not starting with '/'.",
             what,
@@ -134,7 +138,7 @@ class TrackingService:
     def create_experiment(self, name: str, artifact_location: str | None = None,
                           tags: dict[str, str] | None = None) -> int:  # fmt: skip
         if not name or not name.strip():
-            raise _invalid("Experiment name must not be empty.", "name")
+            raise InvalidSpecError.one("Experiment name must not be empty.", "name")
         with self._ws.store.transaction(write=True) as tx:
             existing = tx.tracking.experiment_by_name(name)
             if existing is not None:
@@ -181,7 +185,7 @@ class TrackingService:
     def rename_experiment(self, experiment_id: int | str, new_name: str) -> None:
         experiment = self.get_experiment(experiment_id)
         if not new_name:
-            raise _invalid("The new experiment name must not be empty.", "new_name")
+            raise InvalidSpecError.one("The new experiment name must not be empty.", "new_name")
         with self._ws.store.transaction(write=True) as tx:
             other = tx.tracking.experiment_by_name(new_name)
             if other is not None and other.id != experiment.id:
@@ -192,7 +196,7 @@ class TrackingService:
         """Delete (``deleted``) or restore (``active``) an experiment and its runs, as MLflow does."""
         experiment = self.get_experiment(experiment_id)
         if stage == "deleted" and experiment.id == 0:
-            raise _invalid("Cannot delete the default experiment '0'.", "experiment_id")
+            raise InvalidSpecError.one("Cannot delete the default experiment '0'.", "experiment_id")
         with self._ws.store.transaction(write=True) as tx:
             tx.tracking.update_experiment(experiment.id, now_ms(), lifecycle_stage=stage)
             for run in tx.tracking.runs_in_experiment(experiment.id):
@@ -219,7 +223,9 @@ class TrackingService:
 
         experiment = self.get_experiment(experiment_id if experiment_id not in (None, "") else 0)
         if experiment.lifecycle_stage != "active":
-            raise _invalid(f"The experiment {experiment.id} must be in the 'active' state.", "experiment_id")
+            raise InvalidSpecError.one(
+                f"The experiment {experiment.id} must be in the 'active' state.", "experiment_id"
+            )
         tags = dict(tags or {})
         name = run_name or tags.get("mlflow.runName") or new_job_name()
         tags["mlflow.runName"] = name
@@ -285,7 +291,9 @@ class TrackingService:
                 values["display_name"] = run_name
             if record.type == "run" and status:
                 if status not in JOB_STATUS:
-                    raise _invalid(f"Invalid run status {status!r}; use one of {', '.join(JOB_STATUS)}.", "status")
+                    raise InvalidSpecError.one(
+                        f"Invalid run status {status!r}; use one of {', '.join(JOB_STATUS)}.", "status"
+                    )
                 values["status"] = JOB_STATUS[status]
             # As MLflow: the end time is the client's to set; resuming a run keeps it.
             if end_time and record.type == "run":
@@ -307,7 +315,7 @@ class TrackingService:
         if archived is None:
             raise NotFoundError(f"Run '{run_id}' not found.", hint="smalt job list")
         if archived:
-            raise _invalid(
+            raise InvalidSpecError.one(
                 f"The run {run_id} must be in the 'active' state. Current state is deleted.", "run_id"
             )
 
@@ -315,7 +323,7 @@ class TrackingService:
                   params: Sequence[tuple[str, str]] = (), tags: Sequence[tuple[str, str]] = ()) -> None:  # fmt: skip
         """Log metrics, params and tags at once; all or nothing."""
         if len(metrics) > MAX_BATCH_METRICS or len(params) > MAX_BATCH_PARAMS or len(tags) > MAX_BATCH_TAGS:
-            raise _invalid(
+            raise InvalidSpecError.one(
                 f"A batch may hold at most {MAX_BATCH_METRICS} metrics, {MAX_BATCH_PARAMS} params and "
                 f"{MAX_BATCH_TAGS} tags; got {len(metrics)}, {len(params)} and {len(tags)}.",
                 "batch",
@@ -325,11 +333,11 @@ class TrackingService:
         for key, value in params:
             _check_key(key, "param")
             if len(value) > MAX_PARAM_VALUE:
-                raise _invalid(f"Param '{key}' is longer than {MAX_PARAM_VALUE} characters.", "param")
+                raise InvalidSpecError.one(f"Param '{key}' is longer than {MAX_PARAM_VALUE} characters.", "param")
         for key, value in tags:
             _check_key(key, "tag")
             if value is not None and len(value) > MAX_TAG_VALUE:
-                raise _invalid(f"Tag '{key}' is longer than {MAX_TAG_VALUE} characters.", "tag")
+                raise InvalidSpecError.one(f"Tag '{key}' is longer than {MAX_TAG_VALUE} characters.", "tag")
         # Logging is frequent and re-sent by clients on failure: it does not wait for the disk
         # (a killed process still loses nothing committed; see docs/decisions.md).
         with self._ws.store.transaction(write=True, durable=False) as tx:
@@ -375,7 +383,7 @@ class TrackingService:
         from smalt.store.search import search_runs
 
         if max_results > 50000:
-            raise _invalid(f"Invalid value {max_results} for max_results; at most 50000.", "max_results")
+            raise InvalidSpecError.one(f"Invalid value {max_results} for max_results; at most 50000.", "max_results")
         comparisons = parse_filter(filter_string, scope="runs")
         order = parse_order_by(list(order_by), scope="runs")
         ids = [n for e in experiment_ids if (n := _experiment_number(e)) is not None]
@@ -394,13 +402,13 @@ class TrackingService:
     def _relative(path: str) -> str:
         parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
         if ".." in parts:
-            raise _invalid(f"Invalid artifact path {path!r}: '..' is not allowed.", "path")
+            raise InvalidSpecError.one(f"Invalid artifact path {path!r}: '..' is not allowed.", "path")
         return "/".join(parts)
 
     def upload_artifact(self, path: str, chunks: Iterable[bytes]) -> int:
         relative = self._relative(path)
         if not relative:
-            raise _invalid("An artifact path is needed to upload.", "path")
+            raise InvalidSpecError.one("An artifact path is needed to upload.", "path")
         return write_stream(self._location(), relative, chunks)
 
     def download_artifact(self, path: str) -> Iterator[bytes]:
@@ -481,7 +489,7 @@ class TrackingService:
 
 def _custom_location(experiment: ExperimentRecord | None) -> str | None:
     """An artifact location the experiment was created with, other than smalt's default one."""
-    if experiment is None or experiment.artifact_location in ("", f"{ARTIFACT_SCHEME}/experiments/{experiment.id}"):
+    if experiment is None or experiment.artifact_location in ("", default_artifact_location(experiment.id)):
         return None
     return experiment.artifact_location.rstrip("/")
 
@@ -501,7 +509,7 @@ def _view(view: str | int | None) -> str:
         return names.get(view, "ACTIVE_ONLY")
     view = (view or "ACTIVE_ONLY").upper()
     if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
-        raise _invalid(f"Invalid view type {view!r}; use ACTIVE_ONLY, DELETED_ONLY or ALL.", "view_type")
+        raise InvalidSpecError.one(f"Invalid view type {view!r}; use ACTIVE_ONLY, DELETED_ONLY or ALL.", "view_type")
     return view
 
 

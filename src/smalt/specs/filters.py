@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from smalt.errors import InvalidSpecError, SpecProblem
+from smalt.errors import InvalidSpecError
 
 Scope = Literal["runs", "experiments", "registered_models", "model_versions", "logged_models"]
 Value = str | int | float | tuple[str, ...] | tuple[int, ...] | None
@@ -251,7 +251,7 @@ class _Cursor:
         message = f"Invalid {self.what} {self.text!r}: {problem} {where}."
         if allowed:
             message += f" {allowed}"
-        return InvalidSpecError([SpecProblem(message, field=self.field)], summary=message)
+        return InvalidSpecError.one(message, self.field)
 
     def token_at(self, at: int) -> str:
         match = _TOKEN.match(self.text, at)
@@ -599,7 +599,7 @@ def parse_order_by(clauses: Sequence[str | Mapping[str, Any]] | None, *, scope: 
                 f"Invalid order_by: {text!r} sorts by the same field as {seen[(key.entity, key.key)]!r}. "
                 "Each field may appear once."
             )
-            raise InvalidSpecError([SpecProblem(message, field="order_by")], summary=message)
+            raise InvalidSpecError.one(message, "order_by")
         seen[(key.entity, key.key)] = text
         keys.append(key)
     return keys
@@ -608,7 +608,7 @@ def parse_order_by(clauses: Sequence[str | Mapping[str, Any]] | None, *, scope: 
 def _order_clause(clause: str, rules: _Rules) -> OrderKey:
     if not isinstance(clause, str):
         message = f"Invalid order_by clause {clause!r}: expected a string such as {rules.order_examples}."
-        raise InvalidSpecError([SpecProblem(message, field="order_by")], summary=message)
+        raise InvalidSpecError.one(message, "order_by")
     cursor = _Cursor(clause, "order_by clause", "order_by")
     ident = cursor.identifier(f"a field to sort by, such as {rules.order_examples}")
     entity, key = _resolve(cursor, rules, ident, rules.order_prefixes, order=True)
@@ -629,7 +629,7 @@ def _order_clause(clause: str, rules: _Rules) -> OrderKey:
 def _order_mapping(clause: Mapping[str, Any], rules: _Rules) -> OrderKey:
     def invalid(problem: str) -> InvalidSpecError:
         message = f"Invalid order_by {dict(clause)!r}: {problem}"
-        return InvalidSpecError([SpecProblem(message, field="order_by")], summary=message)
+        return InvalidSpecError.one(message, "order_by")
 
     if rules.noun != "logged models":
         raise invalid(f"{rules.noun} are sorted by strings such as {rules.order_examples}.")

@@ -101,13 +101,11 @@ def upsert_by_name(engine: Engine | Connection, table: Table, values: dict[str, 
     return statement.on_conflict_do_update(index_elements=["name"], set_=changes)
 
 
-def upsert(engine: Engine | Connection, table: Table, keys: tuple[str, ...], update_columns: tuple[str, ...],
-           only_if: Any = None) -> Insert:  # fmt: skip
-    """INSERT, or on a conflict of ``keys`` UPDATE ``update_columns`` (where ``only_if(excluded)`` holds)."""
+def upsert(engine: Engine | Connection, table: Table, keys: tuple[str, ...], update_columns: tuple[str, ...]) -> Insert:
+    """INSERT, or on a conflict of ``keys`` UPDATE ``update_columns``."""
     statement = sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)
     changes = {k: statement.excluded[k] for k in update_columns}
-    where = only_if(statement.excluded) if only_if is not None else None
-    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes, where=where)
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
 
 @contextmanager

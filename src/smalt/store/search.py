@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Text, and_, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, FromClause, Text, and_, case, cast, false, func, or_, select, true
 from sqlalchemy.engine import Connection
 
 from smalt.entities import RUN_STATUS
@@ -40,6 +40,7 @@ from smalt.store.tables import (
     run_params,
     run_tags,
 )
+from smalt.store.tracking import DEFAULT_ARTIFACT_PREFIX
 
 RUN_NAME_TAG = "mlflow.runName"
 DATASET_CONTEXT_TAG = "mlflow.data.context"
@@ -177,14 +178,15 @@ def _start_time() -> Any:
 
 
 def _artifact_uri() -> Any:
-    # Mirrors TrackingService._artifact_uri: the experiment's own location when it has one outside
-    # the artifact proxy, else the proxy's path under the default datastore.
+    # Mirrors TrackingService._artifact_uri: the location the experiment was created with, if any,
+    # else the proxy's path under the default datastore.
     location = (
         select(experiments.c.artifact_location).where(experiments.c.id == jobs.c.experiment_id).scalar_subquery()
     )
+    default = DEFAULT_ARTIFACT_PREFIX + cast(jobs.c.experiment_id, Text)
     own = func.rtrim(location, "/", type_=Text) + "/" + jobs.c.name + "/artifacts"
     proxied = f"{ARTIFACT_SCHEME}/azureml/" + jobs.c.name + "/artifacts"
-    return case((and_(location != "", ~location.like(f"{ARTIFACT_SCHEME}%")), own), else_=proxied)
+    return case((and_(location != "", location != default), own), else_=proxied)
 
 
 def _run_attribute(key: str) -> Any:

@@ -78,6 +78,14 @@ class LoggedModelRecord:
     params: dict[str, str]
 
 
+#: An experiment created without an artifact location gets this prefix and its id.
+DEFAULT_ARTIFACT_PREFIX = "mlflow-artifacts:/experiments/"
+
+
+def default_artifact_location(experiment_id: int) -> str:
+    return f"{DEFAULT_ARTIFACT_PREFIX}{experiment_id}"
+
+
 class ParamConflict(Exception):
     """A param logged again with another value (MLflow params are write-once)."""
 
@@ -112,7 +120,7 @@ class TrackingRepository:
         if not artifact_location:
             self._c.execute(
                 update(experiments).where(experiments.c.id == experiment_id)
-                .values(artifact_location=f"mlflow-artifacts:/experiments/{experiment_id}")
+                .values(artifact_location=default_artifact_location(int(experiment_id)))
             )  # fmt: skip
         for key, value in tags.items():
             self.set_experiment_tag(int(experiment_id), key, value)
@@ -131,7 +139,7 @@ class TrackingRepository:
         made = int(self._c.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one())
         self._c.execute(
             update(experiments).where(experiments.c.id == made, experiments.c.artifact_location == "")
-            .values(artifact_location=f"mlflow-artifacts:/experiments/{made}")
+            .values(artifact_location=default_artifact_location(made))
         )  # fmt: skip
         return made
 

@@ -66,10 +66,7 @@ def _search(tracking: Tracking, body: SearchExperiments) -> dict[str, Any]:
         filter_string=body.filter, order_by=body.order_by, view=body.view_type,
         max_results=body.max_results, page_token=body.page_token,
     )  # fmt: skip
-    shaped: dict[str, Any] = {"experiments": [mlflow_json.experiment(e) for e in page.items]}
-    if page.next_page_token:
-        shaped["next_page_token"] = page.next_page_token
-    return shaped
+    return mlflow_json.page("experiments", page, mlflow_json.experiment)
 
 
 @router.post("/experiments/search")

@@ -72,10 +72,7 @@ def search(body: SearchLoggedModels, tracking: Tracking) -> dict[str, Any]:
     order = [f"{o.field_name} {'ASC' if o.ascending else 'DESC'}" for o in body.order_by]
     page = tracking.search_logged_models(body.experiment_ids, filter_string=body.filter, order_by=order,
                                          max_results=body.max_results, page_token=body.page_token)  # fmt: skip
-    shaped: dict[str, Any] = {"models": [mlflow_json.logged_model(m) for m in page.items]}
-    if page.next_page_token:
-        shaped["next_page_token"] = page.next_page_token
-    return shaped
+    return mlflow_json.page("models", page, mlflow_json.logged_model)
 
 
 @router.get("/logged-models/{model_id}")

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
+from smalt.server import mlflow_json
 from smalt.server.deps import Workspace
 from smalt.server.routes.mlflow_experiments import KeyValue
 from smalt.services.registry import ModelVersion, RegisteredModel, RegistryService
-from smalt.services.tracking import Page
 
 router = APIRouter(tags=["mlflow model registry"])
 
@@ -56,15 +56,6 @@ def registered_model(m: RegisteredModel) -> dict[str, Any]:
         shaped["tags"] = _tags(m.tags)
     if m.aliases:
         shaped["aliases"] = [{"alias": a, "version": v} for a, v in m.aliases.items()]
-    return shaped
-
-
-def _page(key: str, page: Page[Any], shape: Any) -> dict[str, Any]:
-    shaped: dict[str, Any] = {}
-    if page.items:
-        shaped[key] = [shape(item) for item in page.items]
-    if page.next_page_token:
-        shaped["next_page_token"] = page.next_page_token
     return shaped
 
 
@@ -180,7 +171,7 @@ def search_registered_models(registry: Registry, filter: str | None = None, max_
                              page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
     page = registry.search_registered_models(filter_string=filter, max_results=max_results, order_by=order_by,
                                              page_token=page_token)  # fmt: skip
-    return _page("registered_models", page, registered_model)
+    return mlflow_json.page("registered_models", page, registered_model)
 
 
 def _latest(registry: RegistryService, name: str, stages: list[str]) -> dict[str, Any]:
@@ -261,7 +252,7 @@ def search_model_versions(registry: Registry, filter: str | None = None, max_res
                           page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
     page = registry.search_model_versions(filter_string=filter, max_results=max_results, order_by=order_by,
                                           page_token=page_token)  # fmt: skip
-    return _page("model_versions", page, lambda v: model_version(v, aliases=False))
+    return mlflow_json.page("model_versions", page, lambda v: model_version(v, aliases=False))
 
 
 @router.post("/model-versions/set-tag")

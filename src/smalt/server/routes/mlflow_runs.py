@@ -21,11 +21,11 @@ class RunRef(BaseModel):
 
     @property
     def id(self) -> str:
-        from smalt.errors import InvalidSpecError, SpecProblem
+        from smalt.errors import InvalidSpecError
 
         value = self.run_id or self.run_uuid
         if not value:
-            raise InvalidSpecError([SpecProblem("missing", field="run_id")], summary="Missing value for run_id.")
+            raise InvalidSpecError.one("Missing value for run_id.", "run_id")
         return value
 
 
@@ -197,10 +197,7 @@ def _search(tracking: Tracking, body: SearchRuns) -> dict[str, Any]:
         body.experiment_ids, filter_string=body.filter, run_view=body.run_view_type,
         max_results=body.max_results, order_by=body.order_by, page_token=body.page_token,
     )  # fmt: skip
-    shaped: dict[str, Any] = {"runs": [mlflow_json.run(r) for r in page.items]}
-    if page.next_page_token:
-        shaped["next_page_token"] = page.next_page_token
-    return shaped
+    return mlflow_json.page("runs", page, mlflow_json.run)
 
 
 @router.post("/runs/search")
@@ -213,7 +210,4 @@ def get_history(tracking: Tracking, metric_key: str, run_id: str | None = None, 
                 max_results: int | None = None, page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
     page = tracking.metric_history(RunRef(run_id=run_id, run_uuid=run_uuid).id, metric_key,
                                    max_results=max_results, page_token=page_token)  # fmt: skip
-    shaped: dict[str, Any] = {"metrics": [mlflow_json.metric(m) for m in page.items]}
-    if page.next_page_token:
-        shaped["next_page_token"] = page.next_page_token
-    return shaped
+    return mlflow_json.page("metrics", page, mlflow_json.metric)
