@@ -90,6 +90,15 @@ class ProcessGroup:
             return None
         return next((c for c in codes if c != 0), 0)
 
+    def wait(self, timeout_s: float) -> int | None:
+        """poll(), after waiting up to ``timeout_s`` for a process to end (woken as soon as one
+        does, where sleeping a fixed interval cost every short job that interval)."""
+        running = [p for p in self.processes if p.poll() is None]
+        if running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                running[0].wait(timeout_s)
+        return self.poll()
+
     def kill(self, grace_s: float = 3.0) -> None:
         """Stop every process tree: SIGTERM to each session, then SIGKILL to what is left."""
         import psutil

@@ -318,10 +318,14 @@ class JobService:
         logs = job_folder(self._ws, name) / "logs"
         return sorted(logs.glob("std_log*.txt"))
 
-    def stream(self, name: str, *, poll_s: float = 0.03) -> Iterator[str]:
-        """Yield the job's log output as it is written, until the job has finished."""
+    def stream(self, name: str, *, poll_s: float = 0.05) -> Iterator[str]:
+        """Yield the job's log output as it is written, until the job has finished.
+
+        Polls every 2 ms at first, backing off to ``poll_s``: a short job's end is seen at once, and
+        a long one costs a read every ``poll_s``."""
         self.get(name)
         offsets: dict[Path, int] = {}
+        delay, next_reap = 0.002, time.monotonic() + 0.5
         while True:
             with self._ws.store.transaction() as tx:
                 record = tx.jobs.get(name)
@@ -336,9 +340,13 @@ class JobService:
                     yield chunk.decode(errors="replace")
             if done:
                 return
-            if record.status in JobStatus.ACTIVE and self.reap_stale():
-                continue
-            time.sleep(poll_s)
+            # A dead supervisor is looked for twice a second, not on every poll.
+            if record.status in JobStatus.ACTIVE and time.monotonic() >= next_reap:
+                next_reap = time.monotonic() + 0.5
+                if self.reap_stale():
+                    continue
+            time.sleep(delay)
+            delay = min(delay * 1.5, poll_s)
 
     def download(self, name: str, download_path: str | Path = ".", output_name: str | None = None,
                  all: bool = False) -> PathList:  # fmt: skip

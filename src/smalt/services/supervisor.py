@@ -311,7 +311,7 @@ class Supervisor:
             # Recorded so that whoever finds this supervisor dead can stop what it started.
             (self.folder / "process_groups").write_text(" ".join(str(p.pid) for p in group.processes))
             while True:
-                code = group.poll()
+                code = group.wait(POLL_S)
                 if code is not None:
                     return code, None
                 if self.cancel.is_set():
@@ -320,7 +320,6 @@ class Supervisor:
                 if timeout is not None and time.monotonic() - started > timeout:
                     group.kill()
                     return -1, f"the job ran past its limits.timeout of {timeout} s and was stopped"
-                time.sleep(POLL_S)
         finally:
             for handle in handles:
                 handle.close()
