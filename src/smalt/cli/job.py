@@ -17,7 +17,7 @@ _COLUMNS = ("name", "display_name", "status", "experiment_name", "compute", "cre
 
 @job_app.command("create")
 def create(
-    file: Annotated[Path, typer.Option("--file", "-f", help="Job YAML file (Azure ML commandJob).")],
+    file: Annotated[Path, typer.Option("--file", "-f", help="Job YAML file (Azure ML commandJob or pipelineJob).")],
     name: Annotated[str | None, typer.Option("--name", "-n", help="Job name (default: generated).")] = None,
     set_: SetOpt = None,
     stream: Annotated[
@@ -49,10 +49,57 @@ def _report(job: object) -> None:
         raise typer.Exit(1)
 
 
+@job_app.command("validate")
+def validate(
+    file: Annotated[Path, typer.Option("--file", "-f", help="Job YAML file (Azure ML commandJob or pipelineJob).")],
+    set_: SetOpt = None,
+) -> None:
+    """Check a job without running it: every problem at once, with its file, line and field."""
+    from smalt import specs
+
+    job = specs.load("job", file, overrides=set_)
+    steps = context.client().jobs.validate(job)  # type: ignore[arg-type]
+    what = f"a pipeline of {len(steps)} step{'s' if len(steps) != 1 else ''}" if steps else "a command job"
+    sys.stdout.write(f"{file} is valid: {what}.\n")
+
+
 @job_app.command("show")
 def show(name: NameOpt, output: OutputOpt = None) -> None:
-    """Show a job: status, inputs, outputs, times, and why it failed."""
-    emit(context.client().jobs.get(name), output)
+    """Show a job: status, inputs, outputs, times, and why it failed; a pipeline as a tree of steps."""
+    from smalt.cli.output import choose
+
+    client = context.client()
+    job = client.jobs.get(name)
+    if getattr(job, "type", None) != "pipeline" or choose(output) != "table":
+        emit(job, output)
+        return
+    _tree(job, client.jobs.list(parent_job_name=name))
+
+
+def _tree(pipeline: Any, steps: list[Any]) -> None:
+    from rich.console import Console
+    from rich.tree import Tree
+
+    def duration(job: Any) -> str:
+        if job.start_time is None or job.end_time is None:
+            return ""
+        return f" {(job.end_time - job.start_time).total_seconds():.1f}s"
+
+    tree = Tree(f"[bold]{pipeline.display_name or pipeline.name}[/bold] {pipeline.name} {pipeline.status}"
+                f"{duration(pipeline)}")  # fmt: skip
+    nodes: dict[str, Any] = {}
+    for step in steps:
+        *outer, _ = (step.display_name or "").split(".")
+        parent = tree
+        for depth in range(1, len(outer) + 1):
+            key = ".".join(outer[:depth])
+            if key not in nodes:
+                nodes[key] = parent.add(f"[bold]{outer[depth - 1]}[/bold] (pipeline)")
+            parent = nodes[key]
+        reuse = f" reused {step.reused_from}" if step.reused_from else ""
+        reason = f" - {step.run_reason}" if step.run_reason and not step.reused_from else ""
+        parent.add(f"{step.display_name} {step.name} {step.status}{duration(step)}{reuse}{reason}")
+    Console().print(tree)
 
 
 @job_app.command("list")
@@ -70,11 +117,20 @@ def list_(
     order_by: Annotated[
         str | None, typer.Option("--order-by", help="e.g. 'metrics.acc DESC' (jobs without it come last).")
     ] = None,
+    parent: Annotated[
+        str | None, typer.Option("--parent", "--parent-job-name", help="The steps of this pipeline job.")
+    ] = None,
     output: OutputOpt = None,
 ) -> None:
-    """List jobs, newest first, or ordered by a metric, param or attribute."""
+    """List jobs, newest first, or ordered by a metric, param or attribute; or a pipeline's steps."""
     jobs = context.client().jobs.list(status=status, experiment_name=experiment, include_archived=include_archived,
-                                      max_results=max_results, order_by=order_by)  # fmt: skip
+                                      max_results=max_results, order_by=order_by,
+                                      parent_job_name=parent)  # fmt: skip
+    if parent is not None and not columns:
+        steps = [{**job.to_dict(), "reused_from": getattr(job, "reused_from", None),
+                  "run_reason": getattr(job, "run_reason", None)} for job in jobs]  # fmt: skip
+        emit(steps, output, columns=("name", "display_name", "status", "reused_from", "run_reason"))
+        return
     if not columns:
         emit(jobs, output, columns=_COLUMNS)
         return
@@ -84,7 +140,8 @@ def list_(
         row: dict[str, Any] = {"name": job.name, "display_name": job.display_name, "status": job.status}
         for column in extra:
             entity, _, key = column.partition(".")
-            source = {"metrics": job.metrics, "params": job.params, "tags": job.tags}.get(entity)
+            source = {"metrics": getattr(job, "metrics", None), "params": getattr(job, "params", None),
+                      "tags": job.tags}.get(entity)  # fmt: skip
             row[column] = (source or {}).get(key) if source is not None else getattr(job, column, None)
         rows.append(row)
     emit(rows, output, columns=("name", "display_name", "status", *extra))

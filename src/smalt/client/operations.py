@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any, Generic, TextIO, TypeVar
 
-from smalt.entities import Asset, CommandJob, Compute, Datastore
+from smalt.entities import Asset, Compute, Datastore
 from smalt.services import AssetService, ComputeService, DatastoreService
-from smalt.services.jobs import JobList, JobService, PathList
+from smalt.services.jobs import AnyJob, JobList, JobService, PathList
 
 A = TypeVar("A", bound=Asset)
 T = TypeVar("T")
@@ -138,22 +138,29 @@ class JobOperations:
     def __init__(self, service: JobService) -> None:
         self._service = service
 
-    def create_or_update(self, job: CommandJob, *, experiment_name: str | None = None) -> CommandJob:
-        """Validate, resolve and start ``job``; returns it Queued (or refuses it with every problem)."""
+    def create_or_update(self, job: AnyJob, *, experiment_name: str | None = None) -> AnyJob:
+        """Validate, resolve and start ``job`` (a command or pipeline job); returns it as recorded
+        (or refuses it with every problem, having queued nothing)."""
         if experiment_name:
             job = job.model_copy(update={"experiment_name": experiment_name})
         return self._service.create_or_update(job)
 
-    def get(self, name: str) -> CommandJob:
+    def validate(self, job: AnyJob) -> list[str]:
+        """Check ``job`` as submitting would, running nothing; returns a pipeline's step names."""
+        return self._service.validate(job)
+
+    def get(self, name: str) -> AnyJob:
         return self._service.get(name)
 
     def list(self, *, status: str | None = None, experiment_name: str | None = None,
              include_archived: bool = False, max_results: int | None = None,
-             order_by: str | None = None) -> JobList:  # fmt: skip
+             order_by: str | None = None, parent_job_name: str | None = None) -> JobList:  # fmt: skip
         """Jobs, newest first; or ordered as MLflow's ``order_by`` (``"metrics.acc DESC"``), jobs
-        without the key last. Each job carries the latest value of its metrics and its params."""
+        without the key last. Each job carries the latest value of its metrics and its params.
+        ``parent_job_name``: the steps of that pipeline instead."""
         return self._service.list(status=status, experiment_name=experiment_name, include_archived=include_archived,
-                                  max_results=max_results, order_by=order_by)  # fmt: skip
+                                  max_results=max_results, order_by=order_by,
+                                  parent_job_name=parent_job_name)  # fmt: skip
 
     def get_metrics(self, name: str, key: str | None = None) -> MetricPoints:
         """Every value a job logged, per metric: ``{"acc": [{"step": 0, "value": 0.5, "timestamp": ...}]}``."""
@@ -162,7 +169,7 @@ class JobOperations:
             for k, values in self._service.metric_history(name, key).items()
         }
 
-    def stream(self, name: str, *, out: TextIO | None = None) -> CommandJob:
+    def stream(self, name: str, *, out: TextIO | None = None) -> AnyJob:
         """Print the job's logs as they are written until it finishes; returns the finished job."""
         target = out or sys.stdout
         for chunk in self._service.stream(name):
@@ -170,10 +177,10 @@ class JobOperations:
             target.flush()
         return self._service.get(name)
 
-    def cancel(self, name: str) -> CommandJob:
+    def cancel(self, name: str) -> AnyJob:
         return self._service.cancel(name)
 
-    def begin_cancel(self, name: str) -> Poller[CommandJob]:
+    def begin_cancel(self, name: str) -> Poller[AnyJob]:
         return Poller(self._service.cancel(name))
 
     def archive(self, name: str) -> None:

@@ -18,6 +18,7 @@ from smalt.entities.environment import BuildContext, Environment, InlineEnvironm
 from smalt.entities.io import Input, Output
 from smalt.entities.job import JOB_STATUS, RUN_STATUS, CommandJob, JobStatus, command
 from smalt.entities.model import Model
+from smalt.entities.pipeline import PipelineComponent, PipelineJob, PipelineSettings, RetrySettings
 from smalt.entities.workspace import Workspace
 
 #: Azure ML's SDK names for compute and datastore kinds, so that its code runs unchanged.
@@ -53,6 +54,10 @@ __all__ = [
     "LocalDatastore",
     "Model",
     "Output",
+    "PipelineComponent",
+    "PipelineJob",
+    "PipelineSettings",
+    "RetrySettings",
     "S3Datastore",
     "SasTokenConfiguration",
     "ServicePrincipalConfiguration",

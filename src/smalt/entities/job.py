@@ -49,6 +49,11 @@ class CommandJob(Entity):
     #: What the job's run logged (read-only): the latest value of each metric, and the params.
     metrics: dict[str, float] | None = None
     params: dict[str, str] | None = None
+    #: For a pipeline step (read-only): its pipeline, the job whose outputs it reused, and in
+    #: plain words why it ran (or was reused, or skipped).
+    parent_job_name: str | None = None
+    reused_from: str | None = None
+    run_reason: str | None = None
 
     @field_validator("command")
     @classmethod
@@ -74,10 +79,12 @@ class JobStatus:
     COMPLETED = "Completed"
     FAILED = "Failed"
     CANCELED = "Canceled"
+    #: A pipeline step on the branch of a condition that was not taken, or depending only on such.
+    SKIPPED = "Skipped"
     NOT_RESPONDING = "NotResponding"
 
     ACTIVE = frozenset({NOT_STARTED, QUEUED, PREPARING, RUNNING, FINALIZING, CANCEL_REQUESTED})
-    TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELED, SKIPPED})
 
 
 #: MLflow's run status for each job status (a run is a job).
@@ -85,7 +92,7 @@ RUN_STATUS = {
     JobStatus.NOT_STARTED: "SCHEDULED", JobStatus.QUEUED: "SCHEDULED", JobStatus.PREPARING: "SCHEDULED",
     JobStatus.RUNNING: "RUNNING", JobStatus.FINALIZING: "RUNNING", JobStatus.CANCEL_REQUESTED: "RUNNING",
     JobStatus.COMPLETED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.CANCELED: "KILLED",
-    JobStatus.NOT_RESPONDING: "FAILED",
+    JobStatus.SKIPPED: "KILLED", JobStatus.NOT_RESPONDING: "FAILED",
 }  # fmt: skip
 #: The job status an MLflow client's run status update means, for runs MLflow clients created.
 JOB_STATUS = {

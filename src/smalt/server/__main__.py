@@ -39,8 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         options = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
         if args.fd is None:
             print(f"smalt server: workspace {workspace.path} at http://{args.host}:{args.port}", file=sys.stderr)
-        uvicorn.run(create_app(workspace, token=token), log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=2, **options)
+        uvicorn.run(
+            create_app(workspace, token=token),
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            **options,
+        )
     finally:
         workspace.close()
     return 0

@@ -80,9 +80,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
         return mlflow_error(400, "INVALID_PARAMETER_VALUE", f"Invalid request: {problems}")
 
     @app.exception_handler(Exception)

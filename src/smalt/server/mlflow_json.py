@@ -57,17 +57,21 @@ def run_info(i: RunInfo) -> dict[str, Any]:
 
 
 def run(r: Run) -> dict[str, Any]:
-    inputs = compact({
-        "dataset_inputs": [p for p in r.data.inputs if "dataset" in p],
-        "model_inputs": [p for p in r.data.inputs if "model_id" in p],
-    })
+    inputs = compact(
+        {
+            "dataset_inputs": [p for p in r.data.inputs if "dataset" in p],
+            "model_inputs": [p for p in r.data.inputs if "model_id" in p],
+        }
+    )
     return {
         "info": run_info(r.info),
-        "data": compact({
-            "metrics": [metric(m) for m in r.data.latest],
-            "params": key_values(r.data.params),
-            "tags": key_values(r.data.tags),
-        }),
+        "data": compact(
+            {
+                "metrics": [metric(m) for m in r.data.latest],
+                "params": key_values(r.data.params),
+                "tags": key_values(r.data.tags),
+            }
+        ),
         "inputs": inputs,
         "outputs": compact({"model_outputs": r.data.outputs}),
     }

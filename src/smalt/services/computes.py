@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 
 from smalt.entities import Compute, CreationContext
 from smalt.errors import InvalidStateError, NotFoundError
@@ -20,8 +21,9 @@ class ComputeService:
         self._ws = workspace
 
     def _builtin(self) -> Compute:
+        # As many jobs at once as the machine has cores, as Ray and multiprocessing default to.
         return Compute(
-            name=LOCAL, type="local", description="Processes on this machine.", max_instances=1,
+            name=LOCAL, type="local", description="Processes on this machine.", max_instances=os.cpu_count() or 1,
             creation_context=CreationContext(created_at=self._ws.created_at, created_by="smalt",
                                              created_by_type="System"),
         )  # fmt: skip

@@ -15,13 +15,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from smalt.entities import CommandJob, Data, Environment, Input, JobStatus, Model, Output
+from smalt.entities import CommandJob, Data, Environment, Input, JobStatus, Model, Output, PipelineJob
 from smalt.entities.environment import InlineEnvironment
 from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
 from smalt.execution import pid_alive, stop_process_groups
@@ -36,7 +37,8 @@ from smalt.store.tracking import MetricRecord, RunData
 
 STALE_AFTER = timedelta(seconds=60)
 # Aliases: JobService has a method named `list`, which shadows the builtin inside the class.
-JobList = list[CommandJob]
+AnyJob = CommandJob | PipelineJob
+JobList = list[AnyJob]
 PathList = list[Path]
 NameList = list[str]
 MetricHistory = dict[str, list[MetricRecord]]
@@ -46,6 +48,14 @@ _ADJECTIVES = ("amber", "brave", "calm", "dapper", "eager", "frosty", "gentle", 
                "lively", "mellow", "nifty", "plucky", "quiet", "rapid", "sunny", "tidy", "vivid", "witty")  # fmt: skip
 _NOUNS = ("otter", "heron", "maple", "comet", "pebble", "lantern", "falcon", "cedar", "harbor", "meadow",
           "walrus", "thistle", "quartz", "badger", "willow", "ember", "fjord", "kiwi", "lynx", "orchid")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A job as it will run, and the digest of each file of its code snapshot (for lineage and reuse)."""
+
+    job: CommandJob
+    code_files: dict[str, str]
 
 
 def job_folder(workspace: WorkspaceContext, name: str) -> Path:
@@ -66,56 +76,91 @@ class JobService:
         self._datastores = DatastoreService(workspace)
 
     # -- submitting -------------------------------------------------------------------------
-    def create_or_update(self, job: CommandJob, *, start: bool = True) -> CommandJob:
+    def create_or_update(self, job: AnyJob, *, start: bool = True) -> AnyJob:
         """Resolve, record and start a job. Nothing is queued when anything is wrong, and every
         reference that does not resolve is reported at once."""
+        if isinstance(job, PipelineJob):
+            from smalt.services.pipelines import PipelineService
+
+            return PipelineService(self._ws).create(job, start=start)
         job = prepare(job)
         name = job.name or new_job_name()
         with self._ws.store.transaction() as tx:
             if tx.jobs.exists(name):
                 raise AlreadyExistsError(f"Job '{name}' already exists.", hint="leave out the name to get a new one")
-        problems = self._required_inputs(job)
+        problems: list[SpecProblem] = []
+        resolved = self.resolve(job, name, problems)
+        if problems or resolved is None:
+            raise InvalidSpecError(problems, summary="The job cannot run; nothing was queued")
+        with self._ws.store.transaction(write=True) as tx:
+            self.record(tx, resolved)
+        if start:
+            self._spawn(name)
+        return self.get(name)
+
+    def validate(self, job: AnyJob) -> NameList:
+        """Check ``job`` as submitting does, recording and starting nothing; a pipeline's step names."""
+        if isinstance(job, PipelineJob):
+            from smalt.services.pipelines import PipelineService
+
+            return PipelineService(self._ws).check(job)
+        problems: list[SpecProblem] = []
+        self.resolve(prepare(job), job.name or "validate", problems)
+        if problems:
+            raise InvalidSpecError(problems, summary="The job cannot run")
+        return []
+
+    def resolve(self, job: CommandJob, name: str, problems: list[SpecProblem], prefix: str = "") -> Resolved | None:
+        """``job`` as it will run: code snapshotted, environment, inputs, outputs and compute
+        resolved. What does not resolve is added to ``problems`` (fields under ``prefix``)."""
+        found_problems = self._required_inputs(job)
         compute = (job.compute or "local").removeprefix("azureml:")
         environment: str | InlineEnvironment | None = None
         inputs: dict[str, Any] = {}
         outputs: dict[str, Output] = {}
-        with _collect(problems, "compute"):
+        with _collect(found_problems, "compute"):
             ComputeService(self._ws).get(compute)
-        with _collect(problems, "environment"):
+        with _collect(found_problems, "environment"):
             found = self._resolve_environment(job.environment)
             environment = InlineEnvironment.model_validate(found) if isinstance(found, dict) else found
             from smalt.environments import resolve
 
             resolve(environment)  # a conda package with no PyPI twin, or an unknown curated name, fails now
         for key, value in job.inputs.items():
-            with _collect(problems, f"inputs.{key}"):
+            with _collect(found_problems, f"inputs.{key}"):
                 inputs[key] = self._resolve_input(key, value)
         for key, output in job.outputs.items():
-            with _collect(problems, f"outputs.{key}"):
+            with _collect(found_problems, f"outputs.{key}"):
                 outputs[key] = self._plan_output(name, key, output)
-        if problems:
-            raise InvalidSpecError(problems, summary="The job cannot run; nothing was queued")
-        code = self._snapshot(job.code)
+        problems.extend(SpecProblem(p.message, f"{prefix}{p.field}", p.file, p.line) for p in found_problems)
+        if found_problems:
+            return None
+        code, code_files = self._snapshot(job.code)
         experiment = job.experiment_name or (Path(job.code).name if job.code and is_local_path(job.code) else None)
         resolved = job.model_copy(update={
             "name": name, "compute": compute, "environment": environment, "inputs": inputs,
             "outputs": outputs, "code": code, "experiment_name": experiment or "Default",
             "status": None, "creation_context": None,
         })  # fmt: skip
-        spec = resolved.to_dict()
-        spec["runtime"] = {"host": socket.gethostname()}
-        experiment_name = resolved.experiment_name or "Default"
-        with self._ws.store.transaction(write=True) as tx:
-            experiment_id = tx.tracking.ensure_experiment(experiment_name, int(time.time() * 1000))
-            tx.jobs.create(
-                name, "command", JobStatus.NOT_STARTED, job.display_name, experiment_name, compute, spec,
-                self._ws.user, experiment_id=experiment_id,
-            )  # fmt: skip
-            # The job's tags are its run's tags, so MLflow filters (`tags.team = 'x'`) find it.
-            tx.tracking.log(name, tags=sorted(resolved.tags.items()))
-        if start:
-            self._spawn(name)
-        return self.get(name)
+        return Resolved(resolved, code_files)
+
+    def record(self, tx: Any, resolved: Resolved, *, parent_name: str | None = None,
+               step: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """Write a resolved job (NotStarted) and its run's tags, inside ``tx``."""
+        job = resolved.job
+        spec = job.to_dict()
+        spec["runtime"] = {"host": socket.gethostname(), "code_files": resolved.code_files}
+        if step is not None:
+            spec["step"] = step
+        experiment_name = job.experiment_name or "Default"
+        experiment_id = tx.tracking.ensure_experiment(experiment_name, int(time.time() * 1000))
+        assert job.name is not None
+        tx.jobs.create(
+            job.name, "command", JobStatus.NOT_STARTED, job.display_name, experiment_name, job.compute or "local",
+            spec, self._ws.user, experiment_id=experiment_id, parent_name=parent_name,
+        )  # fmt: skip
+        # The job's tags are its run's tags, so MLflow filters (`tags.team = 'x'`) find it.
+        tx.tracking.log(job.name, tags=sorted(job.tags.items()))
 
     @staticmethod
     def _required_inputs(job: CommandJob) -> list[SpecProblem]:
@@ -192,10 +237,18 @@ class JobService:
         self._datastores.get(parse_datastore_uri(path).datastore)  # type: ignore[union-attr]
         return output.model_copy(update={"path": path})
 
-    def _snapshot(self, code: str | None) -> str | None:
+    def _snapshot(self, code: str | None) -> tuple[str | None, dict[str, str]]:
+        """The code folder uploaded (content-addressed), and the digest of each of its files."""
         if code is None or not is_local_path(code):
-            return code
-        return str(self._datastores.upload(Path(code)))
+            return code, {}
+        from smalt.artifacts.content import file_digest, list_files
+
+        folder = Path(code)
+        files = [folder] if folder.is_file() else list_files(folder)
+        digests = {
+            (p.name if folder.is_file() else p.relative_to(folder).as_posix()): file_digest(p)[:16] for p in files
+        }
+        return str(self._datastores.upload(folder)), digests
 
     def _spawn(self, name: str) -> None:
         folder = job_folder(self._ws, name)
@@ -218,18 +271,25 @@ class JobService:
             )  # fmt: skip
 
     # -- reading ----------------------------------------------------------------------------
-    def _entity(self, record: JobRecord, data: RunData | None = None) -> CommandJob:
-        spec = {k: v for k, v in record.spec.items() if k != "runtime"}
+    def _entity(self, record: JobRecord, data: RunData | None = None) -> AnyJob:
+        common = {
+            "status": record.status, "display_name": record.display_name, "start_time": record.start_time,
+            "end_time": record.end_time, "error": record.error,
+            "creation_context": creation_context(record).model_dump(),
+        }  # fmt: skip
+        if record.type == "pipeline":
+            return PipelineJob.model_validate({**record.spec["pipeline"], **common})
+        spec = {k: v for k, v in record.spec.items() if k not in ("runtime", "step")}
         tracked: dict[str, Any] = {}
         if data is not None:
             tracked = {"metrics": {m.key: m.value for m in data.latest}, "params": dict(data.params)}
-        return CommandJob.model_validate({
-            **spec, "status": record.status, "display_name": record.display_name,
-            "start_time": record.start_time, "end_time": record.end_time, "error": record.error,
-            "creation_context": creation_context(record).model_dump(), **tracked,
-        })  # fmt: skip
+        step = record.spec.get("step")
+        if step is not None:
+            tracked.update(parent_job_name=record.parent_name, reused_from=step.get("reused_from"),
+                           run_reason=step.get("run_reason"))  # fmt: skip
+        return CommandJob.model_validate({**spec, **common, **tracked})
 
-    def get(self, name: str) -> CommandJob:
+    def get(self, name: str) -> AnyJob:
         with self._ws.store.transaction() as tx:
             record = tx.jobs.get(name)
             data = tx.tracking.run_data([name])[name] if record is not None else None
@@ -244,15 +304,21 @@ class JobService:
 
     def list(self, *, status: str | None = None, experiment_name: str | None = None,
              include_archived: bool = False, max_results: int | None = None,
-             order_by: str | None = None) -> JobList:  # fmt: skip
+             order_by: str | None = None, parent_job_name: str | None = None) -> JobList:  # fmt: skip
         """Jobs, newest first, or ordered by ``metrics.<key>``, ``params.<key>`` or an attribute
         (``start_time``, ``name``, ``status``...), ``ASC`` by default or ``DESC``, as MLflow's
-        ``order_by``; jobs without the key come last."""
+        ``order_by``; jobs without the key come last. Pipeline steps are listed only with
+        ``parent_job_name`` (the steps of that pipeline, in the order they were planned)."""
         order = _order_key(order_by) if order_by else None
         with self._ws.store.transaction() as tx:
-            records = tx.jobs.search(status=status, experiment_name=experiment_name, type_="command",
-                                     include_archived=include_archived,
-                                     limit=None if order else max_results)  # fmt: skip
+            if parent_job_name is not None:
+                if not tx.jobs.exists(parent_job_name):
+                    raise NotFoundError(f"Job '{parent_job_name}' not found.", hint="smalt job list")
+                records = tx.jobs.children(parent_job_name)
+            else:
+                records = tx.jobs.search(status=status, experiment_name=experiment_name, type_=("command", "pipeline"),
+                                         top_level=True, include_archived=include_archived,
+                                         limit=None if order else max_results)  # fmt: skip
             data = tx.tracking.run_data([r.name for r in records])
         jobs = [self._entity(r, data[r.name]) for r in records]
         if order is not None:
@@ -272,7 +338,7 @@ class JobService:
                                 hint=f"smalt job metrics --name {name}")  # fmt: skip
         return history
 
-    def cancel(self, name: str) -> CommandJob:
+    def cancel(self, name: str) -> AnyJob:
         """Ask the supervisor to stop the job's whole process tree; a queued job never starts."""
         self.get(name)
         with self._ws.store.transaction(write=True) as tx:
@@ -293,8 +359,10 @@ class JobService:
         with self._ws.store.transaction() as tx:
             active = tx.jobs.in_states(JobStatus.ACTIVE)
         reaped: NameList = []
-        # Runs that MLflow clients created have no supervisor: their client owns their status.
-        for record in (r for r in active if r.type != "run"):
+        # Runs that MLflow clients created have no supervisor: their client owns their status. A
+        # pipeline step that has not started is its driver's to start (or to cancel).
+        waiting = {r.name for r in active if r.parent_name is not None and r.status == JobStatus.NOT_STARTED}
+        for record in (r for r in active if r.type != "run" and r.name not in waiting):
             local = record.spec.get("runtime", {}).get("host") == host
             gone = local and record.supervisor_pid is not None and not pid_alive(record.supervisor_pid)
             beat = record.heartbeat_at or record.created_at
@@ -311,7 +379,19 @@ class JobService:
                     reaped.append(record.name)
             if local and record.name in reaped:
                 stop_process_groups(job_folder(self._ws, record.name) / "process_groups")
+            if record.type == "pipeline" and record.name in reaped:
+                self._cancel_unstarted(record.name, "its pipeline's driver stopped")
         return reaped
+
+    def _cancel_unstarted(self, pipeline: str, why: str) -> None:
+        """Mark the steps of ``pipeline`` that never started Canceled."""
+        now = datetime.now(UTC)
+        with self._ws.store.transaction(write=True) as tx:
+            for step in tx.jobs.children(pipeline):
+                if step.status == JobStatus.NOT_STARTED:
+                    error = {"cause": "platform", "message": f"not run: {why}"}
+                    tx.jobs.transition(step.name, JobStatus.CANCELED, only_from=[JobStatus.NOT_STARTED],
+                                       end_time=now, error=error)  # fmt: skip
 
     # -- logs and outputs -------------------------------------------------------------------
     def log_files(self, name: str) -> PathList:
@@ -319,25 +399,44 @@ class JobService:
         return sorted(logs.glob("std_log*.txt"))
 
     def stream(self, name: str, *, poll_s: float = 0.05) -> Iterator[str]:
-        """Yield the job's log output as it is written, until the job has finished.
+        """Yield the job's log output as it is written, until the job has finished. For a pipeline,
+        every step's log, each line led by the step's name, and each step's end.
 
         Polls every 2 ms at first, backing off to ``poll_s``: a short job's end is seen at once, and
         a long one costs a read every ``poll_s``."""
         self.get(name)
         offsets: dict[Path, int] = {}
+        partial: dict[Path, str] = {}
+        announced: set[str] = set()
         delay, next_reap = 0.002, time.monotonic() + 0.5
         while True:
             with self._ws.store.transaction() as tx:
                 record = tx.jobs.get(name)
+                steps = tx.jobs.children(name) if record is not None and record.type == "pipeline" else []
             assert record is not None
             done = record.status in JobStatus.TERMINAL
-            for file in self.log_files(name):
+            sources = [(f, "") for f in self.log_files(name)] if record.type != "pipeline" else [
+                (f, f"[{step.display_name}] ") for step in steps for f in self.log_files(step.name)
+            ]  # fmt: skip
+            out: list[str] = []
+            for file, prefix in sources:
                 with open(file, "rb") as handle:
                     handle.seek(offsets.get(file, 0))
                     chunk = handle.read()
                     offsets[file] = handle.tell()
-                if chunk:
-                    yield chunk.decode(errors="replace")
+                if chunk and not prefix:
+                    out.append(chunk.decode(errors="replace"))
+                elif chunk:
+                    lines = (partial.pop(file, "") + chunk.decode(errors="replace")).split("\n")
+                    partial[file] = lines.pop()
+                    out.extend(f"{prefix}{line}\n" for line in lines)
+            for step in steps:
+                if step.status in JobStatus.TERMINAL and step.name not in announced:
+                    announced.add(step.name)
+                    reason = (step.spec.get("step") or {}).get("run_reason")
+                    out.append(f"[{step.display_name}] {step.status}" + (f" ({reason})" if reason else "") + "\n")
+            if out:
+                yield "".join(out)
             if done:
                 return
             # A dead supervisor is looked for twice a second, not on every poll.
@@ -387,12 +486,10 @@ def _order_key(order_by: str) -> tuple[str, str, bool]:
     return entity, key, len(words) == 1 or words[1].upper() == "ASC"
 
 
-def _ordered(jobs: list[CommandJob], entity: str, key: str, ascending: bool) -> list[CommandJob]:
-    def value(job: CommandJob) -> Any:
-        if entity == "metrics":
-            return (job.metrics or {}).get(key)
-        if entity == "params":
-            return (job.params or {}).get(key)
+def _ordered(jobs: JobList, entity: str, key: str, ascending: bool) -> JobList:
+    def value(job: AnyJob) -> Any:
+        if entity in ("metrics", "params"):
+            return (getattr(job, entity, None) or {}).get(key)
         found = getattr(job, key, None)
         return found.isoformat() if isinstance(found, datetime) else found
 
@@ -405,6 +502,12 @@ def _fork_supervisor(workspace: Path, name: str, log: Path) -> None:
     """Run the supervisor in a detached grandchild of this process (double fork, new session)."""
     from smalt.services import supervisor  # imported before forking, so the child starts warm
 
+    fork_detached(supervisor.main, [str(workspace), name], log)
+
+
+def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:
+    """Run ``main(argv)`` in a detached grandchild of this process (double fork, new session),
+    its output appended to ``log``. Only safe from a single-threaded process."""
     child = os.fork()
     if child:
         os.waitpid(child, 0)
@@ -419,7 +522,7 @@ def _fork_supervisor(workspace: Path, name: str, log: Path) -> None:
         os.dup2(null, 0)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
-        code = supervisor.main([str(workspace), name])
+        code = main(argv)
     except BaseException:  # noqa: BLE001 - the child must never return into its parent's code
         import traceback
 

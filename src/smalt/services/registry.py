@@ -89,7 +89,6 @@ def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-
 def _number(version: str) -> tuple[int, str]:
     # Versions MLflow made are integers; smalt also allows names such as "v2", sorted after them.
     return (int(version), "") if version.isdigit() else (1 << 62, version)

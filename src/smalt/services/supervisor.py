@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from smalt.entities import CommandJob, Data, Input, JobStatus
+from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.errors import SmaltError
 from smalt.execution import ProcessGroup, acquire_slot
 from smalt.services.assets import AssetService
@@ -34,6 +35,7 @@ from smalt.specs import parse_datastore_uri
 from smalt.specs.command import literal, render
 
 HEARTBEAT_S = 2.0
+_FILE_OUTPUTS = ("uri_file", *PRIMITIVE_TYPES)
 POLL_S = 0.02
 _LOG_TAIL_LINES = 20
 
@@ -155,6 +157,7 @@ class Supervisor:
         slot = None
         try:
             job = self.jobs.get(self.name)
+            assert isinstance(job, CommandJob)
             compute = ComputeService(self.ws).get(job.compute or "local")
             slot = acquire_slot(self.ws.path / "compute" / compute.name, compute.max_instances,
                                 should_stop=self._canceled)  # fmt: skip
@@ -167,7 +170,13 @@ class Supervisor:
                 raise _Stop
             tracking = TrackingEndpoint(self.ws.path, self.logs / "tracking_server.txt")
             try:
-                code, reason = self._execute(job, python, workdir, inputs, outputs, tracking)
+                tries = 1 + self._retries()
+                for attempt in range(1, tries + 1):
+                    code, reason = self._execute(job, python, workdir, inputs, outputs, tracking)
+                    if code == 0 or reason == "canceled" or attempt == tries:
+                        break
+                    self._say(f"smalt: try {attempt} of {tries} failed ({reason or f'exit code {code}'}); "
+                              "trying again")  # fmt: skip
             finally:
                 tracking.close()
             if reason == "canceled":
@@ -196,6 +205,16 @@ class Supervisor:
             if slot is not None:
                 slot.release()
 
+    def _retries(self) -> int:
+        """How often a failed pipeline step is tried again (its node's retry_settings.max_retries)."""
+        with self.ws.store.transaction() as tx:
+            record = tx.jobs.get(self.name)
+        return int(((record.spec.get("step") or {}).get("retry") or 0) if record is not None else 0)
+
+    def _say(self, line: str) -> None:
+        with open(self.logs / "std_log.txt", "a") as handle:
+            handle.write(line + "\n")
+
     def _prepare_environment(self, job: CommandJob) -> str:
         from smalt.environments import ensure, resolve
 
@@ -220,8 +239,9 @@ class Supervisor:
         for port, output in job.outputs.items():
             local = self.folder / "outputs" / port
             local.mkdir(parents=True, exist_ok=True)
-            # A uri_file output is the file itself, written inside the folder that is published.
-            outputs[port] = str(local / port) if output.type == "uri_file" else str(local)
+            # A uri_file output is the file itself, written inside the folder that is published; so
+            # is a primitive one (a control output: the command writes its value, e.g. True).
+            outputs[port] = str(local / port) if output.type in _FILE_OUTPUTS else str(local)
         return workdir, inputs, outputs
 
     def _input_value(self, port: str, value: Input | str | int | float | bool) -> str | None:
@@ -329,8 +349,8 @@ class Supervisor:
         for port, output in job.outputs.items():
             assert output.path is not None
             local = Path(outputs[port])
-            self.datastores.promote(local.parent if output.type == "uri_file" else local, output.path)
-            if output.name:
+            self.datastores.promote(local.parent if output.type in _FILE_OUTPUTS else local, output.path)
+            if output.name and output.type not in PRIMITIVE_TYPES:
                 data_type = output.type if output.type in ("uri_file", "uri_folder", "mltable") else "uri_folder"
                 path = output.path.rstrip("/") + f"/{port}" if output.type == "uri_file" else output.path
                 registered = Data(name=output.name, version=output.version, path=path, type=data_type,

@@ -112,7 +112,6 @@ def next_page_token(offset: int, got: int, limit: int) -> str | None:
     return base64.b64encode(json.dumps({"offset": offset + got}).encode()).decode() if got >= limit else None
 
 
-
 @functools.lru_cache(maxsize=4096)
 def _valid_key(key: str) -> bool:
     # Cached: a run logs the same few keys thousands of times.
@@ -144,8 +143,11 @@ class TrackingService:
             if existing is not None:
                 raise AlreadyExistsError(
                     f"Experiment '{name}' already exists."
-                    + (" It is deleted; restore it or choose another name." if existing.lifecycle_stage == "deleted"
-                       else ""),  # fmt: skip
+                    + (
+                        " It is deleted; restore it or choose another name."
+                        if existing.lifecycle_stage == "deleted"
+                        else ""
+                    ),  # fmt: skip
                     hint="choose another name",
                 )
             return tx.tracking.create_experiment(name, artifact_location, dict(tags or {}), now_ms())

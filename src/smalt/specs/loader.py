@@ -24,6 +24,7 @@ from smalt.entities import (
     Model,
 )
 from smalt.entities.base import raw_validation_errors
+from smalt.entities.pipeline import Located, PipelineComponent, PipelineJob
 from smalt.entities.validation import Loc, problems_of
 from smalt.errors import InvalidSpecError, SpecProblem
 from smalt.specs.references import is_local_path, resolve_local
@@ -42,9 +43,16 @@ KINDS: dict[str, type[Entity]] = {
     "job": CommandJob,
 }
 _BY_TYPE: dict[str, dict[str, type[Entity]]] = {
-    "component": {"command": CommandComponent},
-    "job": {"command": CommandJob},
+    "component": {"command": CommandComponent, "pipeline": PipelineComponent},
+    "job": {"command": CommandJob, "pipeline": PipelineJob},
 }
+
+# Local paths inside the steps of a pipeline (a component read from its own file has its own).
+_NODE_PATHS: list[Loc] = [
+    ("jobs", "*", "code"), ("jobs", "*", "inputs", "*", "path"),
+    ("jobs", "*", "environment", "conda_file"), ("jobs", "*", "component", "code"),
+    ("jobs", "*", "component", "environment", "conda_file"),
+]  # fmt: skip
 
 # Where each kind keeps local paths: field paths, "*" for every item or key.
 _PATH_FIELDS: dict[type[Entity], list[Loc]] = {
@@ -60,6 +68,8 @@ _PATH_FIELDS: dict[type[Entity], list[Loc]] = {
         ("environment", "conda_file"), ("environment", "build", "path"),
     ],
     Datastore: [("path",)],
+    PipelineJob: [("inputs", "*", "path"), *_NODE_PATHS],
+    PipelineComponent: [("inputs", "*", "path"), *_NODE_PATHS],
 }  # fmt: skip
 
 
@@ -102,6 +112,11 @@ def validate(cls: type[E], source: Source) -> E:
     data = dict(source.data)
     data.pop("$schema", None)
     problems: list[SpecProblem] = []
+    if issubclass(cls, Located):
+        from smalt.specs.pipeline import inline_components
+
+        inline_components(source, _load_component_file, problems)
+        data = {k: v for k, v in source.data.items() if k != "$schema"}
     for loc, path in resolve_paths(cls, data, source.base_dir):
         problems.append(source.problem(f"path {path!r} does not exist", loc))
     try:
@@ -112,9 +127,19 @@ def validate(cls: type[E], source: Source) -> E:
         problems.extend(source.problem(message, loc) for loc, message in described)
         entity = None
     if problems or entity is None:
-        problems.sort(key=lambda p: (p.line or 0, p.field))
+        problems.sort(key=lambda p: (p.file != source.file, p.file or "", p.line or 0, p.field))
         raise InvalidSpecError(problems, summary=_summary(cls, source, len(problems)))
+    if isinstance(entity, Located):
+        from smalt.specs.pipeline import line_map
+
+        entity.remember_lines(line_map(source))
     return entity
+
+
+def _load_component_file(path: Path) -> Entity:
+    """A component a pipeline names by file (``component: ./train.yml``), checked in its own file."""
+    source = read_yaml(path)
+    return validate(entity_class("component", source.data, source), source)
 
 
 def _summary(cls: type[Entity], source: Source, count: int) -> str:
@@ -194,15 +219,15 @@ load_compute = _typed_loader("compute", Compute)
 load_datastore = _typed_loader("datastore", Datastore)
 
 
-def load_component(source: str | Path, **kwargs: Any) -> CommandComponent:
-    """Load a component YAML file (``type: command``)."""
+def load_component(source: str | Path, **kwargs: Any) -> CommandComponent | PipelineComponent:
+    """Load a component YAML file (``type: command`` or ``type: pipeline``)."""
     entity = load("component", source, **kwargs)
-    assert isinstance(entity, CommandComponent)
+    assert isinstance(entity, CommandComponent | PipelineComponent)
     return entity
 
 
-def load_job(source: str | Path, **kwargs: Any) -> CommandJob:
-    """Load a job YAML file (``type: command``)."""
+def load_job(source: str | Path, **kwargs: Any) -> CommandJob | PipelineJob:
+    """Load a job YAML file (``type: command`` or ``type: pipeline``)."""
     entity = load("job", source, **kwargs)
-    assert isinstance(entity, CommandJob)
+    assert isinstance(entity, CommandJob | PipelineJob)
     return entity

@@ -107,14 +107,16 @@ def upsert_by_name(engine: Engine | Connection, table: Table, values: dict[str, 
     """INSERT, or on a name that exists UPDATE every column but ``keep`` (race-free on both)."""
     statement = _insert(engine, table).values(**values)
     changes = {k: statement.excluded[k] for k in values if k not in keep and k != "name"}
-    return statement.on_conflict_do_update(index_elements=["name"], set_=changes)
+    upsert: Insert = statement.on_conflict_do_update(index_elements=["name"], set_=changes)
+    return upsert
 
 
 def upsert(engine: Engine | Connection, table: Table, keys: tuple[str, ...], update_columns: tuple[str, ...]) -> Insert:
     """INSERT, or on a conflict of ``keys`` UPDATE ``update_columns``."""
     statement = _insert(engine, table)
     changes = {k: statement.excluded[k] for k in update_columns}
-    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+    upsert: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+    return upsert
 
 
 @contextmanager

@@ -34,6 +34,7 @@ class JobRecord:
     created_at: datetime
     created_by: str
     last_modified_at: datetime
+    reuse_key: str | None = None
 
 
 def _opt(value: datetime | None) -> datetime | None:
@@ -48,7 +49,7 @@ def _record(row: Row[*tuple[Any, ...]]) -> JobRecord:
         supervisor_pid=row.supervisor_pid, heartbeat_at=_opt(row.heartbeat_at),
         start_time=_opt(row.start_time), end_time=_opt(row.end_time), archived=row.archived,
         created_at=utc(row.created_at), created_by=row.created_by,
-        last_modified_at=utc(row.last_modified_at),
+        last_modified_at=utc(row.last_modified_at), reuse_key=row.reuse_key,
     )  # fmt: skip
 
 
@@ -94,11 +95,19 @@ class JobRepository:
     def exists(self, name: str) -> bool:
         return self._connection.execute(select(jobs.c.name).where(jobs.c.name == name)).first() is not None
 
-    def search(self, *, status: str | None = None, experiment_name: str | None = None, type_: str | None = None,
-             include_archived: bool = False, limit: int | None = None) -> list[JobRecord]:  # fmt: skip
+    def search(self, *, status: str | None = None, experiment_name: str | None = None,
+               type_: str | Iterable[str] | None = None, parent_name: str | None = None, top_level: bool = False,
+               include_archived: bool = False, limit: int | None = None) -> list[JobRecord]:  # fmt: skip
+        """Jobs, newest first; ``parent_name``: the steps of that pipeline; ``top_level``: no steps."""
         query = select(jobs)
-        if type_ is not None:
+        if isinstance(type_, str):
             query = query.where(jobs.c.type == type_)
+        elif type_ is not None:
+            query = query.where(jobs.c.type.in_(list(type_)))
+        if parent_name is not None:
+            query = query.where(jobs.c.parent_name == parent_name)
+        elif top_level:
+            query = query.where(jobs.c.parent_name.is_(None))
         if status is not None:
             query = query.where(jobs.c.status == status)
         if experiment_name is not None:
@@ -109,6 +118,29 @@ class JobRepository:
         if limit is not None:
             query = query.limit(limit)
         return [_record(r) for r in self._connection.execute(query).all()]
+
+    def children(self, parent_name: str) -> list[JobRecord]:
+        """The steps of a pipeline, oldest first."""
+        query = select(jobs).where(jobs.c.parent_name == parent_name).order_by(jobs.c.created_at, jobs.c.name)
+        return [_record(r) for r in self._connection.execute(query)]
+
+    def with_reuse_key(self, key: str, status: str) -> list[JobRecord]:
+        """Jobs with this reuse key in ``status``, newest first."""
+        query = (
+            select(jobs).where(jobs.c.reuse_key == key, jobs.c.status == status, jobs.c.archived.is_(False))
+            .order_by(jobs.c.end_time.desc())
+        )  # fmt: skip
+        return [_record(r) for r in self._connection.execute(query)]
+
+    def earlier_steps(self, experiment_id: int, display_name: str, before: datetime, limit: int = 5) -> list[JobRecord]:
+        """Pipeline steps of the experiment with this step name that started before ``before``, newest first."""
+        query = (
+            select(jobs)
+            .where(jobs.c.experiment_id == experiment_id, jobs.c.display_name == display_name,
+                   jobs.c.parent_name.is_not(None), jobs.c.reuse_key.is_not(None), jobs.c.created_at < before)
+            .order_by(jobs.c.created_at.desc()).limit(limit)
+        )  # fmt: skip
+        return [_record(r) for r in self._connection.execute(query)]
 
     def in_states(self, states: Iterable[str]) -> list[JobRecord]:
         rows = self._connection.execute(select(jobs).where(jobs.c.status.in_(list(states)))).all()

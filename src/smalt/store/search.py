@@ -180,9 +180,7 @@ def _start_time() -> Any:
 def _artifact_uri() -> Any:
     # Mirrors TrackingService._artifact_uri: the location the experiment was created with, if any,
     # else the proxy's path under the default datastore.
-    location = (
-        select(experiments.c.artifact_location).where(experiments.c.id == jobs.c.experiment_id).scalar_subquery()
-    )
+    location = select(experiments.c.artifact_location).where(experiments.c.id == jobs.c.experiment_id).scalar_subquery()
     default = DEFAULT_ARTIFACT_PREFIX + cast(jobs.c.experiment_id, Text)
     own = func.rtrim(location, "/", type_=Text) + "/" + jobs.c.name + "/artifacts"
     proxied = f"{ARTIFACT_SCHEME}/azureml/" + jobs.c.name + "/artifacts"
@@ -267,8 +265,10 @@ def _dataset_test(key: str, op: str, value: Any) -> Condition:
         # Fixed paths rather than a JSON array function, which SQLite and PostgreSQL spell differently.
         return or_(
             *(
-                and_(payload[("tags", i, "key")].as_string() == DATASET_CONTEXT_TAG,
-                     _compare(payload[("tags", i, "value")].as_string(), op, value))  # fmt: skip
+                and_(
+                    payload[("tags", i, "key")].as_string() == DATASET_CONTEXT_TAG,
+                    _compare(payload[("tags", i, "value")].as_string(), op, value),
+                )  # fmt: skip
                 for i in range(DATASET_TAGS_SEARCHED)
             )
         )
@@ -459,7 +459,8 @@ def search_model_versions(connection: Connection, comparisons: Sequence[Comparis
     query = select(table.c.name, table.c.version).where(table.c.kind == "model", table.c.archived.is_(False))
     # A model archived as a whole hides all its versions.
     archived_models = select(asset_containers.c.name).where(
-        asset_containers.c.kind == "model", asset_containers.c.name == table.c.name,
+        asset_containers.c.kind == "model",
+        asset_containers.c.name == table.c.name,
         asset_containers.c.archived.is_(True),
     )
     query = query.where(~archived_models.exists())

@@ -110,8 +110,11 @@ jobs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(255), nullable=False),
     Column("last_modified_at", DateTime(timezone=True), nullable=False),
+    # A pipeline step's reuse key: the digest of all that decides its outputs (DESIGN: Pipelines).
+    Column("reuse_key", String(64), nullable=True),
 )
 Index("ix_jobs_status", jobs.c.status)
+Index("ix_jobs_reuse_key", jobs.c.reuse_key)
 Index("ix_jobs_created_at", jobs.c.created_at)
 Index("ix_jobs_experiment_id", jobs.c.experiment_id)
 Index("ix_jobs_parent_name", jobs.c.parent_name)

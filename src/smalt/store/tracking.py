@@ -112,8 +112,13 @@ class TrackingRepository:
     # -- experiments ------------------------------------------------------------------------
     def create_experiment(self, name: str, artifact_location: str | None, tags: dict[str, str], now: int) -> int:
         result = self._c.execute(
-            experiments.insert().values(name=name, artifact_location=artifact_location or "", lifecycle_stage="active",
-                                        creation_time=now, last_update_time=now)  # fmt: skip
+            experiments.insert().values(
+                name=name,
+                artifact_location=artifact_location or "",
+                lifecycle_stage="active",
+                creation_time=now,
+                last_update_time=now,
+            )  # fmt: skip
         )
         (experiment_id,) = result.inserted_primary_key or (None,)
         assert experiment_id is not None
@@ -152,9 +157,15 @@ class TrackingRepository:
         for t in self._c.execute(select(experiment_tags).where(experiment_tags.c.experiment_id.in_(list(rows)))):
             tags[t.experiment_id][t.key] = t.value
         return [
-            ExperimentRecord(id=r.id, name=r.name, artifact_location=r.artifact_location,
-                             lifecycle_stage=r.lifecycle_stage, creation_time=r.creation_time,
-                             last_update_time=r.last_update_time, tags=tags[r.id])  # fmt: skip
+            ExperimentRecord(
+                id=r.id,
+                name=r.name,
+                artifact_location=r.artifact_location,
+                lifecycle_stage=r.lifecycle_stage,
+                creation_time=r.creation_time,
+                last_update_time=r.last_update_time,
+                tags=tags[r.id],
+            )  # fmt: skip
             for i in ids
             if (r := rows.get(i)) is not None
         ]
@@ -185,8 +196,9 @@ class TrackingRepository:
 
     def delete_experiment_tag(self, experiment_id: int, key: str) -> bool:
         result = self._c.execute(
-            delete(experiment_tags)
-            .where(experiment_tags.c.experiment_id == experiment_id, experiment_tags.c.key == key)
+            delete(experiment_tags).where(
+                experiment_tags.c.experiment_id == experiment_id, experiment_tags.c.key == key
+            )
         )
         return bool(result.rowcount)
 
@@ -228,8 +240,9 @@ class TrackingRepository:
             wanted[key] = value
         existing = dict(
             self._c.execute(
-                select(run_params.c.key, run_params.c.value)
-                .where(run_params.c.run == run, run_params.c.key.in_(list(wanted)))
+                select(run_params.c.key, run_params.c.value).where(
+                    run_params.c.run == run, run_params.c.key.in_(list(wanted))
+                )
             ).all()  # fmt: skip
         )
         for key, value in wanted.items():
@@ -282,8 +295,9 @@ class TrackingRepository:
             for r in self._c.execute(select(run_io).where(run_io.c.run.in_(chunk)).order_by(run_io.c.id)):
                 io[(r.run, r.direction)].append(r.payload)
         return {
-            n: RunData(params=params[n], tags=tags[n], latest=latest[n], inputs=io[(n, "input")],
-                       outputs=io[(n, "output")])  # fmt: skip
+            n: RunData(
+                params=params[n], tags=tags[n], latest=latest[n], inputs=io[(n, "input")], outputs=io[(n, "output")]
+            )  # fmt: skip
             for n in names
         }
 
@@ -312,8 +326,9 @@ class TrackingRepository:
     def add_io(self, run: str, direction: str, kind: str, key: str, payload: dict[str, Any]) -> None:
         """Record an input or output once (the same dataset logged twice stays one row)."""
         exists = self._c.execute(
-            select(run_io.c.id).where(run_io.c.run == run, run_io.c.direction == direction, run_io.c.kind == kind,
-                                      run_io.c.key == key)  # fmt: skip
+            select(run_io.c.id).where(
+                run_io.c.run == run, run_io.c.direction == direction, run_io.c.kind == kind, run_io.c.key == key
+            )  # fmt: skip
         ).first()
         if exists is None:
             self._c.execute(run_io.insert().values(run=run, direction=direction, kind=kind, key=key, payload=payload))
@@ -342,8 +357,16 @@ class TrackingRepository:
         query = select(metrics).where(metrics.c.model_id.in_(list(model_ids))).order_by(metrics.c.id)
         for r in self._c.execute(query):
             found[r.model_id].append(
-                MetricRecord(r.key, _value(r.value, r.is_nan), r.timestamp, r.step, r.model_id, r.dataset_name,
-                             r.dataset_digest, run_id=r.run)  # fmt: skip
+                MetricRecord(
+                    r.key,
+                    _value(r.value, r.is_nan),
+                    r.timestamp,
+                    r.step,
+                    r.model_id,
+                    r.dataset_name,
+                    r.dataset_digest,
+                    run_id=r.run,
+                )  # fmt: skip
             )
         return found
 

@@ -430,10 +430,10 @@ def test_a_missing_file_is_an_invalid_spec_with_a_hint(spec_dir: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["component", "job"])
 def test_unsupported_type_says_which_types_are_supported(spec_dir: Path, kind: str) -> None:
-    path = write(spec_dir, "spec.yml", "name: p\ndescription: d\ntype: pipeline\njobs: {}\n")
+    path = write(spec_dir, "spec.yml", "name: p\ndescription: d\ntype: spark\njobs: {}\n")
     problem = only(problems_of(kind, path))
     assert (problem.field, problem.line) == ("type", 3)
-    assert "'pipeline'" in problem.message
+    assert "'spark'" in problem.message
     assert "not supported" in problem.message
     assert "command" in problem.message
 

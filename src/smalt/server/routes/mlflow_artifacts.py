@@ -24,7 +24,7 @@ router = APIRouter(tags=["mlflow artifacts"])
 def list_artifacts(tracking: Tracking, path: str = "") -> dict[str, Any]:
     files = []
     for entry in tracking.list_artifacts(path):
-        relative = entry.path[len(path.strip("/")):].lstrip("/") if path.strip("/") else entry.path
+        relative = entry.path[len(path.strip("/")) :].lstrip("/") if path.strip("/") else entry.path
         shaped: dict[str, Any] = {"path": relative, "is_dir": entry.is_dir}
         if entry.size:  # MLflow leaves out a size of 0, as proto3 JSON does
             shaped["file_size"] = entry.size

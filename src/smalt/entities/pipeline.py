@@ -1,0 +1,167 @@
+"""Pipelines (Azure ML ``pipelineJob`` and pipeline components): steps wired by bindings.
+
+A step's inputs are literals, assets, or bindings to what the pipeline holds: ``${{parent.inputs.x}}``
+and ``${{parent.jobs.<step>.outputs.<port>}}``; a step output may be bound to a pipeline output with
+``${{parent.outputs.<name>}}``. The graph is checked in ``specs/pipeline.py``; here are the shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Discriminator, Field, PrivateAttr, Tag
+
+from smalt.entities.base import Asset, CreationContext, Entity, StrDict
+from smalt.entities.component import CommandComponent
+from smalt.entities.environment import InlineEnvironment
+from smalt.entities.io import Input, Output
+from smalt.entities.job import JobLimits
+
+#: ``${{parent.inputs.x}}``, ``${{parent.outputs.x}}``, ``${{parent.jobs.a.outputs.y}}`` and
+#: ``${{parent.jobs.a}}`` (a whole step, as if_else blocks name them).
+PARENT_BINDING = re.compile(
+    r"^\s*\$\{\{\s*parent\.(?:(?P<group>inputs|outputs)\.(?P<name>[A-Za-z0-9_]+)"
+    r"|jobs\.(?P<step>[A-Za-z0-9_\-]+)(?:\.outputs\.(?P<port>[A-Za-z0-9_]+))?)\s*\}\}\s*$"
+)
+
+StepInput = Input | bool | int | float | str
+StepOutput = Output | str
+
+
+class RetrySettings(Entity):
+    """How often a failed step is tried again, and how long each try may take (seconds)."""
+
+    max_retries: int = Field(default=0, ge=0, le=100)
+    timeout: int | None = Field(default=None, gt=0)
+
+
+class PipelineSettings(Entity):
+    """Azure ML's pipeline ``settings``."""
+
+    default_compute: str | None = None
+    default_datastore: str | None = None
+    #: False (Azure ML's default): the first failed step stops the pipeline; True: steps that do
+    #: not depend on it go on, and the pipeline ends Failed.
+    continue_on_step_failure: bool = False
+    #: Run every step, reusing nothing.
+    force_rerun: bool = False
+
+
+class _Node(Entity):
+    display_name: str | None = None
+    description: str | None = None
+    tags: StrDict = Field(default_factory=dict)
+    compute: str | None = None
+    inputs: dict[str, StepInput] = Field(default_factory=dict)
+    outputs: dict[str, StepOutput] = Field(default_factory=dict)
+    #: Steps this one waits for although it reads none of their outputs.
+    run_after: list[str] = Field(default_factory=list)
+
+
+class CommandNode(_Node):
+    """A command step: a component (reference, file or inline) or an inline command."""
+
+    type: Literal["command"] = "command"
+    component: str | CommandComponent | None = None
+    command: str | None = None
+    code: str | None = None
+    environment: str | InlineEnvironment | None = None
+    environment_variables: StrDict = Field(default_factory=dict)
+    resources: dict[str, Any] | None = None
+    distribution: dict[str, Any] | None = None
+    limits: JobLimits | None = None
+    retry_settings: RetrySettings | None = None
+    is_deterministic: bool | None = None
+    experiment_name: str | None = None
+    identity: dict[str, Any] | None = None
+    queue_settings: dict[str, Any] | None = None
+
+
+class PipelineNode(_Node):
+    """A nested pipeline: a pipeline component run as one step of its parent."""
+
+    type: Literal["pipeline"] = "pipeline"
+    component: str | PipelineComponent
+    settings: dict[str, Any] | None = None
+
+
+class IfElseNode(Entity):
+    """Azure ML's ``if_else`` control flow: the steps of the branch not taken are Skipped."""
+
+    type: Literal["if_else"] = "if_else"
+    #: A boolean: ``${{parent.jobs.check.outputs.ok}}``, ``${{parent.inputs.flag}}`` or a literal.
+    condition: bool | str
+    true_block: str | list[str] | None = None
+    false_block: str | list[str] | None = None
+
+
+def _node_kind(value: Any) -> str:
+    type_ = value.get("type", "command") if isinstance(value, dict) else getattr(value, "type", "command")
+    return {"pipeline": "PipelineNode", "if_else": "IfElseNode"}.get(str(type_), "CommandNode")
+
+
+Node = Annotated[
+    Annotated[CommandNode, Tag("CommandNode")]
+    | Annotated[PipelineNode, Tag("PipelineNode")]
+    | Annotated[IfElseNode, Tag("IfElseNode")],
+    Discriminator(_node_kind),
+]
+
+
+class Located(Entity):
+    """Knows the file and line each of its fields was written at, for problems found after loading
+    (a binding to a step that does not exist is only seen once every component is known)."""
+
+    _lines: dict[str, tuple[str | None, int | None]] = PrivateAttr(default_factory=dict)
+
+    def remember_lines(self, lines: dict[str, tuple[str | None, int | None]]) -> None:
+        self._lines = dict(lines)
+
+    def where(self, field: str) -> tuple[str | None, int | None]:
+        """The file and line of ``field`` (``jobs.train.inputs.x``), or of its nearest parent."""
+        while field:
+            if field in self._lines:
+                return self._lines[field]
+            field = field.rpartition(".")[0]
+        return self._lines.get("", (None, None))
+
+
+class PipelineComponent(Asset, Located):
+    """A pipeline component (``type: pipeline`` with ``jobs``), usable as a step of another pipeline."""
+
+    kind: ClassVar[str] = "component"
+
+    type: Literal["pipeline"] = "pipeline"
+    display_name: str | None = None
+    inputs: dict[str, Input] = Field(default_factory=dict)
+    outputs: dict[str, Output] = Field(default_factory=dict)
+    jobs: dict[str, Node] = Field(default_factory=dict)
+
+
+class PipelineJob(Located):
+    """A pipeline job (Azure ML ``pipelineJob``): ``jobs``, or the top-level ``component:`` form."""
+
+    type: Literal["pipeline"] = "pipeline"
+    name: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+    experiment_name: str | None = None
+    tags: StrDict = Field(default_factory=dict)
+    properties: StrDict = Field(default_factory=dict)
+    inputs: dict[str, StepInput] = Field(default_factory=dict)
+    outputs: dict[str, Output] = Field(default_factory=dict)
+    settings: PipelineSettings = Field(default_factory=PipelineSettings)
+    jobs: dict[str, Node] = Field(default_factory=dict)
+    component: str | PipelineComponent | None = None
+    compute: str | None = None
+    identity: dict[str, Any] | None = None
+    status: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    error: dict[str, Any] | None = None
+    creation_context: CreationContext | None = None
+
+
+PipelineNode.model_rebuild()
