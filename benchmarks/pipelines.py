@@ -56,7 +56,7 @@ def floor_script(steps: list[tuple[str, list[str]]], data: Path) -> str:
     lines = []
     for name, inputs in steps:
         args = "".join(f" --inp {data / i}" for i in inputs)
-        lines.append(f"{sys.executable} {ASSETS / 'step.py'}{args} --out {data / name}")
+        lines.append(f"{sys.executable} {ASSETS / 'step.py'}{args} --out {data / name} --part {name}")
     return "\n".join(lines)
 
 
@@ -66,7 +66,7 @@ def pipeline_yaml(shape: str, steps: list[tuple[str, list[str]]]) -> str:
         ports = {"inp" if len(inputs) == 1 else f"inp{i}": step for i, step in enumerate(inputs)}
         args = "".join(f" --inp ${{{{inputs.{port}}}}}" for port in ports)
         job: dict[str, object] = {"type": "command", "code": "./src",
-                                  "command": f"python step.py{args} --out ${{{{outputs.out}}}}"}  # fmt: skip
+                                  "command": f"python step.py{args} --out ${{{{outputs.out}}}} --part {name}"}  # fmt: skip
         if ports:
             job["inputs"] = {port: f"${{{{parent.jobs.{step}.outputs.out}}}}" for port, step in ports.items()}
         job["outputs"] = {"out": {"type": "uri_folder"}}

@@ -36,6 +36,8 @@ from smalt.store import JobRecord
 from smalt.store.tracking import MetricRecord, RunData
 
 STALE_AFTER = timedelta(seconds=60)
+#: The named pipe in a pipeline's job folder that its driver waits on (execution/doorbell.py).
+DOORBELL = "driver.bell"
 # Aliases: JobService has a method named `list`, which shadows the builtin inside the class.
 AnyJob = CommandJob | PipelineJob
 JobList = list[AnyJob]

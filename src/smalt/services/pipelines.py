@@ -25,10 +25,11 @@ from smalt.entities import CommandComponent, CommandJob, Input, JobStatus, Outpu
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.entities.pipeline import PipelineComponent
 from smalt.errors import AlreadyExistsError, InvalidSpecError, SpecProblem
+from smalt.execution import Doorbell
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
-from smalt.services.jobs import JobService, Resolved, fork_detached, job_folder, new_job_name
+from smalt.services.jobs import DOORBELL, JobService, Resolved, fork_detached, job_folder, new_job_name
 from smalt.services.workspace import WorkspaceContext, open_workspace
 from smalt.specs import prepare
 from smalt.specs.pipeline import Plan, Step, Upstream, plan
@@ -201,6 +202,7 @@ class Driver:
         if not started:
             self._finish_canceled()
             return
+        self.bell = Doorbell(job_folder(self.ws, self.name) / DOORBELL)
         try:
             self._loop()
         except BaseException as exc:  # noqa: BLE001 - every failure must end in a final status
@@ -209,6 +211,8 @@ class Driver:
             traceback.print_exc()
             self._stop_steps("the pipeline's driver failed")
             self._end(JobStatus.FAILED, {"cause": "platform", "message": f"{type(exc).__name__}: {exc}"})
+        finally:
+            self.bell.close()
 
     def _loop(self) -> None:
         delay = 0.002
@@ -249,8 +253,9 @@ class Driver:
                     self._publish_outputs()
                     self._end(JobStatus.COMPLETED, None)
                 return
-            delay = 0.002 if changed else min(delay * 1.5, 0.05)
-            time.sleep(delay)
+            # Supervisors ring the bell when a step ends; polling is for cancel requests.
+            delay = 0.002 if changed else min(delay * 1.5, 0.2)
+            self.bell.wait(delay)
 
     def _cancel_requested_unstarted(self, children: dict[str, JobRecord], status: dict[str, str]) -> bool:
         """A step canceled before it started is Canceled at once (it has no supervisor to do it)."""

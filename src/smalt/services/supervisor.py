@@ -24,11 +24,11 @@ from typing import IO, Any
 from smalt.entities import CommandJob, Data, Input, JobStatus
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.errors import SmaltError
-from smalt.execution import ProcessGroup, acquire_slot
+from smalt.execution import ProcessGroup, acquire_slot, ring
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
-from smalt.services.jobs import JobService, job_folder
+from smalt.services.jobs import DOORBELL, JobService, job_folder
 from smalt.services.tracking import run_artifact_path
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, open_workspace
 from smalt.specs import parse_datastore_uri
@@ -145,6 +145,10 @@ class Supervisor:
 
     def _finish(self, status: str, error: dict[str, Any] | None = None) -> None:
         self._move(status, JobStatus.ACTIVE, end_time=datetime.now(UTC), error=error)
+        with self.ws.store.transaction() as tx:
+            record = tx.jobs.get(self.name)
+        if record is not None and record.parent_name is not None:
+            ring(job_folder(self.ws, record.parent_name) / DOORBELL)  # the pipeline's driver: a step ended
 
     # -- the job ----------------------------------------------------------------------------
     def run(self) -> None:
