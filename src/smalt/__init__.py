@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "MLClient": "smalt.client",
+    "PipelineJob": "smalt.entities",
     "Input": "smalt.entities",
     "Output": "smalt.entities",
     "command": "smalt.entities",
@@ -32,7 +33,8 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from smalt.client import MLClient
-    from smalt.entities import Input, Output, command
+    from smalt.client import dsl as dsl
+    from smalt.entities import Input, Output, PipelineJob, command
     from smalt.specs import (
         load_component,
         load_compute,
@@ -45,12 +47,14 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "dsl":
+        return import_module("smalt.client.dsl")
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'smalt' has no attribute {name!r}")
 
 
 __all__ = [
-    "Input", "MLClient", "Output", "command", "load_component", "load_compute", "load_data", "load_datastore",
-    "load_environment", "load_job", "load_model",
+    "Input", "MLClient", "Output", "PipelineJob", "command", "dsl", "load_component", "load_compute", "load_data",
+    "load_datastore", "load_environment", "load_job", "load_model",
 ]  # fmt: skip

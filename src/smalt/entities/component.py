@@ -38,6 +38,12 @@ class CommandComponent(Asset):
     resources: dict[str, Any] | None = None
     distribution: dict[str, Any] | None = None
 
+    def __call__(self, **inputs: Any) -> Any:
+        """Inside a ``@dsl.pipeline`` function: add a step running this component with ``inputs``."""
+        from smalt.entities.builder import call_component
+
+        return call_component(self, inputs)
+
     @model_validator(mode="after")
     def _bindings_exist(self) -> CommandComponent:
         # ${{inputs.x}} inside an optional $[[ ... ]] segment may name an optional input; any

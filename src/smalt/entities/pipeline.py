@@ -139,6 +139,12 @@ class PipelineComponent(Asset, Located):
     outputs: dict[str, Output] = Field(default_factory=dict)
     jobs: dict[str, Node] = Field(default_factory=dict)
 
+    def __call__(self, **inputs: Any) -> Any:
+        """Inside a ``@dsl.pipeline`` function: add a step running this pipeline with ``inputs``."""
+        from smalt.entities.builder import call_component
+
+        return call_component(self, inputs)
+
 
 class PipelineJob(Located):
     """A pipeline job (Azure ML ``pipelineJob``): ``jobs``, or the top-level ``component:`` form."""
