@@ -1,0 +1,142 @@
+"""``from smalt import dsl``: pipelines written as Python functions, as with Azure ML's SDK v2."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smalt import Input, MLClient, Output, PipelineJob, dsl, load_component
+from smalt.entities import CommandComponent, JobStatus
+from smalt.errors import InvalidSpecError
+
+STEP = """\
+import argparse, pathlib
+p = argparse.ArgumentParser()
+p.add_argument("--inp"); p.add_argument("--out"); p.add_argument("--lr", default="")
+a = p.parse_args()
+before = pathlib.Path(a.inp, "data.txt").read_text() if a.inp else ""
+pathlib.Path(a.out).mkdir(parents=True, exist_ok=True)
+pathlib.Path(a.out, "data.txt").write_text(before + f"step lr={a.lr}\\n")
+"""
+
+
+@pytest.fixture
+def components(tmp_path: Path) -> tuple[CommandComponent, CommandComponent]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "step.py").write_text(STEP)
+    (tmp_path / "train.yml").write_text(textwrap.dedent(f"""\
+        type: command
+        name: train
+        code: {src}
+        inputs:
+          data: {{type: uri_folder}}
+          lr: {{type: number, default: 0.1}}
+        outputs:
+          model: {{type: uri_folder}}
+        command: python step.py --inp ${{{{inputs.data}}}} --lr ${{{{inputs.lr}}}} --out ${{{{outputs.model}}}}
+        """))  # fmt: skip
+    prep = CommandComponent(name="prep", code=str(src), command="python step.py --out ${{outputs.out}}",
+                            outputs={"out": Output(type="uri_folder")})  # fmt: skip
+    train = load_component(tmp_path / "train.yml")
+    assert isinstance(train, CommandComponent)
+    return prep, train
+
+
+def test_a_pipeline_function_becomes_a_pipeline_job(components: tuple[CommandComponent, CommandComponent]) -> None:
+    prep, train = components
+
+    @dsl.pipeline(default_compute="local", experiment_name="dsl")
+    def training(lr: float = 0.1) -> dict[str, Any]:
+        prepared = prep()
+        trained = train(data=prepared.outputs.out, lr=lr)
+        trained.outputs.model.name = "dsl-model"
+        return {"model": trained.outputs.model}
+
+    job = training(lr=0.5)
+    assert isinstance(job, PipelineJob)
+    assert list(job.jobs) == ["prepared", "trained"]  # named after their variables
+    assert job.inputs == {"lr": 0.5}
+    assert job.settings.default_compute == "local" and job.experiment_name == "dsl"
+    trained = job.jobs["trained"].model_dump()
+    assert trained["inputs"] == {"data": "${{parent.jobs.prepared.outputs.out}}", "lr": "${{parent.inputs.lr}}"}
+    assert trained["outputs"] == {"model": "${{parent.outputs.model}}"}
+    assert job.outputs["model"].name == "dsl-model"
+
+
+def test_unnamed_steps_of_one_component_get_distinct_names(
+    components: tuple[CommandComponent, CommandComponent],
+) -> None:
+    prep, _ = components
+
+    @dsl.pipeline()
+    def twice() -> None:
+        prep()
+        prep()
+
+    assert list(twice().jobs) == ["prep", "prep_1"]
+
+
+def test_calling_a_component_outside_a_pipeline_says_where_to_call_it(
+    components: tuple[CommandComponent, CommandComponent],
+) -> None:
+    _, train = components
+    with pytest.raises(TypeError, match="inside a function decorated with @dsl.pipeline"):
+        train(lr=1.0)
+    with pytest.raises(TypeError, match="has no input 'rate'"):
+
+        @dsl.pipeline()
+        def wrong() -> None:
+            train(rate=1.0)
+
+        wrong()
+
+
+def test_a_dsl_pipeline_runs_nested_with_run_after_and_is_reused(
+    ml_client: MLClient, components: tuple[CommandComponent, CommandComponent]
+) -> None:
+    prep, train = components
+
+    @dsl.pipeline()
+    def inner(data: Input, lr: float = 0.2) -> dict[str, Any]:
+        fit = train(data=data, lr=lr)
+        return {"model": fit.outputs.model}
+
+    @dsl.pipeline(default_compute="local")
+    def outer(lr: float = 0.3) -> dict[str, Any]:
+        prepared = prep()
+        nested = inner(data=prepared.outputs.out)
+        trained = train(data=prepared.outputs.out, lr=lr)
+        trained.run_after(nested)
+        return {"model": trained.outputs.model}
+
+    def run() -> list[Any]:
+        submitted = ml_client.jobs.create_or_update(outer(lr=0.7))
+        done = ml_client.jobs.stream(submitted.name or "", out=io.StringIO())
+        assert done.status == JobStatus.COMPLETED, done.error
+        return ml_client.jobs.list(parent_job_name=submitted.name)
+
+    steps = {s.display_name: s for s in run()}
+    assert set(steps) == {"prepared", "nested.fit", "trained"}
+    assert steps["trained"].start_time >= steps["nested.fit"].end_time  # run_after
+    assert steps["trained"].inputs["lr"] == 0.7 and steps["nested.fit"].inputs["lr"] == 0.2
+    again = {s.display_name: s for s in run()}
+    assert {k: s.reused_from for k, s in again.items()} == {k: s.name for k, s in steps.items()}
+
+
+def test_a_bad_binding_in_a_dsl_pipeline_is_refused_before_anything_runs(
+    ml_client: MLClient, components: tuple[CommandComponent, CommandComponent]
+) -> None:
+    _, train = components
+
+    @dsl.pipeline()
+    def missing_data() -> None:
+        train(lr=0.1)
+
+    with pytest.raises(InvalidSpecError, match="required input 'data' has no value"):
+        ml_client.jobs.create_or_update(missing_data())
+    assert ml_client.jobs.list() == []
