@@ -53,6 +53,10 @@ def main() -> None:
 
     # A command job: the iris data in, a summary out, registered as the data asset iris-summary.
     step("job", "create", "-f", "job.yml", "--stream", output="")
+    # A pipeline of two steps, data passed from one to the next; the second run reuses both.
+    step("job", "validate", "-f", "pipeline.yml", output="")
+    step("job", "create", "-f", "pipeline.yml", "--stream", output="")
+    step("job", "create", "-f", "pipeline.yml", "--stream", output="")
 
     for noun in ("data", "environment", "component", "model", "compute", "job"):
         step(noun, "list")
