@@ -12,6 +12,7 @@ import pytest
 from smalt import Input, MLClient, Output, PipelineJob, dsl, load_component
 from smalt.entities import CommandComponent, JobStatus
 from smalt.errors import InvalidSpecError
+from smalt.services.tracking import TrackingService
 
 STEP = """\
 import argparse, pathlib
@@ -122,6 +123,12 @@ def test_a_dsl_pipeline_runs_nested_with_run_after_and_is_reused(
 
     steps = {s.display_name: s for s in run()}
     assert set(steps) == {"prepared", "nested.fit", "trained"}
+    # Steps are child runs of the pipeline's run, as MLflow's nested runs are.
+    pipeline = steps["trained"].parent_job_name
+    found = TrackingService(ml_client._context).search_runs(
+        [0], filter_string=f"tags.mlflow.parentRunId = '{pipeline}'"
+    )
+    assert {r.info.run_name for r in found.items} == set(steps)
     assert steps["trained"].start_time >= steps["nested.fit"].end_time  # run_after
     assert steps["trained"].inputs["lr"] == 0.7 and steps["nested.fit"].inputs["lr"] == 0.2
     again = {s.display_name: s for s in run()}

@@ -186,6 +186,7 @@ class Driver:
         self.continue_on_failure = bool(settings.get("continue_on_step_failure", False))
         self.force_rerun = bool(settings.get("force_rerun", False))
         self._beat_at = 0.0
+        self.bell: Doorbell | None = None
 
     def _beat(self) -> None:
         if time.monotonic() - self._beat_at >= HEARTBEAT_S:
@@ -202,8 +203,10 @@ class Driver:
         if not started:
             self._finish_canceled()
             return
-        self.bell = Doorbell(job_folder(self.ws, self.name) / DOORBELL)
         try:
+            folder = job_folder(self.ws, self.name)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.bell = Doorbell(folder / DOORBELL)
             self._loop()
         except BaseException as exc:  # noqa: BLE001 - every failure must end in a final status
             import traceback
@@ -212,10 +215,10 @@ class Driver:
             self._stop_steps("the pipeline's driver failed")
             self._end(JobStatus.FAILED, {"cause": "platform", "message": f"{type(exc).__name__}: {exc}"})
         finally:
-            self.bell.close()
+            if self.bell is not None:
+                self.bell.close()
 
     def _loop(self) -> None:
-        delay = 0.002
         while True:
             self._beat()
             with self.ws.store.transaction() as tx:
@@ -227,9 +230,10 @@ class Driver:
                 return
             status = {key: children[key].status for key in self.steps}
             changed = self._cancel_requested_unstarted(children, status)
-            failed = [k for k, s in status.items() if s in _FAILED]
+            failed = _culprits(status)
             if failed and not self.continue_on_failure:
                 self._stop_steps(f"step {failed[0]} failed and continue_on_step_failure is false")
+                self._wait_for_steps()
                 self._end(JobStatus.FAILED, _failure(failed, children))
                 return
             for key, step in self.steps.items():
@@ -246,16 +250,18 @@ class Driver:
                     self._settle(key, JobStatus.SKIPPED if kind == "skip" else JobStatus.CANCELED, why)
                     status[key] = JobStatus.SKIPPED if kind == "skip" else JobStatus.CANCELED
             if all(s in _SETTLED for s in status.values()):
-                failed = [k for k, s in status.items() if s in _FAILED]
+                failed = _culprits(status)
                 if failed:
                     self._end(JobStatus.FAILED, _failure(failed, children))
                 else:
                     self._publish_outputs()
                     self._end(JobStatus.COMPLETED, None)
                 return
-            # Supervisors ring the bell when a step ends; polling is for cancel requests.
-            delay = 0.002 if changed else min(delay * 1.5, 0.2)
-            self.bell.wait(delay)
+            # Supervisors ring the bell when a step ends, and a round that changed something is
+            # followed by another at once; the timeout is for cancel requests and heartbeats.
+            if not changed:
+                assert self.bell is not None
+                self.bell.wait(0.2)
 
     def _cancel_requested_unstarted(self, children: dict[str, JobRecord], status: dict[str, str]) -> bool:
         """A step canceled before it started is Canceled at once (it has no supervisor to do it)."""
@@ -459,15 +465,20 @@ class Driver:
 
     def _finish_canceled(self) -> None:
         self._stop_steps("the pipeline was canceled")
+        self._wait_for_steps()
+        self._end(JobStatus.CANCELED, None)
+
+    def _wait_for_steps(self) -> None:
+        """Until the steps told to stop have stopped: the pipeline ends after its steps (30 s at
+        most; a step's supervisor that hangs is found by the next smalt command)."""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with self.ws.store.transaction() as tx:
                 active = [c for c in tx.jobs.children(self.name) if c.status in JobStatus.ACTIVE]
             if not active:
-                break
+                return
             self._beat()
             time.sleep(0.05)
-        self._end(JobStatus.CANCELED, None, only_from=JobStatus.ACTIVE)
 
     def _publish_outputs(self) -> None:
         """The pipeline's outputs are the step outputs bound to them."""
@@ -490,10 +501,18 @@ class Driver:
         with self.ws.store.transaction(write=True) as tx:
             tx.jobs.touch(self.name, spec=spec)
 
-    def _end(self, status: str, error: dict[str, Any] | None, only_from: frozenset[str] | None = None) -> None:
+    def _end(self, status: str, error: dict[str, Any] | None) -> None:
+        # From any active status: a cancel asked for as the last step ended must not leave the
+        # pipeline CancelRequested with no driver left to end it.
         with self.ws.store.transaction(write=True) as tx:
-            tx.jobs.transition(self.name, status, only_from=only_from or {JobStatus.RUNNING},
-                               end_time=datetime.now(UTC), error=error)  # fmt: skip
+            tx.jobs.transition(self.name, status, only_from=JobStatus.ACTIVE, end_time=datetime.now(UTC),
+                               error=error)  # fmt: skip
+
+
+def _culprits(status: dict[str, str]) -> list[str]:
+    """The steps that make the pipeline fail: those that failed; else those canceled (by hand)."""
+    failed = [k for k, s in status.items() if s == JobStatus.FAILED]
+    return failed or [k for k, s in status.items() if s in _FAILED]
 
 
 def _failure(failed: list[str], children: dict[str, JobRecord]) -> dict[str, Any]:
