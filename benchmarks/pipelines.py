@@ -65,8 +65,8 @@ def pipeline_yaml(shape: str, steps: list[tuple[str, list[str]]]) -> str:
     for name, inputs in steps:
         ports = {"inp" if len(inputs) == 1 else f"inp{i}": step for i, step in enumerate(inputs)}
         args = "".join(f" --inp ${{{{inputs.{port}}}}}" for port in ports)
-        job: dict[str, object] = {"type": "command", "code": "./src",
-                                  "command": f"python step.py{args} --out ${{{{outputs.out}}}} --part {name}"}  # fmt: skip
+        command = f"python step.py{args} --out ${{{{outputs.out}}}} --part {name}"
+        job: dict[str, object] = {"type": "command", "code": "./src", "command": command}
         if ports:
             job["inputs"] = {port: f"${{{{parent.jobs.{step}.outputs.out}}}}" for port, step in ports.items()}
         job["outputs"] = {"out": {"type": "uri_folder"}}

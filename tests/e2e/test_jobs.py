@@ -478,15 +478,18 @@ def test_jobs_on_a_single_instance_compute_run_one_after_the_other(smalt: Smalt,
 @pytest.mark.slow
 def test_a_job_canceled_while_queued_never_starts(smalt: Smalt, tmp_path: Path) -> None:
     pid_file, started = tmp_path / "sleep.pid", tmp_path / "started"
+    assert smalt("compute", "create", "--name", "one", "--max-instances", "1").exit_code == 0
     blocker = write(tmp_path / "blocker.yml", f"""
         command: {json.dumps(SLEEPER)}
+        compute: azureml:one
         environment_variables:
           PID_FILE: {pid_file}
     """)  # fmt: skip
     waiter = write(tmp_path / "waiter.yml", f"""
         command: touch {started}
+        compute: azureml:one
     """)  # fmt: skip
-    first = submit(smalt, blocker)  # `local` runs one job at a time: the second one waits
+    first = submit(smalt, blocker)  # `one` runs one job at a time: the second one waits
     sleeper = read_pid(pid_file)
     second = submit(smalt, waiter)
     try:

@@ -36,7 +36,9 @@ def test_tour_registers_lists_and_shows_every_kind(tmp_path: Path) -> None:
     assert [d["version"] for d in listed("data", "--name", "iris")] == ["2", "1"]
     assert [c["environment"] for c in listed("component")] == ["azureml:sklearn:1"]
     assert [m["name"] for m in listed("model")] == ["iris-tree"]
-    assert [j["status"] for j in listed("job")] == ["Completed"]
+    jobs = listed("job")  # newest first: the pipeline twice, then the command job
+    assert [(j["type"], j["status"]) for j in jobs] == [("pipeline", "Completed")] * 2 + [("command", "Completed")]
+    assert "[report] Completed (reused: nothing changed since" in result.stdout
     summary = listed("data", "--name", "iris-summary")
     assert [d["type"] for d in summary] == ["uri_folder"]
     assert "hello: 6 rows, 3 species" in result.stdout

@@ -161,8 +161,10 @@ class JobService:
             job.name, "command", JobStatus.NOT_STARTED, job.display_name, experiment_name, job.compute or "local",
             spec, self._ws.user, experiment_id=experiment_id, parent_name=parent_name,
         )  # fmt: skip
-        # The job's tags are its run's tags, so MLflow filters (`tags.team = 'x'`) find it.
-        tx.tracking.log(job.name, tags=sorted(job.tags.items()))
+        # The job's tags are its run's tags, so MLflow filters (`tags.team = 'x'`) find it; a
+        # pipeline step is a child run of its pipeline, as MLflow marks nested runs.
+        tags = {**job.tags, **({"mlflow.parentRunId": parent_name} if parent_name else {})}
+        tx.tracking.log(job.name, tags=sorted(tags.items()))
 
     @staticmethod
     def _required_inputs(job: CommandJob) -> list[SpecProblem]:
@@ -386,14 +388,16 @@ class JobService:
         return reaped
 
     def _cancel_unstarted(self, pipeline: str, why: str) -> None:
-        """Mark the steps of ``pipeline`` that never started Canceled."""
+        """Mark the steps of ``pipeline`` that never started Canceled, with why as their run reason."""
         now = datetime.now(UTC)
         with self._ws.store.transaction(write=True) as tx:
             for step in tx.jobs.children(pipeline):
                 if step.status == JobStatus.NOT_STARTED:
                     error = {"cause": "platform", "message": f"not run: {why}"}
-                    tx.jobs.transition(step.name, JobStatus.CANCELED, only_from=[JobStatus.NOT_STARTED],
-                                       end_time=now, error=error)  # fmt: skip
+                    if tx.jobs.transition(step.name, JobStatus.CANCELED, only_from=[JobStatus.NOT_STARTED],
+                                          end_time=now, error=error):  # fmt: skip
+                        meta = {**(step.spec.get("step") or {}), "run_reason": error["message"]}
+                        tx.jobs.touch(step.name, spec={**step.spec, "step": meta})
 
     # -- logs and outputs -------------------------------------------------------------------
     def log_files(self, name: str) -> PathList:
@@ -466,12 +470,29 @@ class JobService:
                     f"Job '{name}' has no output '{port}'. Outputs: {', '.join(job.outputs) or 'none'}."
                 )
             if job.status == JobStatus.COMPLETED and output.path:
-                made.append(self._datastores.download(output.path.rstrip("/"), target / "named-outputs"))
+                made.append(self._download_output(output.path.rstrip("/"), target / "named-outputs", port))
         if all:
             artifacts = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/azureml/{name}/artifacts"
             if self._datastores.exists(artifacts):
                 made.append(self._datastores.download(artifacts, target))
         return made
+
+    def _download_output(self, path: str, folder: Path, port: str) -> Path:
+        """An output into ``folder/<port>``. A pipeline's output is a step's, stored under the step
+        output's name: it is downloaded aside and renamed, as Azure ML names it after the pipeline's."""
+        if path.rsplit("/", 1)[-1] == port:
+            return self._datastores.download(path, folder)
+        import shutil
+
+        aside = folder / f".{port}.download"
+        got = self._datastores.download(path, aside)
+        final = folder / port
+        if final.is_dir() and got.is_dir():
+            shutil.copytree(got, final, dirs_exist_ok=True)
+        else:
+            got.replace(final)
+        shutil.rmtree(aside)
+        return final
 
 
 def _order_key(order_by: str) -> tuple[str, str, bool]:

@@ -437,7 +437,9 @@ class Driver:
                 return _changed(field, before.get(field), value, previous, record)
         if previous.status != JobStatus.COMPLETED:
             return f"the earlier run {previous.name} did not complete ({previous.status})"
-        return f"the outputs of the earlier run {previous.name} no longer exist"
+        # A reused step's outputs are those of the job that ran.
+        ran = previous.spec["step"].get("reused_from") or previous.name
+        return f"the outputs of the earlier run {ran} no longer exist"
 
     # -- ending ------------------------------------------------------------------------------
     def _settle(self, key: str, status: str, why: str) -> None:

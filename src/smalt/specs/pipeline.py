@@ -11,7 +11,7 @@ what it knows about registered components and computes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,16 +52,14 @@ def line_map(source: Source, prefix: str = "") -> Lines:
     lines: Lines = {prefix: (source.file, 1)} if source.file else {}
 
     def walk(node: Any, loc: Loc) -> None:
-        items: Iterator[tuple[Any, Any]]
-        if isinstance(node, CommentedMap):
-            items = ((k, node.lc.key(k)[0] + 1) for k in node)
-        elif isinstance(node, CommentedSeq):
-            items = ((i, node.lc.item(i)[0] + 1) for i in range(len(node)))
-        else:
+        if not isinstance(node, CommentedMap | CommentedSeq):
             return
-        for key, line in items:
-            path = format_loc((*loc, key))
-            lines[f"{prefix}.{path}" if prefix else path] = (source.file, line)
+        for key in node if isinstance(node, CommentedMap) else range(len(node)):
+            # A field that `--set` added was written on no line: its parent's line stands for it.
+            written = (node.lc.data or {}).get(key)
+            if written is not None:
+                path = format_loc((*loc, key))
+                lines[f"{prefix}.{path}" if prefix else path] = (source.file, written[0] + 1)
             walk(node[key], (*loc, key))
 
     if source.file:

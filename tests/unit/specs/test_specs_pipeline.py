@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from smalt import specs
-from smalt.entities import CommandComponent, Input, PipelineJob
+from smalt.entities import CommandComponent, PipelineJob
 from smalt.errors import InvalidSpecError, NotFoundError, SpecProblem
 from smalt.specs.pipeline import Plan, Upstream, plan
 
