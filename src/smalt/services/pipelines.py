@@ -427,10 +427,11 @@ class Driver:
         """The first field that differs from the latest earlier run of this step, in plain words."""
         with self.ws.store.transaction() as tx:
             earlier = tx.jobs.earlier_steps(record.experiment_id, record.display_name or "", record.created_at)
-        earlier = [e for e in earlier if (e.spec.get("step") or {}).get("reuse")]
         if not earlier:
             return "first run: no earlier run of this step to reuse"
         previous = earlier[0]
+        if not (previous.spec.get("step") or {}).get("reuse"):
+            return f"the earlier run {previous.name} never started ({previous.status})"
         before = previous.spec["step"]["reuse"]
         for field, value in parts.items():
             if before.get(field) != value:

@@ -358,11 +358,11 @@ class _Planner:
         primitive = spec.type in PRIMITIVE_TYPES
         if isinstance(value, Input):
             if primitive and value.type not in PRIMITIVE_TYPES:
-                self.problem(scope, where, f"input '{where.rsplit('.', 1)[-1]}' is a {spec.type} but gets a "
-                             f"{value.type}")  # fmt: skip
+                self.problem(scope, where, f"input '{where.rsplit('.', 1)[-1]}' is {_a(spec.type)} but gets "
+                             f"{_a(value.type)}")  # fmt: skip
             return
         if not primitive:
-            self.problem(scope, where, f"input '{where.rsplit('.', 1)[-1]}' is a {spec.type} and needs a path or "
+            self.problem(scope, where, f"input '{where.rsplit('.', 1)[-1]}' is {_a(spec.type)} and needs a path or "
                          f"asset, not the literal {value!r}")  # fmt: skip
             return
         ok = {
@@ -372,7 +372,7 @@ class _Planner:
             "string": not isinstance(value, bool) and isinstance(value, str | int | float),
         }[spec.type]
         if not ok:
-            self.problem(scope, where, f"input '{where.rsplit('.', 1)[-1]}' is a {spec.type}, not {value!r}")
+            self.problem(scope, where, f"input '{where.rsplit('.', 1)[-1]}' is {_a(spec.type)}, not {value!r}")
 
     def _bind_outputs(self, scope: _Scope, key: str, step: Step, node: CommandNode | PipelineNode,
                       declared: dict[str, Output]) -> None:  # fmt: skip
@@ -480,7 +480,7 @@ class _Planner:
             port_type = self._output_type(condition)
             if port_type is not None and port_type != "boolean":
                 self.problem(scope, where, f"the condition must be a boolean output; {condition.step}.outputs."
-                             f"{condition.port} is a {port_type}")  # fmt: skip
+                             f"{condition.port} is {_a(port_type)}")  # fmt: skip
         for block, value in (("true_block", True), ("false_block", False)):
             names = getattr(node, block)
             for item in [names] if isinstance(names, str) else names or []:
@@ -550,8 +550,8 @@ class _Planner:
             spec = step.component.inputs.get(port)
             produced = self._output_type(found)
             if spec is not None and produced is not None and not _compatible(produced, spec.type):
-                self.problem(scope, where, f"input '{port}' is a {spec.type} but {name}.outputs.{out_port} is a "
-                             f"{produced}")  # fmt: skip
+                self.problem(scope, where, f"input '{port}' is {_a(spec.type)} but {name}.outputs.{out_port} is "
+                             f"{_a(produced)}")  # fmt: skip
 
     def check_cycles(self) -> None:
         remaining = {k: set(s.after) & set(self.steps) for k, s in self.steps.items()}
@@ -568,6 +568,11 @@ class _Planner:
             assert self.root is not None
             self.problem(self.root, f"jobs.{cycle[0]}", f"steps {' -> '.join(cycle)} form a cycle; a step cannot "
                          "wait for itself")  # fmt: skip
+
+
+def _a(type_: str | None) -> str:
+    """``an integer``, ``an mltable``, ``a uri_folder`` (as they are said)."""
+    return f"{'an' if (type_ or '').startswith(('i', 'ml')) else 'a'} {type_}"
 
 
 def _component_name(key: str) -> str:

@@ -137,7 +137,7 @@ class JobRepository:
         query = (
             select(jobs)
             .where(jobs.c.experiment_id == experiment_id, jobs.c.display_name == display_name,
-                   jobs.c.parent_name.is_not(None), jobs.c.reuse_key.is_not(None), jobs.c.created_at < before)
+                   jobs.c.parent_name.is_not(None), jobs.c.created_at < before)
             .order_by(jobs.c.created_at.desc()).limit(limit)
         )  # fmt: skip
         return [_record(r) for r in self._connection.execute(query)]
