@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from tests.unit.specs.test_specs_loader import line_of, write
 
 from smalt import specs
 from smalt.entities import CommandComponent, PipelineJob
 from smalt.errors import InvalidSpecError, NotFoundError, SpecProblem
 from smalt.specs.pipeline import Plan, Upstream, plan
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return path
-
-
-def line_of(path: Path, needle: str) -> int:
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if needle in line:
-            return number
-    raise AssertionError(f"{needle!r} not in {path}")
 
 
 def registered(ref: str) -> CommandComponent:
