@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from smalt import Input, MLClient, Output, PipelineJob, dsl, load_component
-from smalt.entities import CommandComponent, JobStatus
+from smalt.entities import CommandComponent, JobStatus, LocalDatastore
 from smalt.errors import InvalidSpecError
 from smalt.services.tracking import TrackingService
 
@@ -147,3 +147,34 @@ def test_a_bad_binding_in_a_dsl_pipeline_is_refused_before_anything_runs(
     with pytest.raises(InvalidSpecError, match="required input 'data' has no value"):
         ml_client.jobs.create_or_update(missing_data())
     assert ml_client.jobs.list() == []
+
+
+def test_dsl_condition_skips_the_branch_not_taken_and_outputs_go_to_the_default_datastore(
+    ml_client: MLClient, tmp_path: Path
+) -> None:
+    ml_client.datastores.create_or_update(LocalDatastore(name="second", path=str(tmp_path / "second")))
+    check = CommandComponent(name="check", command="echo ${{inputs.flag}} > ${{outputs.ok}}",
+                             inputs={"flag": Input(type="string")},
+                             outputs={"ok": Output(type="boolean", is_control=True)})  # fmt: skip
+    yes = CommandComponent(name="yes", command="echo yes > ${{outputs.out}}/said.txt",
+                           outputs={"out": Output(type="uri_folder")})  # fmt: skip
+    no = CommandComponent(name="no", command="echo no")
+
+    @dsl.pipeline(default_datastore="azureml:second")
+    def decide(flag: str = "True") -> None:
+        checked = check(flag=flag)
+        said_yes = yes()
+        said_no = no()
+        dsl.condition(checked.outputs.ok, true_block=said_yes, false_block=said_no)
+
+    for flag, ran, skipped in (("True", "said_yes", "said_no"), ("False", "said_no", "said_yes")):
+        submitted = ml_client.jobs.create_or_update(decide(flag=flag))
+        done = ml_client.jobs.stream(submitted.name or "", out=io.StringIO())
+        assert done.status == JobStatus.COMPLETED, done.error
+        steps = {s.display_name: s for s in ml_client.jobs.list(parent_job_name=submitted.name)}
+        assert (steps[ran].status, steps[skipped].status) == (JobStatus.COMPLETED, JobStatus.SKIPPED)
+        assert steps[skipped].run_reason is not None and "skipped" in steps[skipped].run_reason
+        if flag == "True":
+            said = steps["said_yes"].outputs["out"].path
+            assert said is not None and said.startswith("azureml://datastores/second/")
+            assert (tmp_path / "second" / said.split("/paths/", 1)[1] / "said.txt").read_text() == "yes\n"

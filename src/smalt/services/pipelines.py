@@ -68,7 +68,7 @@ class PipelineService:
         problems: list[SpecProblem] = []
         resolved = {}
         for key, step in steps.items():
-            command = _step_job(step, names[key], job.experiment_name or "Default")
+            command = _step_job(step, names[key], job.experiment_name or "Default", job.settings.default_datastore)
             found = self._jobs.resolve(command, names[key], problems, prefix=f"jobs.{key}.")
             if found is not None:
                 resolved[key] = found
@@ -133,6 +133,13 @@ class PipelineService:
             )  # fmt: skip
 
 
+def _on(datastore: str | None, output: Output) -> Output:
+    if output.path is not None or not datastore:
+        return output
+    ds = datastore.removeprefix("azureml:")
+    return output.model_copy(update={"path": f"azureml://datastores/{ds}/paths/azureml/${{{{name}}}}/${{{{output_name}}}}/"})
+
+
 def _prepared(job: PipelineJob) -> PipelineJob:
     """``job`` checked as a YAML file is (paths resolved), keeping where its fields were written."""
     lines = job._lines
@@ -141,8 +148,9 @@ def _prepared(job: PipelineJob) -> PipelineJob:
     return job
 
 
-def _step_job(step: Step, name: str, experiment: str) -> CommandJob:
-    """The command job a step becomes; inputs bound to other steps wait as their binding."""
+def _step_job(step: Step, name: str, experiment: str, datastore: str | None = None) -> CommandJob:
+    """The command job a step becomes; inputs bound to other steps wait as their binding; outputs
+    with no path of their own go to the pipeline's ``default_datastore``, if it names one."""
     inputs: dict[str, Any] = {}
     for port, value in step.inputs.items():
         declared = step.component.inputs[port]
@@ -161,7 +169,7 @@ def _step_job(step: Step, name: str, experiment: str) -> CommandJob:
     return CommandJob(
         name=name, display_name=step.key, experiment_name=experiment, command=component.command,
         code=component.code, environment=component.environment, environment_variables=step.environment_variables,
-        inputs=inputs, outputs={p: o.model_copy(update={"path": o.path}) for p, o in step.outputs.items()},
+        inputs=inputs, outputs={p: _on(datastore, o) for p, o in step.outputs.items()},
         compute=step.compute, resources=step.resources, distribution=step.distribution,
         limits={"timeout": timeout} if timeout else None,
     )  # fmt: skip
