@@ -49,17 +49,26 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def path_digest(path: Path) -> str:
-    """sha256 of a file's bytes, or of a folder's (relative path, file digest) listing."""
+def manifest(path: Path) -> dict[str, str]:
+    """The sha256 of each file of a folder by its relative path (of a file: by its name)."""
     if path.is_file():
-        return file_digest(path)
+        return {path.name: file_digest(path)}
+    return {file.relative_to(path).as_posix(): file_digest(file) for file in list_files(path)}
+
+
+def path_digest(path: Path, files: dict[str, str] | None = None) -> str:
+    """sha256 of a file's bytes, or of a folder's (relative path, file digest) listing; ``files``
+    is its manifest when the caller has it already."""
+    files = manifest(path) if files is None else files
+    if path.is_file():
+        return next(iter(files.values()))
     listing = hashlib.sha256()
-    for file in list_files(path):
-        listing.update(f"{file.relative_to(path).as_posix()}\0{file_digest(file)}\n".encode())
+    for relative, digest in files.items():
+        listing.update(f"{relative}\0{digest}\n".encode())
     return listing.hexdigest()
 
 
-def upload(local: Path, location: Location, prefix: str = "LocalUpload") -> str:
+def upload(local: Path, location: Location, prefix: str = "LocalUpload", files: dict[str, str] | None = None) -> str:
     """Upload a file or folder under ``<prefix>/<digest>/<name>``; returns that relative path.
 
     Content that is already there (a completion marker says so) is not uploaded again. The marker
@@ -71,7 +80,7 @@ def upload(local: Path, location: Location, prefix: str = "LocalUpload") -> str:
         raise InvalidSpecError([SpecProblem(f"folder '{local}' has no files to upload", "path")])
     from fsspec.implementations.local import LocalFileSystem
 
-    digest = path_digest(local)
+    digest = path_digest(local, files)
     relative = f"{prefix}/{digest[:32]}/{local.name}"
     fs, base = location.fs, location.join(f"{prefix}/{digest[:32]}")
     try:

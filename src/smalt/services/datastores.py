@@ -80,9 +80,12 @@ class DatastoreService:
         secrets = self._ws.secrets.open(record.secrets) if record.secrets else {}
         return open_location(_stored(record), secrets)
 
-    def upload(self, local: Path, datastore: str = DEFAULT_DATASTORE) -> DatastoreUri:
-        """Upload content-addressed; the same bytes are stored once."""
-        relative = upload(local, self.location(datastore))
+    def upload(
+        self, local: Path, datastore: str = DEFAULT_DATASTORE, files: dict[str, str] | None = None
+    ) -> DatastoreUri:
+        """Upload content-addressed; the same bytes are stored once. ``files``: the manifest of
+        ``local`` (artifacts.content.manifest), when the caller has it already."""
+        relative = upload(local, self.location(datastore), files=files)
         return DatastoreUri(datastore, relative)
 
     def promote(self, local: Path, uri: str) -> None:

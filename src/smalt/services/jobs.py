@@ -245,14 +245,12 @@ class JobService:
         """The code folder uploaded (content-addressed), and the digest of each of its files."""
         if code is None or not is_local_path(code):
             return code, {}
-        from smalt.artifacts.content import file_digest, list_files
+        from smalt.artifacts.content import manifest
 
         folder = Path(code)
-        files = [folder] if folder.is_file() else list_files(folder)
-        digests = {
-            (p.name if folder.is_file() else p.relative_to(folder).as_posix()): file_digest(p)[:16] for p in files
-        }
-        return str(self._datastores.upload(folder)), digests
+        files = manifest(folder)  # hashed once: for the upload's address and for lineage
+        digests = {relative: digest[:16] for relative, digest in files.items()}
+        return str(self._datastores.upload(folder, files=files)), digests
 
     def _spawn(self, name: str) -> None:
         folder = job_folder(self._ws, name)
@@ -260,19 +258,7 @@ class JobService:
         with self._ws.store.transaction(write=True) as tx:
             tx.jobs.transition(name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED],
                                heartbeat_at=datetime.now(UTC))  # fmt: skip
-        log = folder / "supervisor.log"
-        # Forking saves the supervisor a fresh interpreter's imports (about half a second), but is
-        # only safe from a single-threaded process; otherwise start a new interpreter.
-        if hasattr(os, "fork") and threading.active_count() == 1:
-            self._ws.store.release_connections()
-            _fork_supervisor(self._ws.path, name, log)
-            return
-        with open(log, "ab") as handle:
-            subprocess.Popen(
-                [sys.executable, "-m", "smalt.services.supervisor", str(self._ws.path), name],
-                stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "SMALT_WORKSPACE": str(self._ws.path)},
-            )  # fmt: skip
+        start_detached(self._ws, "smalt.services.supervisor", name, folder / "supervisor.log")
 
     # -- reading ----------------------------------------------------------------------------
     def _entity(self, record: JobRecord, data: RunData | None = None) -> AnyJob:
@@ -521,11 +507,24 @@ def _ordered(jobs: JobList, entity: str, key: str, ascending: bool) -> JobList:
     return sorted(present, key=value, reverse=not ascending) + missing
 
 
-def _fork_supervisor(workspace: Path, name: str, log: Path) -> None:
-    """Run the supervisor in a detached grandchild of this process (double fork, new session)."""
-    from smalt.services import supervisor  # imported before forking, so the child starts warm
+def start_detached(workspace: WorkspaceContext, module: str, name: str, log: Path) -> None:
+    """Run ``<module>.main([workspace, name])`` (a job's supervisor, a pipeline's driver) detached
+    from this process, its output appended to ``log``. Forking saves it a fresh interpreter's
+    imports (about half a second), but is only safe from a single-threaded process; otherwise it
+    starts in a new interpreter."""
+    if hasattr(os, "fork") and threading.active_count() == 1:
+        from importlib import import_module
 
-    fork_detached(supervisor.main, [str(workspace), name], log)
+        main = import_module(module).main  # imported before forking, so the child starts warm
+        workspace.store.release_connections()
+        fork_detached(main, [str(workspace.path), name], log)
+        return
+    with open(log, "ab") as handle:
+        subprocess.Popen(
+            [sys.executable, "-m", module, str(workspace.path), name],
+            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "SMALT_WORKSPACE": str(workspace.path)},
+        )  # fmt: skip
 
 
 def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from smalt.execution import Doorbell
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
-from smalt.services.jobs import DOORBELL, JobService, Resolved, fork_detached, job_folder, new_job_name
+from smalt.services.jobs import DOORBELL, JobService, Resolved, job_folder, new_job_name, start_detached
 from smalt.services.workspace import WorkspaceContext, open_workspace
 from smalt.specs import prepare
 from smalt.specs.pipeline import Plan, Step, Upstream, plan
@@ -92,7 +93,7 @@ class PipelineService:
         spec = {
             "pipeline": {**job.to_dict(), "name": name, "experiment_name": experiment},
             "plan": {"steps": [s.to_dict() for s in steps.values()], "names": names},
-            "runtime": {"host": os.uname().nodename},
+            "runtime": {"host": socket.gethostname()},  # as reap_stale compares it
         }  # fmt: skip
         for volatile in ("status", "start_time", "end_time", "error", "creation_context"):
             spec["pipeline"].pop(volatile, None)
@@ -115,29 +116,18 @@ class PipelineService:
     def _spawn(self, name: str) -> None:
         folder = job_folder(self._ws, name)
         folder.mkdir(parents=True, exist_ok=True)
-        log = folder / "driver.log"
         with self._ws.store.transaction(write=True) as tx:
             tx.jobs.touch(name, heartbeat_at=datetime.now(UTC))
-        import threading
-
-        if hasattr(os, "fork") and threading.active_count() == 1:
-            self._ws.store.release_connections()
-            fork_detached(main, [str(self._ws.path), name], log)
-            return
-        import subprocess
-
-        with open(log, "ab") as handle:
-            subprocess.Popen(
-                [sys.executable, "-m", "smalt.services.pipelines", str(self._ws.path), name],
-                stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        start_detached(self._ws, "smalt.services.pipelines", name, folder / "driver.log")
 
 
 def _on(datastore: str | None, output: Output) -> Output:
     if output.path is not None or not datastore:
         return output
     ds = datastore.removeprefix("azureml:")
-    return output.model_copy(update={"path": f"azureml://datastores/{ds}/paths/azureml/${{{{name}}}}/${{{{output_name}}}}/"})
+    return output.model_copy(
+        update={"path": f"azureml://datastores/{ds}/paths/azureml/${{{{name}}}}/${{{{output_name}}}}/"}
+    )
 
 
 def _prepared(job: PipelineJob) -> PipelineJob:
@@ -299,14 +289,12 @@ class Driver:
                 value = condition
             if value != wanted:
                 return "skip", f"skipped: the condition is {value}, this step runs when it is {wanted}"
-        data_deps = {v.step for v in step.inputs.values() if isinstance(v, Upstream)}
         if step.after and all(status.get(d) == JobStatus.SKIPPED for d in step.after):
             return "skip", "skipped: every step it waits for was skipped"
         for port, value in step.inputs.items():
             spec = step.component.inputs[port]
             if isinstance(value, Upstream) and status.get(value.step) == JobStatus.SKIPPED and not spec.optional:
                 return "skip", f"skipped: required input {port} comes from skipped step {value.step}"
-        del data_deps
         return "start", ""
 
     def _control_value(self, record: JobRecord, port: str) -> Any:
@@ -584,4 +572,4 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 
-__all__ = ["Driver", "PipelineService", "Output"]
+__all__ = ["Driver", "PipelineService"]
