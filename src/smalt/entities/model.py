@@ -23,4 +23,8 @@ class Model(Asset):
     path: str
     flavors: dict[str, Any] | None = None
     stage: str | None = None
+    #: The job (or MLflow run) that produced the files, when registered from one.
     job_name: str | None = None
+    #: Read from an ``mlflow_model``'s MLmodel file when registered: ``signature``,
+    #: ``input_example``, ``python_env`` (python, requirements), ``mlflow_version``, ``run_id``.
+    mlflow: dict[str, Any] | None = None

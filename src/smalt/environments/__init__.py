@@ -5,7 +5,7 @@ into a :class:`ResolvedEnvironment`; :func:`ensure` builds it once under a cache
 the Python executable to run a job with.
 """
 
-from smalt.environments.build import ensure
+from smalt.environments.build import ensure, installed_packages
 from smalt.environments.resolve import ResolvedEnvironment, resolve
 
-__all__ = ["ResolvedEnvironment", "ensure", "resolve"]
+__all__ = ["ResolvedEnvironment", "ensure", "installed_packages", "resolve"]

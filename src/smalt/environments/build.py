@@ -299,3 +299,17 @@ def _venv_version(venv: Path) -> str | None:
 def _say(log: TextIO, line: str) -> None:
     log.write(line + "\n")
     log.flush()
+
+
+def installed_packages(python: Path) -> tuple[str | None, list[str]]:
+    """The Python version of a built environment and its packages as ``name==version``, sorted.
+
+    Read from the ``*.dist-info`` folders of its site-packages: no process is started.
+    """
+    venv = python.parent.parent
+    packages: set[str] = set()
+    for info in [*venv.glob("lib*/python*/site-packages/*.dist-info"), *venv.glob("Lib/site-packages/*.dist-info")]:
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        if version:
+            packages.add(f"{name.lower().replace('_', '-')}=={version}")
+    return _venv_version(venv), sorted(packages)

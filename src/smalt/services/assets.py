@@ -19,7 +19,7 @@ from smalt.services.datastores import DatastoreService
 from smalt.services.provenance import creation_context
 from smalt.services.workspace import WorkspaceContext
 from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
-from smalt.store import AssetVersionRecord
+from smalt.store import AssetVersionRecord, Edge
 from smalt.store.assets import NOUNS
 
 A = TypeVar("A", bound=Asset)
@@ -35,14 +35,22 @@ class AssetService(Generic[A]):
         self._datastores = DatastoreService(workspace)
 
     # -- writing ---------------------------------------------------------------------------
-    def create_or_update(self, asset: A) -> A:
-        """Register ``asset``; without a version it gets the next integer version."""
+    def create_or_update(self, asset: A, *, produced_by: tuple[str, str] | None = None) -> A:
+        """Register ``asset``; without a version it gets the next integer version. ``produced_by``
+        (job, output port) records, in the same transaction, the job that wrote it (lineage)."""
         asset = prepare(asset)
         resolved = self._resolve(asset)
         spec = resolved.model_copy(update={"creation_context": None}).to_dict()
         digest = resolved.content_digest()
         with self._ws.store.transaction(write=True) as tx:
-            record, _ = tx.assets.create_version(self.kind, asset.name, asset.version, spec, digest, self._ws.user)
+            record, created = tx.assets.create_version(
+                self.kind, asset.name, asset.version, spec, digest, self._ws.user
+            )
+            job_name, port = produced_by or (getattr(resolved, "job_name", None), None)
+            if created and job_name:
+                # Lineage: the job that produced this version (a model, or a data output of a job).
+                node = f"{self.kind}:{record.name}:{record.version}"
+                tx.lineage.add([Edge(f"job:{job_name}", node, "output", port)])
         return self._entity(record)
 
     def _resolve(self, asset: A) -> A:
@@ -90,22 +98,20 @@ class AssetService(Generic[A]):
         return self._upload(data.path)
 
     def _model_fields(self, model: Model) -> dict[str, Any]:
-        if not is_local_path(model.path):
-            self._check_remote(model.path, "path")
-            return {}
-        local = Path(model.path)
-        fields: dict[str, Any] = {}
+        from smalt.services.model_sources import check_triton, read_mlmodel, resolve_source
+
+        source = resolve_source(self._ws, model)
+        fields: dict[str, Any] = {"path": source.path, "job_name": source.job_name}
+        if parse_datastore_uri(source.path) is None:
+            return fields  # a URL: smalt cannot look inside
         if model.type == "mlflow_model":
-            mlmodel = local / "MLmodel" if local.is_dir() else local
-            if mlmodel.name != "MLmodel" or not mlmodel.is_file():
-                raise _problem(
-                    f"type mlflow_model needs a folder with an MLmodel file; '{local}' has none",
-                    "path",
-                    "save the model with mlflow.<flavor>.save_model, or use custom_model",
-                )
-            fields["flavors"] = model.flavors or _mlmodel_flavors(mlmodel)
-            local = mlmodel.parent
-        fields["path"] = self._upload(str(local))
+            read = read_mlmodel(self._ws, source.path)
+            if source.path.rstrip("/").endswith("/MLmodel"):
+                fields["path"] = source.path.rstrip("/").removesuffix("/MLmodel")
+            fields["flavors"] = model.flavors or read["flavors"]
+            fields["mlflow"] = read["mlflow"]
+        elif model.type == "triton_model":
+            check_triton(self._ws, source.path)
         return fields
 
     def _conda(self, conda_file: str | dict[str, Any] | None) -> dict[str, Any] | None:
@@ -234,7 +240,18 @@ def _lookup(tx: Any, kind: str, name: str, version: str | None, label: str | Non
     elif label in (None, "latest"):
         record = tx.assets.latest(kind, name)
     else:
-        raise _problem(f"unknown label {label!r}; the label smalt knows is 'latest'", "label")
+        # Any other label is an alias (`smalt model alias set`, or MLflow's registered model aliases).
+        assert label is not None
+        alias = tx.assets.alias(kind, name, label)
+        if alias is None:
+            if not tx.assets.container_exists(kind, name):
+                raise _not_found(tx, kind, name, None)
+            known = [a.alias for a in tx.assets.aliases_of(kind, [name])]
+            raise NotFoundError(
+                f"{NOUNS[kind]} '{name}' has no alias {label!r}. Aliases: {', '.join(['latest', *known])}.",
+                hint=f"smalt {kind} alias set --name {name} --version <v> --alias {label}",
+            )
+        record = tx.assets.get(kind, name, alias.version)
     if record is None:
         raise _not_found(tx, kind, name, version)
     return record

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from smalt.services.datastores import DatastoreService
 from smalt.services.provenance import creation_context
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
-from smalt.store import JobRecord
+from smalt.store import Edge, JobRecord
 from smalt.store.tracking import MetricRecord, RunData
 
 STALE_AFTER = timedelta(seconds=60)
@@ -45,6 +45,8 @@ PathList = list[Path]
 NameList = list[str]
 MetricHistory = dict[str, list[MetricRecord]]
 _JOB_OUTPUT = "azureml://jobs/"
+#: The tag (and run tag) that links a rerun to the job it reproduces.
+RERUN_OF_TAG = "smalt.rerunOf"
 _MODEL_TYPES = ("mlflow_model", "custom_model", "triton_model")
 _ADJECTIVES = ("amber", "brave", "calm", "dapper", "eager", "frosty", "gentle", "honest", "jolly", "keen",
                "lively", "mellow", "nifty", "plucky", "quiet", "rapid", "sunny", "tidy", "vivid", "witty")  # fmt: skip
@@ -58,6 +60,12 @@ class Resolved:
 
     job: CommandJob
     code_files: dict[str, str]
+    #: Lineage: the nodes each input came from (``data:<n>:<v>``, ``model:<n>:<v>``, ``job:<name>``), by port.
+    sources: dict[str, str] = field(default_factory=dict)
+    #: The digest of the environment as built (environments/resolve.py).
+    environment_digest: str | None = None
+    #: The outputs as written, before their paths were planned: what a rerun plans again.
+    declared_outputs: dict[str, Any] = field(default_factory=dict)
 
 
 def job_folder(workspace: WorkspaceContext, name: str) -> Path:
@@ -120,6 +128,8 @@ class JobService:
         environment: str | InlineEnvironment | None = None
         inputs: dict[str, Any] = {}
         outputs: dict[str, Output] = {}
+        sources: dict[str, str] = {}
+        digest: str | None = None
         with _collect(found_problems, "compute"):
             ComputeService(self._ws).get(compute)
         with _collect(found_problems, "environment"):
@@ -127,10 +137,13 @@ class JobService:
             environment = InlineEnvironment.model_validate(found) if isinstance(found, dict) else found
             from smalt.environments import resolve
 
-            resolve(environment)  # a conda package with no PyPI twin, or an unknown curated name, fails now
+            # A conda package with no PyPI twin, or an unknown curated name, fails now.
+            digest = resolve(environment).digest
         for key, value in job.inputs.items():
             with _collect(found_problems, f"inputs.{key}"):
-                inputs[key] = self._resolve_input(key, value)
+                inputs[key], source = self._resolve_input(key, value)
+                if source is not None:
+                    sources[key] = source
         for key, output in job.outputs.items():
             with _collect(found_problems, f"outputs.{key}"):
                 outputs[key] = self._plan_output(name, key, output)
@@ -144,14 +157,19 @@ class JobService:
             "outputs": outputs, "code": code, "experiment_name": experiment or "Default",
             "status": None, "creation_context": None,
         })  # fmt: skip
-        return Resolved(resolved, code_files)
+        declared = {port: output.to_dict() for port, output in job.outputs.items()}
+        return Resolved(resolved, code_files, sources, digest, declared)
 
     def record(self, tx: Any, resolved: Resolved, *, parent_name: str | None = None,
-               step: dict[str, Any] | None = None) -> None:  # fmt: skip
-        """Write a resolved job (NotStarted) and its run's tags, inside ``tx``."""
+               step: dict[str, Any] | None = None, rerun_of: str | None = None) -> None:  # fmt: skip
+        """Write a resolved job (NotStarted), its run's tags and its lineage, inside ``tx``."""
         job = resolved.job
         spec = job.to_dict()
-        spec["runtime"] = {"host": socket.gethostname(), "code_files": resolved.code_files}
+        spec["runtime"] = {
+            "host": socket.gethostname(), "code_files": resolved.code_files,
+            "environment_digest": resolved.environment_digest, "declared_outputs": resolved.declared_outputs,
+            **({"rerun_of": rerun_of} if rerun_of else {}),
+        }  # fmt: skip
         if step is not None:
             spec["step"] = step
         experiment_name = job.experiment_name or "Default"
@@ -164,7 +182,10 @@ class JobService:
         # The job's tags are its run's tags, so MLflow filters (`tags.team = 'x'`) find it; a
         # pipeline step is a child run of its pipeline, as MLflow marks nested runs.
         tags = {**job.tags, **({"mlflow.parentRunId": parent_name} if parent_name else {})}
+        if rerun_of:
+            tags[RERUN_OF_TAG] = rerun_of
         tx.tracking.log(job.name, tags=sorted(tags.items()))
+        tx.lineage.add(Edge(src, f"job:{job.name}", "input", port) for port, src in resolved.sources.items())
 
     @staticmethod
     def _required_inputs(job: CommandJob) -> list[SpecProblem]:
@@ -187,16 +208,18 @@ class JobService:
             return {k: v for k, v in found.to_dict().items() if k in keep}
         return env
 
-    def _resolve_input(self, port: str, value: Input | str | int | float | bool) -> Any:
+    def _resolve_input(self, port: str, value: Input | str | int | float | bool) -> tuple[Any, str | None]:
+        """An input with its path made a datastore URI, and the lineage node it came from."""
         if not isinstance(value, Input):
-            return value
+            return value, None
         if value.path is None:
-            return value
+            return value, None
         path = value.path
         if is_local_path(path):
-            return value.model_copy(update={"path": str(self._datastores.upload(Path(path)))})
+            return value.model_copy(update={"path": str(self._datastores.upload(Path(path)))}), None
         if path.startswith(_JOB_OUTPUT):
-            return value.model_copy(update={"path": self._job_output_uri(path, port)})
+            output_uri, source = self._job_output_uri(path, port)
+            return value.model_copy(update={"path": output_uri}), f"job:{source}"
         ref = (
             parse_asset_ref(path)
             if path.startswith("azureml:") and not path.startswith("azureml://datastores")
@@ -204,14 +227,15 @@ class JobService:
         )
         if ref is not None:
             cls: type[Data] | type[Model] = Model if value.type in _MODEL_TYPES else Data
-            asset = AssetService(self._ws, cls).get(ref.name, ref.version, None if ref.version else ref.label)
-            return value.model_copy(update={"path": asset.path})
+            asset = AssetService(self._ws, cls).get_by_ref(path, f"inputs.{port}.path")
+            return value.model_copy(update={"path": asset.path}), f"{cls.kind}:{asset.name}:{asset.version}"
         uri = parse_datastore_uri(path)
         if uri is not None:
             self._datastores.get(uri.datastore)
-        return value
+        return value, None
 
-    def _job_output_uri(self, path: str, port: str) -> str:
+    def _job_output_uri(self, path: str, port: str) -> tuple[str, str]:
+        """The datastore URI of ``azureml://jobs/<job>/outputs/<out>[/paths/<p>]``, and the job."""
         parts = path[len(_JOB_OUTPUT) :].strip("/").split("/")
         if len(parts) < 3 or parts[1] != "outputs":
             raise InvalidSpecError([SpecProblem(
@@ -227,7 +251,7 @@ class JobService:
         if output is None or output.path is None:
             raise NotFoundError(f"Job '{parts[0]}' has no output '{parts[2]}'. Outputs: {', '.join(source.outputs)}.")
         rest = "/".join(parts[4:]) if len(parts) > 4 and parts[3] == "paths" else ""
-        return output.path.rstrip("/") + ("/" + rest if rest else "/")
+        return output.path.rstrip("/") + ("/" + rest if rest else "/"), parts[0]
 
     def _plan_output(self, job_name: str, port: str, output: Output) -> Output:
         path = output.path or f"azureml://datastores/${{{{default_datastore}}}}/paths/azureml/{job_name}/{port}/"

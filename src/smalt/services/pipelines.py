@@ -34,7 +34,7 @@ from smalt.services.jobs import DOORBELL, JobService, Resolved, job_folder, new_
 from smalt.services.workspace import WorkspaceContext, open_workspace
 from smalt.specs import prepare
 from smalt.specs.pipeline import Plan, Step, Upstream, plan
-from smalt.store import JobRecord
+from smalt.store import Edge, JobRecord
 
 HEARTBEAT_S = 2.0
 _SETTLED = JobStatus.TERMINAL
@@ -107,6 +107,7 @@ class PipelineService:
                 retry = steps[key].retry
                 meta = {"key": key, "retry": retry.max_retries if retry else 0}
                 self._jobs.record(tx, resolved[key], parent_name=name, step=meta)
+            tx.lineage.add(_step_edges(steps, names))
         if start:
             self._spawn(name)
         found = self._jobs.get(name)
@@ -119,6 +120,16 @@ class PipelineService:
         with self._ws.store.transaction(write=True) as tx:
             tx.jobs.touch(name, heartbeat_at=datetime.now(UTC))
         start_detached(self._ws, "smalt.services.pipelines", name, folder / "driver.log")
+
+
+def _step_edges(steps: dict[str, Step], names: dict[str, str]) -> list[Edge]:
+    """Lineage: each step input bound to another step's output."""
+    return [
+        Edge(f"job:{names[value.step]}", f"job:{names[key]}", "input", port)
+        for key, step in steps.items()
+        for port, value in step.inputs.items()
+        if isinstance(value, Upstream)
+    ]
 
 
 def _on(datastore: str | None, output: Output) -> Output:

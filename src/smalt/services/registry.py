@@ -33,13 +33,13 @@ from typing import Any
 
 from smalt.entities import Model
 from smalt.entities.base import is_valid_name
-from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError
+from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SmaltError
 from smalt.services.datastores import DatastoreService
 from smalt.services.tracking import ARTIFACT_SCHEME, Page, TrackingService, next_page_token, page_offset
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import DatastoreUri, is_local_path, parse_datastore_uri
 from smalt.specs.filters import parse_filter, parse_order_by
-from smalt.store import AssetVersionRecord, Transaction
+from smalt.store import AssetVersionRecord, Edge, Transaction
 from smalt.store.assets import ContainerDetail
 
 KIND = Model.kind
@@ -253,7 +253,7 @@ class RegistryService:
             self._container(tx, name)
             for record in tx.assets.list_versions(KIND, name):
                 tx.assets.set_archived(KIND, name, record.version, True)
-            tx.assets.delete_aliases(KIND, name)
+            tx.assets.delete_aliases(KIND, name, deleted_by=self._ws.user)
             tx.assets.set_archived(KIND, name, None, True)
             tx.assets.update_container(KIND, name)
 
@@ -304,18 +304,20 @@ class RegistryService:
         path, found_run, found_model_id = self._resolve_source(source)
         run_id = run_id or found_run
         model_id = model_id or found_model_id
-        model_type, flavors = self._flavors(path)
+        model_type, flavors, info = self._flavors(path)
         properties = {SOURCE_PROPERTY: source, **({MODEL_ID_PROPERTY: model_id} if model_id else {})}
         model = Model(
             name=name, path=path, type=model_type, flavors=flavors, job_name=run_id or None,
             description=description or None, tags={k: v or "" for k, v in (tags or {}).items()},
-            properties=properties,
+            properties=properties, mlflow=info,
         )  # fmt: skip
         spec = model.to_dict()
         with self._ws.store.transaction(write=True) as tx:
             self._container(tx, name)
             record, _ = tx.assets.create_version(KIND, name, None, spec, model.content_digest(), self._ws.user)
             tx.assets.update_container(KIND, name)
+            if run_id:  # lineage: the run that logged the model
+                tx.lineage.add([Edge(f"job:{run_id}", f"{KIND}:{name}:{record.version}", "output")])
             return self._version(record)
 
     def _resolve_source(self, source: str) -> tuple[str, str | None, str | None]:
@@ -358,24 +360,18 @@ class RegistryService:
             DatastoreService(self._ws).get(datastore.datastore)  # an unknown datastore is an error now
         return source, None, None
 
-    def _flavors(self, path: str) -> tuple[str, dict[str, Any] | None]:
-        """``mlflow_model`` with the MLmodel's flavors when one is at ``path``, else ``custom_model``."""
-        uri = parse_datastore_uri(path)
-        if uri is None:
-            return "custom_model", None
-        datastores = DatastoreService(self._ws)
-        mlmodel = str(DatastoreUri(uri.datastore, f"{uri.path}/MLmodel"))
-        if not datastores.exists(mlmodel):
-            return "custom_model", None
-        from ruamel.yaml import YAML
-        from ruamel.yaml.error import YAMLError
+    def _flavors(self, path: str) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
+        """``mlflow_model`` with what its MLmodel says when one is at ``path``, else ``custom_model``."""
+        from smalt.services.model_sources import read_mlmodel
 
+        if parse_datastore_uri(path) is None:
+            return "custom_model", None, None
         try:
-            data = YAML(typ="safe").load(datastores.read_bytes(mlmodel))
-        except YAMLError:
-            return "mlflow_model", None
-        flavors = data.get("flavors") if isinstance(data, dict) else None
-        return "mlflow_model", flavors if isinstance(flavors, dict) else None
+            read = read_mlmodel(self._ws, path)
+        except SmaltError:
+            exists = DatastoreService(self._ws).exists(f"{path.rstrip('/')}/MLmodel")
+            return ("mlflow_model" if exists else "custom_model"), None, None
+        return "mlflow_model", read["flavors"] or None, read["mlflow"]
 
     def get_model_version(self, name: str, version: str) -> ModelVersion:
         with self._ws.store.transaction() as tx:
@@ -416,7 +412,7 @@ class RegistryService:
         with self._ws.store.transaction(write=True) as tx:
             record = self._record(tx, name, version)
             tx.assets.set_archived(KIND, name, record.version, True)
-            tx.assets.delete_aliases(KIND, name, record.version)
+            tx.assets.delete_aliases(KIND, name, record.version, self._ws.user)
             tx.assets.update_container(KIND, name)
 
     def transition_model_version_stage(self, name: str, version: str, stage: str,
@@ -504,7 +500,7 @@ class RegistryService:
         _check_alias(alias)
         with self._ws.store.transaction(write=True) as tx:
             self._container(tx, name)
-            tx.assets.delete_alias(KIND, name, alias)
+            tx.assets.delete_alias(KIND, name, alias, self._ws.user)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """The version ``alias`` points at. A missing alias is an invalid parameter (400), as MLflow has it."""

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from smalt.entities import CommandJob, Data, Input, JobStatus
+from smalt.entities import CommandJob, Data, Input, JobStatus, Model
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.errors import SmaltError
 from smalt.execution import ProcessGroup, acquire_slot, ring
@@ -36,6 +36,7 @@ from smalt.specs.command import literal, render
 
 HEARTBEAT_S = 2.0
 _FILE_OUTPUTS = ("uri_file", *PRIMITIVE_TYPES)
+_MODEL_TYPES = ("mlflow_model", "custom_model", "triton_model")
 POLL_S = 0.02
 _LOG_TAIL_LINES = 20
 
@@ -227,6 +228,12 @@ class Supervisor:
             for warning in resolved.warnings:
                 log.write(f"warning: {warning}\n")
             python = ensure(resolved, self.ws.path / "envs", log)
+        from smalt.environments import installed_packages
+
+        # Lineage: what the environment held when this job ran (once per digest).
+        version, packages = installed_packages(python)
+        with self.ws.store.transaction(write=True) as tx:
+            tx.lineage.record_environment(resolved.digest, version, packages)
         return str(python)
 
     def _materialise(self, job: CommandJob) -> tuple[Path, dict[str, str | None], dict[str, str]]:
@@ -349,17 +356,25 @@ class Supervisor:
                 handle.close()
 
     def _publish(self, job: CommandJob, outputs: dict[str, str]) -> None:
-        data: AssetService[Data] = AssetService(self.ws, Data)
+        """Publish each output; one with a ``name`` is registered as a data asset, or as a model
+        when its type is a model type, linked to this job (lineage)."""
         for port, output in job.outputs.items():
             assert output.path is not None
             local = Path(outputs[port])
             self.datastores.promote(local.parent if output.type in _FILE_OUTPUTS else local, output.path)
-            if output.name and output.type not in PRIMITIVE_TYPES:
-                data_type = output.type if output.type in ("uri_file", "uri_folder", "mltable") else "uri_folder"
-                path = output.path.rstrip("/") + f"/{port}" if output.type == "uri_file" else output.path
-                registered = Data(name=output.name, version=output.version, path=path, type=data_type,
-                                  description=f"Output '{port}' of job {self.name}")  # fmt: skip
-                data.create_or_update(registered)
+            if not output.name or output.type in PRIMITIVE_TYPES:
+                continue
+            description = f"Output '{port}' of job {self.name}"
+            if output.type in _MODEL_TYPES:
+                model = Model(name=output.name, version=output.version, path=output.path, type=output.type,
+                              job_name=self.name, description=description)  # fmt: skip
+                AssetService(self.ws, Model).create_or_update(model, produced_by=(self.name, port))
+                continue
+            data_type = output.type if output.type in ("uri_file", "uri_folder", "mltable") else "uri_folder"
+            path = output.path.rstrip("/") + f"/{port}" if output.type == "uri_file" else output.path
+            registered = Data(name=output.name, version=output.version, path=path, type=data_type,
+                              description=description)  # fmt: skip
+            AssetService(self.ws, Data).create_or_update(registered, produced_by=(self.name, port))
 
     def _collect_artifacts(self, workdir: Path) -> None:
         artifacts = self.folder / "artifacts"

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from smalt.store.jobs import JobRecord
+from smalt.store.lineage import Edge
 from smalt.store.records import AssetContainerRecord, AssetVersionRecord, NamedRecord
 from smalt.store.secrets import SecretBox
 from smalt.store.sql import SqlMetadataStore, Transaction
@@ -33,6 +34,7 @@ class MetadataStore(Protocol):
 __all__ = [
     "AssetContainerRecord",
     "AssetVersionRecord",
+    "Edge",
     "JobRecord",
     "MetadataStore",
     "NamedRecord",

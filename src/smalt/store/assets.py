@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from smalt.errors import VersionConflictError
 from smalt.store.dialects import insert_ignoring_conflicts
 from smalt.store.records import AssetContainerRecord, AssetVersionRecord, utc
+from smalt.store.tables import asset_alias_events as alias_events
 from smalt.store.tables import asset_aliases as alias_rows
 from smalt.store.tables import asset_containers as containers
 from smalt.store.tables import asset_versions as versions
@@ -43,6 +44,17 @@ class AliasRecord:
     name: str
     alias: str
     version: str
+    set_by: str
+    set_at: datetime
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One move of an alias: ``version`` None is a removal, ``previous_version`` None a first set."""
+
+    alias: str
+    version: str | None
+    previous_version: str | None
     set_by: str
     set_at: datetime
 
@@ -333,26 +345,50 @@ class AssetRepository:
 
     # -- aliases ------------------------------------------------------------------------------
     def set_alias(self, kind: str, name: str, alias: str, version: str, set_by: str) -> None:
-        """Point ``alias`` at ``version``, moving it if it pointed elsewhere."""
-        self.delete_alias(kind, name, alias)
+        """Point ``alias`` at ``version``, moving it if it pointed elsewhere; the move is kept in
+        the alias history."""
+        previous = self.alias(kind, name, alias)
+        if previous is not None and previous.version == version:
+            return
         self._connection.execute(
-            alias_rows.insert().values(
-                kind=kind, name=name, alias=alias, version=version, set_by=set_by, set_at=datetime.now(UTC)
-            )
-        )
-
-    def delete_alias(self, kind: str, name: str, alias: str) -> bool:
-        result = self._connection.execute(
             delete(alias_rows).where(alias_rows.c.kind == kind, alias_rows.c.name == name, alias_rows.c.alias == alias)
         )
-        return bool(result.rowcount)
+        now = datetime.now(UTC)
+        self._connection.execute(
+            alias_rows.insert().values(kind=kind, name=name, alias=alias, version=version, set_by=set_by, set_at=now)
+        )
+        self._alias_event(kind, name, alias, version, previous.version if previous else None, set_by, now)
 
-    def delete_aliases(self, kind: str, name: str, version: str | None = None) -> int:
+    def delete_alias(self, kind: str, name: str, alias: str, deleted_by: str = "") -> bool:
+        previous = self.alias(kind, name, alias)
+        if previous is None:
+            return False
+        self._connection.execute(
+            delete(alias_rows).where(alias_rows.c.kind == kind, alias_rows.c.name == name, alias_rows.c.alias == alias)
+        )
+        self._alias_event(kind, name, alias, None, previous.version, deleted_by, datetime.now(UTC))
+        return True
+
+    def delete_aliases(self, kind: str, name: str, version: str | None = None, deleted_by: str = "") -> int:
         """Remove every alias of an asset, or only those pointing at ``version``."""
-        query = delete(alias_rows).where(alias_rows.c.kind == kind, alias_rows.c.name == name)
-        if version is not None:
-            query = query.where(alias_rows.c.version == version)
-        return int(self._connection.execute(query).rowcount)
+        removed = [a for a in self.aliases_of(kind, [name]) if version is None or a.version == version]
+        for found in removed:
+            self.delete_alias(kind, name, found.alias, deleted_by)
+        return len(removed)
+
+    def _alias_event(self, kind: str, name: str, alias: str, version: str | None, previous: str | None,
+                     by: str, at: datetime) -> None:  # fmt: skip
+        self._connection.execute(alias_events.insert().values(
+            kind=kind, name=name, alias=alias, version=version, previous_version=previous, set_by=by, set_at=at,
+        ))  # fmt: skip
+
+    def alias_history(self, kind: str, name: str) -> list[AliasEvent]:
+        """Every set, move and removal of the asset's aliases, oldest first."""
+        rows = self._connection.execute(
+            select(alias_events).where(alias_events.c.kind == kind, alias_events.c.name == name)
+            .order_by(alias_events.c.id)
+        ).all()  # fmt: skip
+        return [AliasEvent(r.alias, r.version, r.previous_version, r.set_by, utc(r.set_at)) for r in rows]
 
     def alias(self, kind: str, name: str, alias: str) -> AliasRecord | None:
         row = self._connection.execute(

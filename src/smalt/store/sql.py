@@ -13,6 +13,7 @@ from smalt.errors import BackendError, SmaltError
 from smalt.store.assets import AssetRepository
 from smalt.store.dialects import make_engine, redact, relax_durability
 from smalt.store.jobs import JobRepository
+from smalt.store.lineage import LineageRepository
 from smalt.store.migrate import upgrade
 from smalt.store.named import NamedRepository, compute_repository, datastore_repository
 from smalt.store.tracking import TrackingRepository
@@ -28,6 +29,7 @@ class Transaction:
         self.computes: NamedRepository = compute_repository(connection)
         self.jobs = JobRepository(connection)
         self.tracking = TrackingRepository(connection)
+        self.lineage = LineageRepository(connection)
 
 
 class SqlMetadataStore:

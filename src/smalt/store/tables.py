@@ -233,3 +233,45 @@ logged_models = Table(
     Column("params", JSON, nullable=False),
 )
 Index("ix_logged_models_experiment_id", logged_models.c.experiment_id)
+
+# Lineage, recorded as work happens: an edge says ``src`` fed or produced ``dst``. Nodes are
+# ``job:<name>``, ``data:<name>:<version>`` and ``model:<name>:<version>``; ``relation`` is
+# ``input`` (an asset or a job's output read by a job), ``output`` (a data version a job wrote)
+# or ``model`` (a model version registered from a job); ``port`` names the job's input or output.
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("src", String(400), nullable=False),
+    Column("dst", String(400), nullable=False),
+    Column("relation", String(16), nullable=False),
+    Column("port", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_lineage_edges_src", lineage_edges.c.src)
+Index("ix_lineage_edges_dst", lineage_edges.c.dst)
+
+# The packages installed in a built environment, by its digest: what a job's environment held.
+environment_packages = Table(
+    "environment_packages",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("python", String(32), nullable=True),
+    Column("packages", JSON, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every move of an alias (set, moved or removed), with who and when: promotion history.
+asset_alias_events = Table(
+    "asset_alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("alias", String(255), nullable=False),
+    Column("version", String(100), nullable=True),
+    Column("previous_version", String(100), nullable=True),
+    Column("set_by", String(255), nullable=False),
+    Column("set_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_asset_alias_events_kind_name", asset_alias_events.c.kind, asset_alias_events.c.name)
