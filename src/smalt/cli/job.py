@@ -165,6 +165,25 @@ def stream(name: NameOpt) -> None:
     _report(context.client().jobs.stream(name))
 
 
+@job_app.command("rerun")
+def rerun(
+    name: NameOpt,
+    stream: Annotated[
+        bool, typer.Option("--stream", "-s", help="Follow the logs; exit 0 only if it completed.")
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Run a job again with exactly its recorded code snapshot, environment and inputs (not the
+    files on disk now); a pipeline reruns every step. The new job links back to NAME."""
+    client = context.client()
+    submitted = client.jobs.rerun(name)
+    if not stream:
+        emit(submitted, output)
+        return
+    sys.stderr.write(f"Job {submitted.name} (rerun of {name}) submitted; streaming its logs.\n")
+    _report(client.jobs.stream(submitted.name or ""))
+
+
 @job_app.command("cancel")
 def cancel(name: NameOpt, output: OutputOpt = None) -> None:
     """Cancel a job: its whole process tree is stopped; a queued job never starts."""

@@ -15,6 +15,7 @@ import typer
 from smalt.cli import context
 from smalt.cli.assets import asset_app
 from smalt.cli.job import job_app
+from smalt.cli.lineage import add_data_commands, add_model_commands
 from smalt.cli.resources import compute_app, datastore_app, workspace_app
 from smalt.cli.server import server
 
@@ -27,10 +28,14 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(workspace_app, name="workspace")
-app.add_typer(asset_app("data", "data assets (uri_file, uri_folder, mltable)"), name="data")
+data_app = asset_app("data", "data assets (uri_file, uri_folder, mltable)")
+add_data_commands(data_app)
+app.add_typer(data_app, name="data")
 app.add_typer(asset_app("environment", "environments (conda file, image, build)"), name="environment")
 app.add_typer(asset_app("component", "components"), name="component")
-app.add_typer(asset_app("model", "models (custom, MLflow, Triton)"), name="model")
+model_app = asset_app("model", "models (custom, MLflow, Triton)")
+add_model_commands(model_app)
+app.add_typer(model_app, name="model")
 app.add_typer(job_app, name="job")
 app.add_typer(compute_app, name="compute")
 app.add_typer(datastore_app, name="datastore")

@@ -7,7 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from smalt.client.operations import AssetOperations, ComputeOperations, DatastoreOperations, JobOperations
+from smalt.client.operations import (
+    AssetOperations,
+    ComputeOperations,
+    DataOperations,
+    DatastoreOperations,
+    JobOperations,
+    ModelOperations,
+)
 from smalt.entities import CommandComponent, Data, Environment, Model, Workspace
 from smalt.errors import ConfigurationError
 from smalt.services import (
@@ -19,6 +26,7 @@ from smalt.services import (
     resolve_path,
 )
 from smalt.services.jobs import JobService
+from smalt.services.lineage import LineageService
 from smalt.services.workspace import WORKSPACE_ENV
 
 # Azure ML's search order: each (folder, file) pair all the way up before the next pair.
@@ -54,12 +62,13 @@ class MLClient:
         if workspace is None and not os.environ.get(WORKSPACE_ENV) and workspace_name:
             workspace = Path.home() / ".smalt" / workspace_name
         self._context: WorkspaceContext = open_workspace(resolve_path(workspace), name=workspace_name)
-        self.data: AssetOperations[Data] = AssetOperations(AssetService(self._context, Data))
+        lineage = LineageService(self._context)
+        self.data = DataOperations(AssetService(self._context, Data), lineage)
         self.environments: AssetOperations[Environment] = AssetOperations(AssetService(self._context, Environment))
         self.components: AssetOperations[CommandComponent] = AssetOperations(
             AssetService(self._context, CommandComponent)
         )
-        self.models: AssetOperations[Model] = AssetOperations(AssetService(self._context, Model))
+        self.models = ModelOperations(AssetService(self._context, Model), lineage)
         self.datastores = DatastoreOperations(DatastoreService(self._context))
         self.compute = ComputeOperations(ComputeService(self._context))
         jobs = JobService(self._context)

@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 from typing import Any, Generic, TextIO, TypeVar
 
-from smalt.entities import Asset, Compute, Datastore
+from smalt.entities import Asset, Compute, Data, Datastore, LineageGraph, Model, ModelComparison
+from smalt.entities.model import AliasMove, AssetAlias
 from smalt.services import AssetService, ComputeService, DatastoreService
 from smalt.services.jobs import AnyJob, JobList, JobService, PathList
+from smalt.services.lineage import LineageService
 
 A = TypeVar("A", bound=Asset)
 T = TypeVar("T")
@@ -78,6 +80,57 @@ class AssetOperations(Generic[A]):
         return self._service.download(name, None if version is None else str(version), label, download_path)
 
 
+class ModelOperations(AssetOperations[Model]):
+    """``ml_client.models``: Azure ML's verbs, and aliases, lineage and comparison.
+
+    Example::
+
+        ml_client.models.set_alias("credit", "production", version=3)
+        graph = ml_client.models.lineage("credit", version=3)
+        [n.name for n in graph.of_kind("data")]
+    """
+
+    def __init__(self, service: AssetService[Model], lineage: LineageService) -> None:
+        super().__init__(service)
+        self._lineage = lineage
+
+    def set_alias(
+        self, name: str, alias: str, version: str | int | None = None, label: str | None = None
+    ) -> AssetAlias:
+        """Point ``alias`` at a version; ``azureml:<name>@<alias>`` then names it."""
+        return self._service.set_alias(name, alias, None if version is None else str(version), label)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        self._service.remove_alias(name, alias)
+
+    def aliases(self, name: str) -> list[AssetAlias]:
+        return self._service.aliases(name)
+
+    def alias_history(self, name: str) -> list[AliasMove]:
+        """Every set, move and removal of the model's aliases, with who and when."""
+        return self._service.alias_history(name)
+
+    def lineage(self, name: str, version: str | int | None = None, label: str | None = None) -> LineageGraph:
+        """The graph upstream of a version: the jobs that made it, their code, environment and data."""
+        return self._lineage.model_lineage(name, None if version is None else str(version), label)
+
+    def compare(self, name: str, versions: list[str | int]) -> ModelComparison:
+        """What differs between versions: params, inputs, metrics, data versions, packages, code files."""
+        return self._lineage.compare(name, [str(v) for v in versions])
+
+
+class DataOperations(AssetOperations[Data]):
+    """``ml_client.data``: Azure ML's verbs, and the impact of a version."""
+
+    def __init__(self, service: AssetService[Data], lineage: LineageService) -> None:
+        super().__init__(service)
+        self._lineage = lineage
+
+    def impact(self, name: str, version: str | int | None = None, label: str | None = None) -> LineageGraph:
+        """Every job, data version and model derived from a data version, transitively."""
+        return self._lineage.data_impact(name, None if version is None else str(version), label)
+
+
 class DatastoreOperations:
     """``ml_client.datastores``: credentials go in, and never come back out."""
 
@@ -137,6 +190,11 @@ class JobOperations:
 
     def __init__(self, service: JobService) -> None:
         self._service = service
+
+    def rerun(self, name: str) -> AnyJob:
+        """A new job with exactly the recorded code snapshot, environment and inputs of ``name``,
+        linked to it; a pipeline is rerun with reuse turned off."""
+        return self._service.rerun(name)
 
     def create_or_update(self, job: AnyJob, *, experiment_name: str | None = None) -> AnyJob:
         """Validate, resolve and start ``job`` (a command or pipeline job); returns it as recorded

@@ -17,6 +17,7 @@ from smalt.entities.datastore import (
 from smalt.entities.environment import BuildContext, Environment, InlineEnvironment
 from smalt.entities.io import Input, Output
 from smalt.entities.job import JOB_STATUS, RUN_STATUS, CommandJob, JobStatus, command
+from smalt.entities.lineage import LineageEdge, LineageGraph, LineageNode, ModelComparison
 from smalt.entities.model import Model
 from smalt.entities.pipeline import PipelineComponent, PipelineJob, PipelineSettings, RetrySettings
 from smalt.entities.workspace import Workspace
@@ -30,11 +31,11 @@ ServicePrincipalConfiguration = DatastoreCredentials
 __all__ = [
     "AccountKeyConfiguration",
     "AmlCompute",
+    "Asset",
+    "AssetTypes",
     "AzureBlobDatastore",
     "AzureDataLakeGen2Datastore",
     "AzureFileDatastore",
-    "Asset",
-    "AssetTypes",
     "BuildContext",
     "CommandComponent",
     "CommandJob",
@@ -50,13 +51,17 @@ __all__ = [
     "Input",
     "JOB_STATUS",
     "JobStatus",
-    "RUN_STATUS",
+    "LineageEdge",
+    "LineageGraph",
+    "LineageNode",
     "LocalDatastore",
     "Model",
+    "ModelComparison",
     "Output",
     "PipelineComponent",
     "PipelineJob",
     "PipelineSettings",
+    "RUN_STATUS",
     "RetrySettings",
     "S3Datastore",
     "SasTokenConfiguration",

@@ -9,11 +9,13 @@ same resolved content are the same version; nothing is written until all of it h
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from smalt.entities import Asset, CommandComponent, Data, Environment, Model
 from smalt.entities.environment import InlineEnvironment
+from smalt.entities.model import AliasMove, AssetAlias
 from smalt.errors import InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
 from smalt.services.datastores import DatastoreService
 from smalt.services.provenance import creation_context
@@ -23,6 +25,12 @@ from smalt.store import AssetVersionRecord, Edge
 from smalt.store.assets import NOUNS
 
 A = TypeVar("A", bound=Asset)
+MAX_ALIAS = 255
+# Aliases: the service has a method named `list`, which shadows the builtin inside the class.
+AliasList = list[AssetAlias]
+MoveList = list[AliasMove]
+_ALIAS = re.compile(r"^[\w\-]*$")
+_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
 
 
 class AssetService(Generic[A]):
@@ -217,6 +225,42 @@ class AssetService(Generic[A]):
                 raise _not_found(tx, self.kind, name, None)
             tx.assets.set_archived(self.kind, name, version, archived)
 
+    # -- aliases ---------------------------------------------------------------------------
+    def set_alias(self, name: str, alias: str, version: str | None = None, label: str | None = None) -> AssetAlias:
+        """Point ``alias`` at a version (moving it if it pointed elsewhere); ``azureml:<name>@<alias>``
+        then names that version anywhere a version is accepted. The move is kept with who and when."""
+        check_alias(alias)
+        with self._ws.store.transaction(write=True) as tx:
+            record = _lookup(tx, self.kind, name, version, None if version else (label or "latest"))
+            tx.assets.set_alias(self.kind, record.name, alias, record.version, self._ws.user)
+            found = tx.assets.alias(self.kind, record.name, alias)
+        assert found is not None
+        return AssetAlias(alias=found.alias, version=found.version, set_by=found.set_by, set_at=found.set_at)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        with self._ws.store.transaction(write=True) as tx:
+            if not tx.assets.container_exists(self.kind, name):
+                raise _not_found(tx, self.kind, name, None)
+            if not tx.assets.delete_alias(self.kind, name, alias, self._ws.user):
+                raise NotFoundError(f"{NOUNS[self.kind]} '{name}' has no alias {alias!r}.",
+                                    hint=f"smalt {self.kind} alias list --name {name}")  # fmt: skip
+
+    def aliases(self, name: str) -> AliasList:
+        with self._ws.store.transaction() as tx:
+            if not tx.assets.container_exists(self.kind, name):
+                raise _not_found(tx, self.kind, name, None)
+            return [AssetAlias(alias=a.alias, version=a.version, set_by=a.set_by, set_at=a.set_at)
+                    for a in tx.assets.aliases_of(self.kind, [name])]  # fmt: skip
+
+    def alias_history(self, name: str) -> MoveList:
+        """Every set, move and removal of the asset's aliases, oldest first, with who and when."""
+        with self._ws.store.transaction() as tx:
+            if not tx.assets.container_exists(self.kind, name):
+                raise _not_found(tx, self.kind, name, None)
+            events = tx.assets.alias_history(self.kind, name)
+        return [AliasMove(alias=e.alias, version=e.version, previous_version=e.previous_version,
+                          set_by=e.set_by, set_at=e.set_at) for e in events]  # fmt: skip
+
     def download(
         self, name: str, version: str | None = None, label: str | None = None, download_path: str | Path = "."
     ) -> Path:
@@ -232,6 +276,23 @@ class AssetService(Generic[A]):
             f"{NOUNS[self.kind]} '{name}:{asset.version}' points at {path}, outside any datastore.",
             hint="download it with the tool of that storage",
         )
+
+
+def check_alias(alias: str) -> None:
+    if not alias:
+        raise InvalidSpecError.one("Registered model alias name must not be empty.", "alias")
+    if not _ALIAS.match(alias) or len(alias) > MAX_ALIAS:
+        raise InvalidSpecError.one(
+            f"Invalid alias name {alias!r}: aliases hold only letters, digits, '_' and '-', "
+            f"at most {MAX_ALIAS} characters.",
+            "alias",
+        )
+    if alias.lower() == "latest":
+        raise InvalidSpecError.one(
+            "The alias 'latest' (in any case) is reserved: it always means the newest version.", "alias"
+        )
+    if _VERSION_ALIAS.match(alias):
+        raise InvalidSpecError.one(f"The alias {alias!r} is reserved: v<number> names a version.", "alias")
 
 
 def _lookup(tx: Any, kind: str, name: str, version: str | None, label: str | None) -> AssetVersionRecord:

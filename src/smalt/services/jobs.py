@@ -164,6 +164,8 @@ class JobService:
                step: dict[str, Any] | None = None, rerun_of: str | None = None) -> None:  # fmt: skip
         """Write a resolved job (NotStarted), its run's tags and its lineage, inside ``tx``."""
         job = resolved.job
+        if rerun_of:
+            job = job.model_copy(update={"tags": {**job.tags, RERUN_OF_TAG: rerun_of}})
         spec = job.to_dict()
         spec["runtime"] = {
             "host": socket.gethostname(), "code_files": resolved.code_files,
@@ -182,10 +184,57 @@ class JobService:
         # The job's tags are its run's tags, so MLflow filters (`tags.team = 'x'`) find it; a
         # pipeline step is a child run of its pipeline, as MLflow marks nested runs.
         tags = {**job.tags, **({"mlflow.parentRunId": parent_name} if parent_name else {})}
-        if rerun_of:
-            tags[RERUN_OF_TAG] = rerun_of
         tx.tracking.log(job.name, tags=sorted(tags.items()))
         tx.lineage.add(Edge(src, f"job:{job.name}", "input", port) for port, src in resolved.sources.items())
+
+    # -- reproducing ------------------------------------------------------------------------
+    def rerun(self, name: str, *, start: bool = True) -> AnyJob:
+        """Submit a new job with exactly the recorded code snapshot, environment and inputs of
+        ``name`` (not the files on disk now), linked to it (``smalt.rerunOf``; lineage). A
+        pipeline is rerun whole, with reuse turned off."""
+        with self._ws.store.transaction() as tx:
+            record = tx.jobs.get(name)
+            edges = tx.lineage.into([f"job:{name}"])
+        if record is None:
+            raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
+        if record.type == "run":
+            raise InvalidStateError(f"'{name}' is a run that an MLflow client created; smalt cannot run it again.")
+        if record.type == "pipeline":
+            from smalt.services.pipelines import PipelineService
+
+            return PipelineService(self._ws).rerun(record, start=start)
+        if record.status == JobStatus.NOT_STARTED and record.parent_name:
+            raise InvalidStateError(
+                f"Job '{name}' is a step that never started; its inputs were never bound.",
+                hint=f"rerun its pipeline: smalt job rerun --name {record.parent_name}",
+            )
+        new_name = new_job_name()
+        resolved = self.rerun_resolved(record, new_name, {e.port or "": e.src for e in edges if e.relation == "input"})
+        with self._ws.store.transaction(write=True) as tx:
+            self.record(tx, resolved, rerun_of=name)
+        if start:
+            self._spawn(new_name)
+        return self.get(new_name)
+
+    def rerun_resolved(self, record: JobRecord, new_name: str, sources: dict[str, str]) -> Resolved:
+        """The recorded job ``record`` again as ``new_name``: its resolved code, environment and
+        inputs as they were; its outputs planned anew from what was written (an explicit output
+        version is left out, so the rerun registers the next version instead of conflicting)."""
+        runtime = record.spec.get("runtime") or {}
+        spec = {k: v for k, v in record.spec.items() if k not in ("runtime", "step")}
+        declared = runtime.get("declared_outputs")
+        if declared is None:  # recorded before declared outputs were kept: the planned paths, renamed
+            declared = {
+                port: {**out, "path": str(out.get("path", "")).replace(f"/{record.name}/", "/${{name}}/")}
+                for port, out in (spec.get("outputs") or {}).items()
+            }  # fmt: skip
+        outputs = {}
+        for port, out in declared.items():
+            output = Output.model_validate({k: v for k, v in out.items() if k != "version"})
+            outputs[port] = self._plan_output(new_name, port, output).to_dict()
+        job = CommandJob.model_validate({**spec, "name": new_name, "outputs": outputs})
+        return Resolved(job, dict(runtime.get("code_files") or {}), sources, runtime.get("environment_digest"),
+                        declared)  # fmt: skip
 
     @staticmethod
     def _required_inputs(job: CommandJob) -> list[SpecProblem]:

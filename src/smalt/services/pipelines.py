@@ -30,7 +30,7 @@ from smalt.execution import Doorbell
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
-from smalt.services.jobs import DOORBELL, JobService, Resolved, job_folder, new_job_name, start_detached
+from smalt.services.jobs import DOORBELL, RERUN_OF_TAG, JobService, Resolved, job_folder, new_job_name, start_detached
 from smalt.services.workspace import WorkspaceContext, open_workspace
 from smalt.specs import prepare
 from smalt.specs.pipeline import Plan, Step, Upstream, plan
@@ -108,6 +108,43 @@ class PipelineService:
                 meta = {"key": key, "retry": retry.max_retries if retry else 0}
                 self._jobs.record(tx, resolved[key], parent_name=name, step=meta)
             tx.lineage.add(_step_edges(steps, names))
+        if start:
+            self._spawn(name)
+        found = self._jobs.get(name)
+        assert isinstance(found, PipelineJob)
+        return found
+
+    def rerun(self, record: JobRecord, *, start: bool = True) -> PipelineJob:
+        """The recorded pipeline again, every step with its recorded code, environment and
+        inputs, and ``force_rerun`` set: each step runs."""
+        name = new_job_name()
+        with self._ws.store.transaction() as tx:
+            children = {str(r.spec["step"]["key"]): r for r in tx.jobs.children(record.name)}
+            edges = tx.lineage.into([f"job:{r.name}" for r in children.values()])
+        old_names: dict[str, str] = record.spec["plan"]["names"]
+        names = {key: new_job_name() for key in old_names}
+        renamed = {f"job:{old_names[k]}": f"job:{names[k]}" for k in old_names}
+        steps: list[tuple[str, Resolved]] = []
+        for key, child in children.items():
+            # What the step read from outside the pipeline; links between its steps are made anew below.
+            sources = {e.port or "": e.src for e in edges if e.dst == f"job:{child.name}" and e.relation == "input"
+                       and e.src not in renamed}  # fmt: skip
+            steps.append((key, self._jobs.rerun_resolved(child, names[key], sources)))
+        spec = json.loads(json.dumps(record.spec))
+        spec["pipeline"]["name"] = name
+        spec["pipeline"].setdefault("settings", {})["force_rerun"] = True
+        spec["plan"]["names"] = names
+        spec["runtime"] = {"host": socket.gethostname(), "rerun_of": record.name}
+        plan_steps = {d["key"]: Step.from_dict(d) for d in spec["plan"]["steps"]}
+        with self._ws.store.transaction(write=True) as tx:
+            tx.jobs.create(name, "pipeline", JobStatus.NOT_STARTED, record.display_name, record.experiment_name,
+                           record.compute, spec, self._ws.user, experiment_id=record.experiment_id)  # fmt: skip
+            tags = {**tx.tracking.run_data([record.name])[record.name].tags, RERUN_OF_TAG: record.name}
+            tx.tracking.log(name, tags=sorted((k, v) for k, v in tags.items() if not k.startswith("mlflow.")))
+            for key, resolved in steps:
+                meta = {"key": key, "retry": (children[key].spec.get("step") or {}).get("retry", 0)}
+                self._jobs.record(tx, resolved, parent_name=name, step=meta, rerun_of=children[key].name)
+            tx.lineage.add(_step_edges(plan_steps, names))
         if start:
             self._spawn(name)
         found = self._jobs.get(name)

@@ -34,6 +34,7 @@ from typing import Any
 from smalt.entities import Model
 from smalt.entities.base import is_valid_name
 from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SmaltError
+from smalt.services.assets import check_alias as _check_alias
 from smalt.services.datastores import DatastoreService
 from smalt.services.tracking import ARTIFACT_SCHEME, Page, TrackingService, next_page_token, page_offset
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
@@ -48,9 +49,7 @@ STAGES = ("None", "Staging", "Production", "Archived")
 #: Where the MLflow source of a version is kept in its properties.
 SOURCE_PROPERTY = "mlflow.source"
 MODEL_ID_PROPERTY = "mlflow.model_id"
-MAX_TAG_KEY, MAX_TAG_VALUE, MAX_ALIAS = 250, 100_000, 255
-_ALIAS = re.compile(r"^[\w\-]*$")
-_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
+MAX_TAG_KEY, MAX_TAG_VALUE = 250, 100_000
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))?/?$")
 _RUNS_URI = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
 
@@ -118,23 +117,6 @@ def _check_tag(key: str, value: str | None) -> None:
         raise InvalidSpecError.one(f"Invalid tag key {key!r}: it must have 1 to {MAX_TAG_KEY} characters.", "key")
     if value is not None and len(value) > MAX_TAG_VALUE:
         raise InvalidSpecError.one(f"Tag {key!r} is longer than {MAX_TAG_VALUE} characters.", "value")
-
-
-def _check_alias(alias: str) -> None:
-    if not alias:
-        raise InvalidSpecError.one("Registered model alias name must not be empty.", "alias")
-    if not _ALIAS.match(alias) or len(alias) > MAX_ALIAS:
-        raise InvalidSpecError.one(
-            f"Invalid alias name {alias!r}: aliases hold only letters, digits, '_' and '-', "
-            f"at most {MAX_ALIAS} characters.",
-            "alias",
-        )
-    if alias.lower() == "latest":
-        raise InvalidSpecError.one(
-            "The alias 'latest' (in any case) is reserved: it always means the newest version.", "alias"
-        )
-    if _VERSION_ALIAS.match(alias):
-        raise InvalidSpecError.one(f"The alias {alias!r} is reserved: v<number> names a version.", "alias")
 
 
 class RegistryService:
