@@ -191,6 +191,10 @@ class JobOperations:
     def __init__(self, service: JobService) -> None:
         self._service = service
 
+    def lineage(self, name: str) -> LineageGraph:
+        """The graph upstream of a job: what it read, back to data and code, and what it ran."""
+        return LineageService(self._service.workspace).job_lineage(name)
+
     def rerun(self, name: str) -> AnyJob:
         """A new job with exactly the recorded code snapshot, environment and inputs of ``name``,
         linked to it; a pipeline is rerun with reuse turned off."""

@@ -85,6 +85,10 @@ class JobService:
         self._ws = workspace
         self._datastores = DatastoreService(workspace)
 
+    @property
+    def workspace(self) -> WorkspaceContext:
+        return self._ws
+
     # -- submitting -------------------------------------------------------------------------
     def create_or_update(self, job: AnyJob, *, start: bool = True) -> AnyJob:
         """Resolve, record and start a job. Nothing is queued when anything is wrong, and every

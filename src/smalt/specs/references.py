@@ -52,8 +52,9 @@ def is_local_path(value: str) -> bool:
     """A path on this machine, as opposed to a URI or an ``azureml:`` reference."""
     if value.startswith("file:"):
         return True
-    # ${{parent.inputs.x}} and other bindings are resolved by the pipeline, not the file system.
-    return not (_SCHEME.match(value) or value.startswith(("azureml:", "${{")))
+    # ${{parent.inputs.x}} and other bindings are resolved by the pipeline, not the file system;
+    # runs:/<run>/<path> and models:/<name>/<version> are MLflow's URIs (one slash, no authority).
+    return not (_SCHEME.match(value) or value.startswith(("azureml:", "${{", "runs:/", "models:/")))
 
 
 def parse_datastore_uri(value: str) -> DatastoreUri | None:
