@@ -88,10 +88,20 @@ def test_logged_model_registers_loads_by_version_alias_and_stage(client: MlflowC
     smalt_client = MLClient(workspace=workspace_path)
     try:
         model = smalt_client.models.get("clf", version="1")
+        lineage = smalt_client.models.lineage("clf", version=1)
+        # Aliases are shared both ways: one set by smalt is what MLflow clients resolve, and the
+        # history holds the MLflow client's move too.
+        smalt_client.models.set_alias("clf", "production", version=1)
+        history = [(m.alias, m.version) for m in smalt_client.models.alias_history("clf")]
     finally:
         smalt_client.close()
     assert (model.job_name, model.type, model.stage) == (run_id, "mlflow_model", "Staging")
     assert model.flavors is not None and "sklearn" in model.flavors
+    assert model.mlflow is not None and model.mlflow["signature"]["inputs"]
+    assert model.mlflow["input_example"]["info"]["artifact_path"]
+    assert ("job:" + run_id, "model:clf:1", "output") in {(e.source, e.target, e.relation) for e in lineage.edges}
+    assert client.get_model_version_by_alias("clf", "production").version == "1"
+    assert history == [("champion", "1"), ("production", "1")]
     assert model.path.startswith("azureml://datastores/workspaceblobstore/paths/")
 
     # Registering the run's model again makes version 2, like MLflow.
