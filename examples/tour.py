@@ -62,6 +62,8 @@ def main() -> None:
         step(noun, "list")
     step("data", "list", "--name", "iris")
     step("data", "show", "--name", "iris", "--label", "latest", output="yaml")
+    # Lineage, recorded as the jobs ran: everything the latest iris data fed.
+    step("data", "impact", "--name", "iris", "--label", "latest")
     step("component", "show", "--name", "train_iris", "--version", "1", output="yaml")
     step("model", "download", "--name", "iris-tree", "--version", "1", "--download-path",
          str(WORKSPACE / "downloads"), output="")  # fmt: skip

@@ -39,6 +39,14 @@ def test_tour_registers_lists_and_shows_every_kind(tmp_path: Path) -> None:
     jobs = listed("job")  # newest first: the pipeline twice, then the command job
     assert [(j["type"], j["status"]) for j in jobs] == [("pipeline", "Completed")] * 2 + [("command", "Completed")]
     assert "[report] Completed (reused: nothing changed since" in result.stdout
+    impact = subprocess.run(
+        [smalt, "--workspace", str(workspace), "data", "impact", "--name", "iris", "-o", "json"],
+        env=env, text=True, capture_output=True, check=True,
+    )  # fmt: skip
+    derived = {node["id"] for node in json.loads(impact.stdout)["nodes"]}
+    # The command job read iris:2 and registered iris-summary:1; in each pipeline run, summarize
+    # read it and report read summarize's output: 1 + 2 x 2 jobs.
+    assert "data:iris-summary:1" in derived and len([n for n in derived if n.startswith("job:")]) == 5
     summary = listed("data", "--name", "iris-summary")
     assert [d["type"] for d in summary] == ["uri_folder"]
     assert "hello: 6 rows, 3 species" in result.stdout

@@ -24,14 +24,14 @@ class LineageService:
     def model_lineage(self, name: str, version: str | None = None, label: str | None = None) -> LineageGraph:
         """Everything upstream of a model version: the jobs that made it and what they read,
         back to data and code, each job with its code snapshot and environment."""
-        model = AssetService(self._ws, Model).get(name, version, label if version is None else None)
+        model = AssetService(self._ws, Model).get(name, version, None if version else (label or "latest"))
         root = f"model:{model.name}:{model.version}"
         return self._graph(root, upstream=True)
 
     def data_impact(self, name: str, version: str | None = None, label: str | None = None) -> LineageGraph:
         """Everything downstream of a data version: jobs that read it, and the data versions,
         models and jobs derived from those, transitively."""
-        data = AssetService(self._ws, Data).get(name, version, label if version is None else None)
+        data = AssetService(self._ws, Data).get(name, version, None if version else (label or "latest"))
         return self._graph(f"data:{data.name}:{data.version}", upstream=False)
 
     def job_lineage(self, name: str) -> LineageGraph:
