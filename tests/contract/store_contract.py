@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from smalt import MLClient
-from smalt.entities import Compute, Data, Datastore
+from smalt.entities import Compute, Data, Datastore, Model
 from smalt.entities.datastore import DatastoreCredentials
 from smalt.errors import InvalidStateError, NotFoundError, VersionConflictError
 from smalt.services import WorkspaceContext, open_workspace
@@ -363,3 +363,37 @@ class StoreContract:
                 assert tx.assets.version_names("data", "shared") == ["1", "2"]
         finally:
             other.close()
+
+    # -- lineage ---------------------------------------------------------------------------
+    def test_lineage_walks_both_ways_and_environments_keep_their_first_record(
+        self, context: WorkspaceContext
+    ) -> None:
+        from smalt.store import Edge
+
+        with context.store.transaction(write=True) as tx:
+            tx.lineage.add([
+                Edge("data:raw:1", "job:prep", "input", "raw"), Edge("job:prep", "job:train", "input", "data"),
+                Edge("job:train", "model:m:1", "output", "model"), Edge("data:other:1", "job:unrelated", "input"),
+            ])  # fmt: skip
+            tx.lineage.record_environment("d" * 64, "3.11.7", ["numpy==2.1.0"])
+            tx.lineage.record_environment("d" * 64, "3.12.0", ["other==1"])  # a later record is ignored
+        with context.store.transaction() as tx:
+            up = tx.lineage.walk("model:m:1", upstream=True)
+            down = tx.lineage.walk("data:raw:1", upstream=False)
+            environments = tx.lineage.environments(["d" * 64, "missing"])
+        assert [(e.src, e.dst) for e in up] == [("job:train", "model:m:1"), ("job:prep", "job:train"),
+                                                ("data:raw:1", "job:prep")]  # fmt: skip
+        assert {e.dst for e in down} == {"job:prep", "job:train", "model:m:1"}
+        assert environments == {"d" * 64: {"python": "3.11.7", "packages": ["numpy==2.1.0"]}}
+
+    def test_alias_moves_are_kept_with_who_and_when(self, client: MLClient, files: Path) -> None:
+        first = client.models.create_or_update(Model(name="m", path=str(files / "part1.csv")))
+        second = client.models.create_or_update(Model(name="m", path=str(files / "part2.csv")))
+        client.models.set_alias("m", "production", version=first.version)
+        client.models.set_alias("m", "production", version=first.version)  # no move: nothing recorded
+        client.models.set_alias("m", "production", version=second.version)
+        client.models.remove_alias("m", "production")
+        moves = client.models.alias_history("m")
+        assert [(m.previous_version, m.version) for m in moves] == [(None, "1"), ("1", "2"), ("2", None)]
+        assert all(m.set_by for m in moves)
+        assert client.models.aliases("m") == []
