@@ -19,7 +19,7 @@ def add_model_commands(app: typer.Typer) -> None:
     @app.command("lineage")
     def lineage(name: NameOpt, version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None) -> None:
         """The chain from a model version back to its jobs, data, code and environment."""
-        graph = context.client().models.lineage(name, version, label if version is None else None)
+        graph = context.client().models.lineage(name, version, label)
         _graph(graph, output, upstream=True)
 
     @app.command("compare", context_settings={"allow_extra_args": True})
@@ -77,7 +77,7 @@ def add_data_commands(app: typer.Typer) -> None:
     @app.command("impact")
     def impact(name: NameOpt, version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None) -> None:
         """Every job, data version and model derived from a data version, transitively."""
-        graph = context.client().data.impact(name, version, label if version is None else None)
+        graph = context.client().data.impact(name, version, label)
         _graph(graph, output, upstream=False)
 
 

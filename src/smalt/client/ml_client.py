@@ -72,7 +72,7 @@ class MLClient:
         self.datastores = DatastoreOperations(DatastoreService(self._context))
         self.compute = ComputeOperations(ComputeService(self._context))
         jobs = JobService(self._context)
-        self.jobs = JobOperations(jobs)
+        self.jobs = JobOperations(jobs, lineage)
         # The next smalt command after a supervisor died marks its job Failed (NotResponding).
         jobs.reap_stale()
 

@@ -188,12 +188,13 @@ class JobOperations:
         ml_client.jobs.stream(job.name)
     """
 
-    def __init__(self, service: JobService) -> None:
+    def __init__(self, service: JobService, lineage: LineageService) -> None:
         self._service = service
+        self._lineage = lineage
 
     def lineage(self, name: str) -> LineageGraph:
         """The graph upstream of a job: what it read, back to data and code, and what it ran."""
-        return LineageService(self._service.workspace).job_lineage(name)
+        return self._lineage.job_lineage(name)
 
     def rerun(self, name: str) -> AnyJob:
         """A new job with exactly the recorded code snapshot, environment and inputs of ``name``,

@@ -349,10 +349,3 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     return value
 
-
-def _mlmodel_flavors(mlmodel: Path) -> dict[str, Any]:
-    from smalt.specs.yaml_source import read_yaml
-
-    data = _plain(read_yaml(mlmodel).data)
-    flavors = data.get("flavors") if isinstance(data, dict) else None
-    return flavors if isinstance(flavors, dict) else {}

@@ -31,7 +31,7 @@ from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
 from smalt.services.provenance import creation_context
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
-from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
+from smalt.specs import DatastoreUri, is_local_path, parse_asset_ref, parse_datastore_uri, prepare
 from smalt.store import Edge, JobRecord
 from smalt.store.tracking import MetricRecord, RunData
 
@@ -84,10 +84,6 @@ class JobService:
     def __init__(self, workspace: WorkspaceContext) -> None:
         self._ws = workspace
         self._datastores = DatastoreService(workspace)
-
-    @property
-    def workspace(self) -> WorkspaceContext:
-        return self._ws
 
     # -- submitting -------------------------------------------------------------------------
     def create_or_update(self, job: AnyJob, *, start: bool = True) -> AnyJob:
@@ -294,17 +290,35 @@ class JobService:
             raise InvalidSpecError([SpecProblem(
                 f"{path!r} is not a job output; write azureml://jobs/<job>/outputs/<output>", f"inputs.{port}.path"
             )])  # fmt: skip
-        source = self.get(parts[0])
-        if source.status != JobStatus.COMPLETED:
-            raise InvalidStateError(
-                f"Job '{parts[0]}' is {source.status}; only a completed job's outputs can be inputs.",
-                hint=f"smalt job show --name {parts[0]}",
-            )
-        output = source.outputs.get(parts[2])
-        if output is None or output.path is None:
-            raise NotFoundError(f"Job '{parts[0]}' has no output '{parts[2]}'. Outputs: {', '.join(source.outputs)}.")
         rest = "/".join(parts[4:]) if len(parts) > 4 and parts[3] == "paths" else ""
-        return output.path.rstrip("/") + ("/" + rest if rest else "/"), parts[0]
+        return self.output_uri(parts[0], parts[2], rest) + ("" if rest else "/"), parts[0]
+
+    def output_uri(self, job_name: str, output: str, sub: str = "") -> str:
+        """The datastore URI of ``sub`` inside a completed job's ``output``; the output
+        ``artifacts`` is the job's run artifacts, as in Azure ML."""
+        with self._ws.store.transaction() as tx:
+            record = tx.jobs.get(job_name)
+        if record is None:
+            raise NotFoundError(f"Job '{job_name}' not found.", hint="smalt job list")
+        if record.status != JobStatus.COMPLETED:
+            raise InvalidStateError(
+                f"Job '{job_name}' is {record.status}; only a completed job's outputs can be used.",
+                hint=f"smalt job show --name {job_name}",
+            )
+        outputs = {} if record.type == "run" else (record.spec.get("outputs") or {})
+        path = (outputs.get(output) or {}).get("path")
+        if path:
+            base = str(path).rstrip("/")
+        elif output == "artifacts":
+            from smalt.services.tracking import run_artifact_path
+
+            base = str(DatastoreUri(DEFAULT_DATASTORE, run_artifact_path(job_name)))
+        else:
+            raise NotFoundError(
+                f"Job '{job_name}' has no output '{output}'. Outputs: {', '.join([*outputs, 'artifacts'])}.",
+                hint=f"smalt job show --name {job_name}",
+            )
+        return f"{base}/{sub}" if sub else base
 
     def _plan_output(self, job_name: str, port: str, output: Output) -> Output:
         path = output.path or f"azureml://datastores/${{{{default_datastore}}}}/paths/azureml/{job_name}/{port}/"

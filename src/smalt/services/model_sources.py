@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smalt.entities import JobStatus, Model
-from smalt.errors import InvalidSpecError, InvalidStateError, NotFoundError, SmaltError, SpecProblem
+from smalt.entities import Model
+from smalt.errors import InvalidSpecError, SmaltError, SpecProblem
 from smalt.services.datastores import DatastoreService
-from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
-from smalt.specs import DatastoreUri, is_local_path, parse_datastore_uri
+from smalt.services.workspace import WorkspaceContext
+from smalt.specs import is_local_path, parse_datastore_uri
 
 _JOB_OUTPUT = re.compile(r"^azureml://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)(?:/paths/?(?P<path>.*))?$")
 _RUNS = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
@@ -73,32 +73,10 @@ def resolve_source(ws: WorkspaceContext, model: Model) -> Source:
 
 
 def _job_output(ws: WorkspaceContext, job_name: str, output: str, sub: str) -> Source:
-    """A path inside a job's output (or its run artifacts), checked: the job completed, files are there."""
+    """A path inside a completed job's output (or its run artifacts) that holds files."""
     from smalt.services.jobs import JobService
-    from smalt.services.tracking import run_artifact_path
 
-    with ws.store.transaction() as tx:
-        record = tx.jobs.get(job_name)
-    if record is None:
-        raise NotFoundError(f"Job '{job_name}' not found; nothing was registered.", hint="smalt job list")
-    if record.status != JobStatus.COMPLETED:
-        raise InvalidStateError(
-            f"Job '{job_name}' is {record.status}; a model is registered only from a completed job. "
-            "Nothing was registered.",
-            hint=f"smalt job show --name {job_name}",
-        )
-    outputs = {} if record.type == "run" else JobService(ws).get(job_name).outputs
-    if output in outputs and outputs[output].path:
-        base = str(outputs[output].path).rstrip("/")
-    elif output == "artifacts" or record.type == "run":
-        base = str(DatastoreUri(DEFAULT_DATASTORE, run_artifact_path(job_name)))
-    else:
-        raise NotFoundError(
-            f"Job '{job_name}' has no output '{output}'. Outputs: {', '.join([*outputs, 'artifacts'])}. "
-            "Nothing was registered.",
-            hint=f"smalt job show --name {job_name}",
-        )
-    uri = f"{base}/{sub}" if sub else base
+    uri = JobService(ws).output_uri(job_name, output, sub)
     if not has_files(DatastoreService(ws), uri):
         raise _problem(f"job '{job_name}' wrote no files at {output}/{sub or ''}".rstrip("/"),
                        f"smalt job download --name {job_name} --all shows what it wrote")  # fmt: skip

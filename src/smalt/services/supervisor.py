@@ -228,12 +228,15 @@ class Supervisor:
             for warning in resolved.warnings:
                 log.write(f"warning: {warning}\n")
             python = ensure(resolved, self.ws.path / "envs", log)
-        from smalt.environments import installed_packages
+        # Lineage: what the environment holds, recorded by the first job that uses it.
+        with self.ws.store.transaction() as tx:
+            recorded = bool(tx.lineage.environments([resolved.digest]))
+        if not recorded:
+            from smalt.environments import installed_packages
 
-        # Lineage: what the environment held when this job ran (once per digest).
-        version, packages = installed_packages(python)
-        with self.ws.store.transaction(write=True) as tx:
-            tx.lineage.record_environment(resolved.digest, version, packages)
+            version, packages = installed_packages(python)
+            with self.ws.store.transaction(write=True) as tx:
+                tx.lineage.record_environment(resolved.digest, version, packages)
         return str(python)
 
     def _materialise(self, job: CommandJob) -> tuple[Path, dict[str, str | None], dict[str, str]]:
