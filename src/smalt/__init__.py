@@ -29,12 +29,29 @@ _EXPORTS = {
     "load_model": "smalt.specs",
     "load_compute": "smalt.specs",
     "load_datastore": "smalt.specs",
+    "load_online_endpoint": "smalt.specs",
+    "load_online_deployment": "smalt.specs",
+    "ManagedOnlineEndpoint": "smalt.entities",
+    "ManagedOnlineDeployment": "smalt.entities",
+    "CodeConfiguration": "smalt.entities",
+    "Model": "smalt.entities",
+    "Environment": "smalt.entities",
 }
 
 if TYPE_CHECKING:
     from smalt.client import MLClient
     from smalt.client import dsl as dsl
-    from smalt.entities import Input, Output, PipelineJob, command
+    from smalt.entities import (
+        CodeConfiguration,
+        Environment,
+        Input,
+        ManagedOnlineDeployment,
+        ManagedOnlineEndpoint,
+        Model,
+        Output,
+        PipelineJob,
+        command,
+    )
     from smalt.specs import (
         load_component,
         load_compute,
@@ -43,6 +60,8 @@ if TYPE_CHECKING:
         load_environment,
         load_job,
         load_model,
+        load_online_deployment,
+        load_online_endpoint,
     )
 
 
@@ -55,6 +74,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Input", "MLClient", "Output", "PipelineJob", "command", "dsl", "load_component", "load_compute", "load_data",
+    "CodeConfiguration", "Environment", "Input", "MLClient", "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
+    "Model", "Output", "PipelineJob", "command", "dsl", "load_component", "load_compute", "load_data",
     "load_datastore", "load_environment", "load_job", "load_model",
+    "load_online_deployment", "load_online_endpoint",
 ]  # fmt: skip

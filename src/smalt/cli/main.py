@@ -14,6 +14,7 @@ import typer
 
 from smalt.cli import context
 from smalt.cli.assets import asset_app
+from smalt.cli.endpoint import deployment_app, endpoint_app
 from smalt.cli.job import job_app
 from smalt.cli.lineage import add_data_commands, add_model_commands
 from smalt.cli.resources import compute_app, datastore_app, workspace_app
@@ -39,6 +40,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(job_app, name="job")
 app.add_typer(compute_app, name="compute")
 app.add_typer(datastore_app, name="datastore")
+app.add_typer(endpoint_app, name="online-endpoint")
+app.add_typer(deployment_app, name="online-deployment")
 app.command(name="server")(server)
 
 

@@ -14,6 +14,8 @@ from smalt.client.operations import (
     DatastoreOperations,
     JobOperations,
     ModelOperations,
+    OnlineDeploymentOperations,
+    OnlineEndpointOperations,
 )
 from smalt.entities import CommandComponent, Data, Environment, Model, Workspace
 from smalt.errors import ConfigurationError
@@ -25,6 +27,7 @@ from smalt.services import (
     open_workspace,
     resolve_path,
 )
+from smalt.services.endpoints import EndpointService
 from smalt.services.jobs import JobService
 from smalt.services.lineage import LineageService
 from smalt.services.workspace import WORKSPACE_ENV
@@ -71,6 +74,9 @@ class MLClient:
         self.models = ModelOperations(AssetService(self._context, Model), lineage)
         self.datastores = DatastoreOperations(DatastoreService(self._context))
         self.compute = ComputeOperations(ComputeService(self._context))
+        endpoints = EndpointService(self._context)
+        self.online_endpoints = OnlineEndpointOperations(endpoints)
+        self.online_deployments = OnlineDeploymentOperations(endpoints)
         jobs = JobService(self._context)
         self.jobs = JobOperations(jobs, lineage)
         # The next smalt command after a supervisor died marks its job Failed (NotResponding).

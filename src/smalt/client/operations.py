@@ -6,11 +6,26 @@ import sys
 from pathlib import Path
 from typing import Any, Generic, TextIO, TypeVar
 
-from smalt.entities import Asset, Compute, Data, Datastore, LineageGraph, Model, ModelComparison
+from smalt.entities import (
+    Asset,
+    Compute,
+    Data,
+    Datastore,
+    EndpointAuthKeys,
+    EndpointAuthToken,
+    LineageGraph,
+    Model,
+    ModelComparison,
+    OnlineDeployment,
+    OnlineEndpoint,
+)
 from smalt.entities.model import AliasMove, AssetAlias
+from smalt.errors import InvalidStateError, UserCodeError
 from smalt.services import AssetService, ComputeService, DatastoreService
+from smalt.services.endpoints import EndpointList, EndpointService
 from smalt.services.jobs import AnyJob, JobList, JobService, PathList
 from smalt.services.lineage import LineageService
+from smalt.specs import prepare
 
 A = TypeVar("A", bound=Asset)
 T = TypeVar("T")
@@ -253,3 +268,92 @@ class JobOperations:
                  all: bool = False) -> PathList:  # fmt: skip
         """Outputs to ``<download_path>/named-outputs/<output>``; ``all`` adds ``artifacts/``."""
         return self._service.download(name, download_path, output_name, all)
+
+
+class OnlineEndpointOperations:
+    """``ml_client.online_endpoints``: endpoints, their keys and tokens, and scoring requests."""
+
+    def __init__(self, service: EndpointService) -> None:
+        self._service = service
+
+    def begin_create_or_update(self, endpoint: OnlineEndpoint, **kwargs: Any) -> Poller[OnlineEndpoint]:
+        """Create the endpoint (or change it: traffic, mirror traffic, auth mode, tags).
+
+        Example::
+
+            endpoint.traffic = {"blue": 90, "green": 10}
+            ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+        """
+        return Poller(self._service.create_or_update(prepare(endpoint)))
+
+    def get(self, name: str) -> OnlineEndpoint:
+        return self._service.get(name)
+
+    def list(self) -> EndpointList:
+        return self._service.list()
+
+    def begin_delete(self, name: str) -> Poller[None]:
+        self._service.delete(name)
+        return Poller(None)
+
+    def get_keys(self, name: str) -> EndpointAuthKeys | EndpointAuthToken:
+        """``EndpointAuthKeys`` (``primary_key``, ``secondary_key``) or ``EndpointAuthToken``."""
+        return self._service.get_keys(name)
+
+    def begin_regenerate_keys(self, name: str, *, key_type: str = "primary") -> Poller[None]:
+        self._service.regenerate_keys(name, key_type)
+        return Poller(None)
+
+    def invoke(
+        self, endpoint_name: str, *, request_file: str | Path | None = None, deployment_name: str | None = None,
+        request: str | bytes | None = None, **kwargs: Any,
+    ) -> str:  # fmt: skip
+        """Score one request (the JSON in ``request_file``); the response body. An answer with a
+        4xx or 5xx status raises, with the endpoint's error message."""
+        if request_file is not None:
+            body = Path(request_file).read_bytes()
+        elif request is not None:
+            body = request.encode() if isinstance(request, str) else request
+        else:
+            raise InvalidStateError("invoke needs request_file (or request)")
+        status, answer = self._service.invoke(endpoint_name, body, deployment_name)
+        if status >= 400:
+            raise UserCodeError(
+                f"Online endpoint '{endpoint_name}' answered {status}: {answer.decode(errors='replace')}"
+            )
+        return answer.decode()
+
+    def begin_start(self, name: str) -> Poller[OnlineEndpoint]:
+        return Poller(self._service.start(name))
+
+    def begin_stop(self, name: str) -> Poller[OnlineEndpoint]:
+        return Poller(self._service.stop(name))
+
+    def start_all(self) -> EndpointList:
+        """Bring every endpoint back (after a restart of the machine, say)."""
+        return self._service.start_all()
+
+
+class OnlineDeploymentOperations:
+    """``ml_client.online_deployments``: the deployments behind an endpoint."""
+
+    def __init__(self, service: EndpointService) -> None:
+        self._service = service
+
+    def begin_create_or_update(self, deployment: OnlineDeployment, *, all_traffic: bool = False,
+                               **kwargs: Any) -> Poller[OnlineDeployment]:  # fmt: skip
+        """Start (or replace, with no request dropped) the deployment's instances."""
+        return Poller(self._service.create_or_update_deployment(prepare(deployment), all_traffic=all_traffic))
+
+    def get(self, name: str, endpoint_name: str) -> OnlineDeployment:
+        return self._service.get_deployment(endpoint_name, name)
+
+    def list(self, endpoint_name: str) -> list[OnlineDeployment]:
+        return self._service.list_deployments(endpoint_name)
+
+    def begin_delete(self, name: str, endpoint_name: str) -> Poller[None]:
+        self._service.delete_deployment(endpoint_name, name)
+        return Poller(None)
+
+    def get_logs(self, name: str, endpoint_name: str, lines: int | None = None, **kwargs: Any) -> str:
+        return self._service.get_logs(endpoint_name, name, lines)

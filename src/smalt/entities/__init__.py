@@ -14,6 +14,16 @@ from smalt.entities.datastore import (
     LocalDatastore,
     S3Datastore,
 )
+from smalt.entities.endpoint import (
+    CodeConfiguration,
+    DataCollector,
+    EndpointAuthKeys,
+    EndpointAuthToken,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    OnlineDeployment,
+    OnlineEndpoint,
+)
 from smalt.entities.environment import BuildContext, Environment, InlineEnvironment
 from smalt.entities.io import Input, Output
 from smalt.entities.job import JOB_STATUS, RUN_STATUS, CommandJob, JobStatus, command
@@ -29,6 +39,14 @@ SasTokenConfiguration = DatastoreCredentials
 ServicePrincipalConfiguration = DatastoreCredentials
 
 __all__ = [
+    "OnlineEndpoint",
+    "OnlineDeployment",
+    "ManagedOnlineEndpoint",
+    "ManagedOnlineDeployment",
+    "EndpointAuthToken",
+    "EndpointAuthKeys",
+    "DataCollector",
+    "CodeConfiguration",
     "AccountKeyConfiguration",
     "AmlCompute",
     "Asset",

@@ -11,6 +11,8 @@ from smalt.specs.loader import (
     load_environment,
     load_job,
     load_model,
+    load_online_deployment,
+    load_online_endpoint,
     prepare,
 )
 from smalt.specs.references import (
@@ -28,6 +30,8 @@ __all__ = [
     "from_values",
     "is_local_path",
     "load",
+    "load_online_deployment",
+    "load_online_endpoint",
     "load_component",
     "load_compute",
     "load_data",

@@ -22,6 +22,8 @@ from smalt.entities import (
     Entity,
     Environment,
     Model,
+    OnlineDeployment,
+    OnlineEndpoint,
 )
 from smalt.entities.base import raw_validation_errors
 from smalt.entities.pipeline import Located, PipelineComponent, PipelineJob
@@ -41,6 +43,8 @@ KINDS: dict[str, type[Entity]] = {
     "compute": Compute,
     "datastore": Datastore,
     "job": CommandJob,
+    "online-endpoint": OnlineEndpoint,
+    "online-deployment": OnlineDeployment,
 }
 _BY_TYPE: dict[str, dict[str, type[Entity]]] = {
     "component": {"command": CommandComponent, "pipeline": PipelineComponent},
@@ -68,6 +72,10 @@ _PATH_FIELDS: dict[type[Entity], list[Loc]] = {
         ("environment", "conda_file"), ("environment", "build", "path"),
     ],
     Datastore: [("path",)],
+    OnlineDeployment: [
+        ("model", "path"), ("code_configuration", "code"),
+        ("environment", "conda_file"), ("environment", "build", "path"),
+    ],
     PipelineJob: [("inputs", "*", "path"), *_NODE_PATHS],
     PipelineComponent: [("inputs", "*", "path"), *_NODE_PATHS],
 }  # fmt: skip
@@ -217,6 +225,8 @@ load_environment = _typed_loader("environment", Environment)
 load_model = _typed_loader("model", Model)
 load_compute = _typed_loader("compute", Compute)
 load_datastore = _typed_loader("datastore", Datastore)
+load_online_endpoint = _typed_loader("online-endpoint", OnlineEndpoint)
+load_online_deployment = _typed_loader("online-deployment", OnlineDeployment)
 
 
 def load_component(source: str | Path, **kwargs: Any) -> CommandComponent | PipelineComponent:

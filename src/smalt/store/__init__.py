@@ -7,6 +7,7 @@ use its repositories (``assets``, ``datastores``, ``computes``), which hand back
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from smalt.store.endpoints import DeploymentRecord, EndpointRecord
 from smalt.store.jobs import JobRecord
 from smalt.store.lineage import Edge
 from smalt.store.records import AssetContainerRecord, AssetVersionRecord, NamedRecord
@@ -34,7 +35,9 @@ class MetadataStore(Protocol):
 __all__ = [
     "AssetContainerRecord",
     "AssetVersionRecord",
+    "DeploymentRecord",
     "Edge",
+    "EndpointRecord",
     "JobRecord",
     "MetadataStore",
     "NamedRecord",

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from smalt.errors import BackendError, SmaltError
 from smalt.store.assets import AssetRepository
 from smalt.store.dialects import make_engine, redact, relax_durability
+from smalt.store.endpoints import EndpointRepository
 from smalt.store.jobs import JobRepository
 from smalt.store.lineage import LineageRepository
 from smalt.store.migrate import upgrade
@@ -30,6 +31,7 @@ class Transaction:
         self.jobs = JobRepository(connection)
         self.tracking = TrackingRepository(connection)
         self.lineage = LineageRepository(connection)
+        self.endpoints = EndpointRepository(connection)
 
 
 class SqlMetadataStore:

@@ -275,3 +275,32 @@ asset_alias_events = Table(
     Column("set_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_asset_alias_events_kind_name", asset_alias_events.c.kind, asset_alias_events.c.name)
+
+# Online endpoints: the spec as given, the Fernet token of their keys and token-signing secret,
+# and where their router runs (port, pid).
+online_endpoints = Table(
+    "online_endpoints",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("secrets", Text, nullable=True),
+    Column("runtime", JSON, nullable=False),
+    Column("provisioning_state", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+)
+
+# Deployments behind an endpoint; runtime holds the generation being served and its instances.
+online_deployments = Table(
+    "online_deployments",
+    metadata,
+    Column("endpoint_name", String(255), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("runtime", JSON, nullable=False),
+    Column("provisioning_state", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,199 @@
+"""Starting, watching and stopping an endpoint's processes: its router and its instances.
+
+Every process starts in its own session, detached from the command that started it, with its
+output appended to a log file, so that it outlives that command. A process is known by its pid
+and start time together, so a pid reused after a restart is never taken for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smalt.errors import BackendError
+
+WORKER = Path(__file__).with_name("worker.py")
+INIT_FAILED = 3
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    started: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "started": self.started}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Process | None:
+        return cls(int(data["pid"]), float(data["started"])) if data else None
+
+    def alive(self) -> bool:
+        import psutil
+
+        try:
+            process = psutil.Process(self.pid)
+            return bool(abs(process.create_time() - self.started) < 1 and process.status() != psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:
+            return False
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL if it has not finished its requests and exited within ``grace_s``."""
+        import psutil
+
+        if not self.alive():
+            return
+        process = psutil.Process(self.pid)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(grace_s)
+            except psutil.TimeoutExpired:
+                process.kill()
+
+
+def _spawn(command: list[str], log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Process:
+    import psutil
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as handle:
+        child = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env, cwd=cwd,
+        )  # fmt: skip
+    return Process(child.pid, psutil.Process(child.pid).create_time())
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def socket_path(*parts: str) -> str:
+    """A short Unix socket path for an instance (Unix sockets allow about 100 characters)."""
+    folder = Path(tempfile.gettempdir()) / f"smalt-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return str(folder / f"{hashlib.sha256('/'.join(parts).encode()).hexdigest()[:20]}.sock")
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# -- the router ---------------------------------------------------------------------------------
+
+
+def start_router(config: Path, log: Path, *, timeout_s: float = 30.0) -> Process:
+    """Start ``smalt.serving.router`` on ``config``; return once it answers ``GET /``."""
+    settings = json.loads(config.read_text())
+    process = _spawn([sys.executable, "-m", "smalt.serving.router", str(config)], log)
+    url = f"http://{settings['host']}:{settings['port']}/"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return process
+        except (urllib.error.URLError, OSError):
+            pass
+        if not process.alive():
+            raise BackendError(f"The router of endpoint '{settings['endpoint']}' stopped at start:\n{tail(log)}")
+        time.sleep(0.05)
+    process.stop(1)
+    raise BackendError(f"The router of endpoint '{settings['endpoint']}' did not answer within {timeout_s:.0f} s.")
+
+
+def reload_router(host: str, port: int, admin_token: str) -> int:
+    """Make the router read its configuration again; the version it now routes by."""
+    request = urllib.request.Request(
+        f"http://{host}:{port}/-/reload", data=b"", method="POST", headers={"x-smalt-admin": admin_token}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return int(json.loads(answer.read())["version"])
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        raise BackendError(f"The router on port {port} did not take its new configuration: {exc}") from exc
+
+
+def invoke(
+    url: str, body: bytes, headers: dict[str, str], timeout_s: float = 60.0
+) -> tuple[int, bytes, dict[str, str]]:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            return answer.status, answer.read(), dict(answer.headers.items())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers.items())
+    except (urllib.error.URLError, OSError) as exc:
+        raise BackendError(f"Nothing answers at {url}: {exc}") from exc
+
+
+# -- instances ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    python: str
+    socket: str
+    log: Path
+    cwd: Path
+    env: dict[str, str]
+    code: str | None = None
+    script: str | None = None
+    mlflow_model: str | None = None
+
+
+def start_instance(spec: InstanceSpec) -> Process:
+    command = [spec.python, str(WORKER), "--socket", spec.socket]
+    if spec.script:
+        command += ["--code", str(spec.code), "--script", spec.script]
+    else:
+        assert spec.mlflow_model is not None
+        command += ["--mlflow-model", spec.mlflow_model]
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(spec.socket)
+    return _spawn(command, spec.log, env=spec.env, cwd=spec.cwd)
+
+
+def wait_ready(instances: list[tuple[Process, InstanceSpec]], timeout_s: float) -> str | None:
+    """Wait until every instance listens; None, or why one did not (with its log's tail)."""
+    deadline = time.monotonic() + timeout_s
+    waiting = list(instances)
+    while waiting:
+        process, spec = waiting[0]
+        if os.path.exists(spec.socket):
+            waiting.pop(0)
+            continue
+        if not process.alive():
+            return f"instance {Path(spec.log).stem} exited during init():\n{tail(spec.log)}"
+        if time.monotonic() > deadline:
+            return f"instance {Path(spec.log).stem} was not ready within {timeout_s:.0f} s:\n{tail(spec.log)}"
+        time.sleep(0.05)
+    return None
