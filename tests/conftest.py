@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -185,3 +186,27 @@ def smalt_server(workspace_path: Path, tmp_path: Path) -> Iterator[RunningServer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def serving(tmp_path: Path) -> Iterator[None]:
+    """For tests that start online endpoints: afterwards every process they left (routers and
+    instances, detached on purpose) is stopped, found by the test's folder in its command line
+    or working directory."""
+    yield
+    import psutil
+
+    root = str(tmp_path)
+    mine = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            cmdline = " ".join(process.info["cmdline"] or [])
+            ours = root in cmdline or (process.info["cwd"] or "").startswith(root)
+            if ours and process.pid != os.getpid():
+                mine.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    for process in mine:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(mine, timeout=5)

@@ -29,12 +29,16 @@ _ENDPOINT_COLUMNS = ("name", "auth_mode", "traffic", "mirror_traffic", "scoring_
 _DEPLOYMENT_COLUMNS = ("name", "endpoint_name", "model", "instance_count", "provisioning_state")
 
 
-def _weights(text: str | None) -> dict[str, int] | None:
+def _weights(text: str | None, field: str = "traffic") -> dict[str, int] | None:
+    """``"blue=90 green=10"`` as a mapping; the endpoint checks the weights when it takes them."""
     if text is None:
         return None
-    from smalt.entities.endpoint import OnlineEndpoint
-
-    return OnlineEndpoint(name="parse", traffic=text).traffic if text.strip() else {}
+    pairs = [item.split("=", 1) for item in text.replace(",", " ").split()]
+    if any(len(pair) != 2 or not pair[1].strip().isdigit() for pair in pairs):
+        raise typer.BadParameter(
+            f"{text!r}: write weights as 'blue=90 green=10'", param_hint=f"--{field.replace('_', '-')}"
+        )
+    return {name: int(weight) for name, weight in pairs}
 
 
 @endpoint_app.command("create")
@@ -66,7 +70,7 @@ def endpoint_update(
     if traffic is not None:
         changes["traffic"] = _weights(traffic)
     if mirror_traffic is not None:
-        changes["mirror_traffic"] = _weights(mirror_traffic)
+        changes["mirror_traffic"] = _weights(mirror_traffic, "mirror_traffic")
     if changes:
         from smalt.entities import OnlineEndpoint
 

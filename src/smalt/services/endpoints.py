@@ -350,11 +350,12 @@ class EndpointService:
             with self._ws.store.transaction(write=True) as tx:
                 tx.endpoints.put_deployment(endpoint, deployment.name, spec, self._ws.user, runtime=runtime,
                                             provisioning_state="Succeeded")  # fmt: skip
+                # As in Azure ML, every deployment has a weight, 0 until traffic is given to it.
+                traffic = {**record.spec.get("traffic", {})}
+                traffic.setdefault(deployment.name, 0)
                 if all_traffic:
-                    names = [r.name for r in tx.endpoints.deployments(endpoint)]
-                    traffic = {name: 100 if name == deployment.name else 0 for name in names}
-                    endpoint_spec = {**record.spec, "traffic": traffic}
-                    tx.endpoints.set(endpoint, spec=endpoint_spec)
+                    traffic = {name: 100 if name == deployment.name else 0 for name in traffic}
+                tx.endpoints.set(endpoint, spec={**record.spec, "traffic": traffic})
             self._apply(self._record(endpoint))
             if previous is not None:
                 self._stop_instances(previous.runtime)

@@ -66,15 +66,27 @@ class Process:
 
 
 def _spawn(command: list[str], log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Process:
+    """Start ``command`` as an orphan in a session of its own, its output appended to ``log``.
+
+    A shell starts it in the background and exits at once: the process is never this one's
+    child, so nothing here has to wait for it (no zombie, no Popen left running), and it lives
+    on when this command ends.
+    """
     import psutil
 
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as handle:
-        child = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-            env=env, cwd=cwd,
-        )  # fmt: skip
-    return Process(child.pid, psutil.Process(child.pid).create_time())
+    launcher = 'log="$1"; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
+    done = subprocess.run(
+        ["/bin/sh", "-c", launcher, "sh", str(log), *command], capture_output=True, text=True, env=env, cwd=cwd,
+        start_new_session=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 or not done.stdout.strip().isdigit():
+        raise BackendError(f"Could not start {command[0]}: {done.stderr.strip() or done.stdout.strip()}")
+    pid = int(done.stdout)
+    try:
+        return Process(pid, psutil.Process(pid).create_time())
+    except psutil.NoSuchProcess:
+        return Process(pid, 0.0)  # it exited already; alive() says so and its log says why
 
 
 def free_port(host: str = "127.0.0.1") -> int:
