@@ -1,6 +1,8 @@
 """The quick-start tour: a fresh workspace, then data, an environment, a component and a model
 registered from the Azure ML CLI v2 YAML files beside this script, a command job run with its
-logs streamed and its output registered as data, then everything listed and shown.
+logs streamed and its output registered as data; a prepare-train-evaluate pipeline that registers
+a model, deployed behind an online endpoint, scored, retrained, and traffic shifted to the new
+version; then everything listed and shown.
 
 Run it with `make demo`. Each step is the `smalt` command a user would type; the workspace is
 left in ./demo-workspace to look around in (`smalt --workspace demo-workspace data list`).
@@ -8,6 +10,7 @@ left in ./demo-workspace to look around in (`smalt --workspace demo-workspace da
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -37,6 +40,14 @@ def step(*args: str, output: str = "table") -> str:
     return result.stdout
 
 
+def latest_job(display_name: str) -> str:
+    """The name of the newest job with this display name (what `smalt job list` shows first)."""
+    listed = subprocess.run(
+        [*SMALT, "--workspace", str(WORKSPACE), "job", "list", "-o", "json"], text=True, capture_output=True, check=True
+    )
+    return next(j["name"] for j in json.loads(listed.stdout) if j.get("display_name") == display_name)
+
+
 def main() -> None:
     if WORKSPACE.exists():
         shutil.rmtree(WORKSPACE)
@@ -57,6 +68,27 @@ def main() -> None:
     step("job", "validate", "-f", "pipeline.yml", output="")
     step("job", "create", "-f", "pipeline.yml", "--stream", output="")
     step("job", "create", "-f", "pipeline.yml", "--stream", output="")
+
+    # Prepare, train and evaluate with a pipeline; the model it trains is registered as
+    # iris-centroids, and the evaluation's accuracy lands in the step's run.
+    step("job", "create", "-f", "train-pipeline.yml", "--stream", output="")
+    pipeline = latest_job("iris-train")
+    step("job", "list", "--parent", pipeline, "--columns", "metrics.accuracy")
+    # Deploy the model behind an endpoint, as Azure ML's endpoint and deployment YAML pair says.
+    step("online-endpoint", "create", "-f", "endpoint/endpoint.yml")
+    step("online-deployment", "create", "-f", "endpoint/blue.yml", "--all-traffic")
+    step("online-endpoint", "invoke", "-n", "iris", "--request-file", "endpoint/request.json", output="")
+    # A second version with other settings: only train and evaluate run again (prepare is reused).
+    step("job", "create", "-f", "train-pipeline.yml", "--set", "inputs.shrink=0.3", "--stream", output="")
+    step("model", "compare", "-n", "iris-centroids", "--versions", "1", "2")
+    # Green serves version 2 beside blue; traffic moves to it in two steps, no request dropped.
+    step("online-deployment", "create", "-f", "endpoint/green.yml")
+    step("online-endpoint", "update", "-n", "iris", "--traffic", "blue=50 green=50")
+    step("online-endpoint", "invoke", "-n", "iris", "--request-file", "endpoint/request.json", output="")
+    step("online-endpoint", "update", "-n", "iris", "--traffic", "blue=0 green=100")
+    step("online-endpoint", "show", "-n", "iris", output="yaml")
+    # The tour leaves nothing running: `smalt online-endpoint start --all` would bring it back.
+    step("online-endpoint", "stop", "-n", "iris")
 
     for noun in ("data", "environment", "component", "model", "compute", "job"):
         step(noun, "list")

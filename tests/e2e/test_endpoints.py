@@ -266,8 +266,9 @@ def test_failing_init_bad_payloads_and_errors_in_run(ml_client: Any, project: Pa
     assert client.metric("smalt_online_request_errors_total", "blue") == 5
 
 
-def test_endpoints_outlive_the_command_and_start_all_brings_them_back(tmp_path: Path, workspace_path: Path,
-                                                                       project: Path, serving: None) -> None:  # fmt: skip
+def test_endpoints_outlive_the_command_and_start_all_brings_them_back(
+    workspace_path: Path, project: Path, serving: None
+) -> None:
     cli = [str(Path(sys.executable).with_name("smalt")), "--workspace", str(workspace_path)]
 
     def run(*args: str) -> str:

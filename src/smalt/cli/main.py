@@ -17,6 +17,7 @@ from smalt.cli.assets import asset_app
 from smalt.cli.endpoint import deployment_app, endpoint_app
 from smalt.cli.job import job_app
 from smalt.cli.lineage import add_data_commands, add_model_commands
+from smalt.cli.package import add_package_command
 from smalt.cli.resources import compute_app, datastore_app, workspace_app
 from smalt.cli.server import server
 
@@ -36,6 +37,7 @@ app.add_typer(asset_app("environment", "environments (conda file, image, build)"
 app.add_typer(asset_app("component", "components"), name="component")
 model_app = asset_app("model", "models (custom, MLflow, Triton)")
 add_model_commands(model_app)
+add_package_command(model_app)
 app.add_typer(model_app, name="model")
 app.add_typer(job_app, name="job")
 app.add_typer(compute_app, name="compute")

@@ -25,6 +25,7 @@ from smalt.services import AssetService, ComputeService, DatastoreService
 from smalt.services.endpoints import EndpointList, EndpointService
 from smalt.services.jobs import AnyJob, JobList, JobService, PathList
 from smalt.services.lineage import LineageService
+from smalt.services.packaging import PackagingService
 from smalt.specs import prepare
 
 A = TypeVar("A", bound=Asset)
@@ -132,6 +133,18 @@ class ModelOperations(AssetOperations[Model]):
     def compare(self, name: str, versions: list[str | int]) -> ModelComparison:
         """What differs between versions: params, inputs, metrics, data versions, packages, code files."""
         return self._lineage.compare(name, [str(v) for v in versions])
+
+    def package_context(
+        self, name: str, version: str | int | None = None, label: str | None = None, *,
+        deployment_file: str | Path | None = None, output: str | Path,
+    ) -> Path:  # fmt: skip
+        """Write a Docker build context that serves a version (``smalt model package``): the
+        model, the scoring code and environment of ``deployment_file`` (an online deployment YAML;
+        none for an MLflow model), pinned requirements and smalt's scoring server as entry point.
+        ``output`` must be new or empty; the context's path is returned."""
+        packaging = PackagingService(self._service._ws)  # the workspace the model service reads
+        return packaging.package(name, None if version is None else str(version), label,
+                                 deployment_file=deployment_file, output=output)  # fmt: skip
 
 
 class DataOperations(AssetOperations[Data]):

@@ -1,0 +1,47 @@
+"""``smalt model package``: a model version as a Docker build context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smalt.cli import context
+from smalt.cli.output import choose, emit
+
+NameOpt = Annotated[str, typer.Option("--name", "-n", help="Model name.")]
+VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="Model version.")]
+LabelOpt = Annotated[str | None, typer.Option("--label", "-l", help="latest (the default), or an alias.")]
+OutputOpt = Annotated[str | None, typer.Option("--output", "-o", help="json, yaml or table.")]
+
+
+def add_package_command(app: typer.Typer) -> None:
+    @app.command("package")
+    def package(
+        name: NameOpt,
+        output_dir: Annotated[Path, typer.Option("--output-dir", help="A new or empty folder for the context.")],
+        version: VersionOpt = None,
+        label: LabelOpt = None,
+        deployment_file: Annotated[
+            Path | None,
+            typer.Option("--deployment-file", help="Online deployment YAML: scoring code, environment, variables."),
+        ] = None,
+        output: OutputOpt = None,
+    ) -> None:
+        """Write a Docker build context that serves a model version: Dockerfile, model, scoring
+        code, pinned requirements, and smalt's scoring server as its entry point.
+
+        An MLflow model needs no deployment file; any other model needs one with
+        code_configuration. The --output (-o) option is the printing format, as in every command.
+
+        Example: smalt model package -n credit -v 3 --deployment-file blue.yml --output-dir ./credit-image
+        """
+        path = context.client().models.package_context(
+            name, version, label, deployment_file=deployment_file, output=output_dir
+        )
+        if choose(output) == "table":
+            typer.echo(str(path))
+            return
+        files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+        emit({"path": str(path), "files": files}, output)
