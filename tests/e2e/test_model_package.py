@@ -85,7 +85,7 @@ def test_a_custom_model_with_scoring_code_serves_from_its_context(
 ) -> None:
     ml_client.models.create_or_update(Model(name="credit", path=str(project / "model")))
     packaged = smalt("model", "package", "-n", "credit", "-v", "1", "--deployment-file", str(project / "blue.yml"),
-                     "--output-dir", str(tmp_path / "image"), "-o", "json")  # fmt: skip
+                     "--output", str(tmp_path / "image"), "--format", "json")  # fmt: skip
     assert packaged.exit_code == 0, packaged.stderr
     shown = packaged.json()
     assert shown["path"] == str(tmp_path / "image")
@@ -164,7 +164,7 @@ def test_refusals_write_nothing(smalt: Any, ml_client: Any, project: Path, tmp_p
     with pytest.raises(InvalidSpecError, match="custom_model, which is served by a scoring script") as raised:
         ml_client.models.package_context("credit", version=1, output=out / "image")
     assert "--deployment-file" in (raised.value.hint or "")
-    refused = smalt("model", "package", "-n", "credit", "-v", "1", "--output-dir", str(out / "image"))
+    refused = smalt("model", "package", "-n", "credit", "-v", "1", "--output", str(out / "image"))
     assert refused.exit_code != 0 and "no deployment file is given" in refused.stderr
 
     with pytest.raises(NotFoundError, match="'credit:7' not found"):

@@ -13,29 +13,32 @@ from smalt.cli.output import choose, emit
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Model name.")]
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="Model version.")]
 LabelOpt = Annotated[str | None, typer.Option("--label", "-l", help="latest (the default), or an alias.")]
-OutputOpt = Annotated[str | None, typer.Option("--output", "-o", help="json, yaml or table.")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="How to print the result: json, yaml or table.")]
 
 
 def add_package_command(app: typer.Typer) -> None:
     @app.command("package")
     def package(
         name: NameOpt,
-        output_dir: Annotated[Path, typer.Option("--output-dir", help="A new or empty folder for the context.")],
+        output_dir: Annotated[
+            Path, typer.Option("--output", "--output-dir", help="A new or empty folder for the context.")
+        ],
         version: VersionOpt = None,
         label: LabelOpt = None,
         deployment_file: Annotated[
             Path | None,
             typer.Option("--deployment-file", help="Online deployment YAML: scoring code, environment, variables."),
         ] = None,
-        output: OutputOpt = None,
+        output: FormatOpt = None,
     ) -> None:
         """Write a Docker build context that serves a model version: Dockerfile, model, scoring
         code, pinned requirements, and smalt's scoring server as its entry point.
 
         An MLflow model needs no deployment file; any other model needs one with
-        code_configuration. The --output (-o) option is the printing format, as in every command.
+        code_configuration. Here --output is the folder, as the issue and az ml's package verb have it;
+        --format chooses how the result is printed.
 
-        Example: smalt model package -n credit -v 3 --deployment-file blue.yml --output-dir ./credit-image
+        Example: smalt model package -n credit -v 3 --deployment-file blue.yml --output ./credit-image
         """
         path = context.client().models.package_context(
             name, version, label, deployment_file=deployment_file, output=output_dir

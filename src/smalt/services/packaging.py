@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pprint
 import secrets
 import shutil
 import sys
@@ -164,6 +165,9 @@ class PackagingService:
             if conda is not None:
                 env = InlineEnvironment(conda_file=str(conda))
                 plan.notes.append(f"The environment is the MLflow model's own {conda.relative_to(model_files)}.")
+            else:
+                plan.notes.append("The MLflow model has no conda.yaml: add mlflow and the model's packages to "
+                                  "requirements.txt before building.")  # fmt: skip
         if isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://"):
             found = AssetService(self._ws, Environment).get_by_ref(env, "environment")
             plan.notes.append(f"The environment is {found.ref}.")
@@ -171,11 +175,16 @@ class PackagingService:
         if isinstance(env, InlineEnvironment) and env.image is not None:
             plan.base_image = env.image
         resolved = resolve(env)
-        plan.notes.extend(resolved.warnings)
         if resolved.is_base:
             plan.python = f"{sys.version_info.major}.{sys.version_info.minor}"
-            plan.notes.append("The scoring server needs the standard library only: no packages are installed.")
+            if plan.base_image:  # the Dockerfile starts FROM it: resolve's warning about local compute does not apply
+                plan.notes.append(f"The image {plan.base_image} brings Python and the packages; none are added.")
+            else:
+                plan.notes.extend(resolved.warnings)
+                if _scripted(deployment):
+                    plan.notes.append("No environment: the scoring server needs the standard library only.")
             return
+        plan.notes.extend(resolved.warnings)
         python, packages = installed_packages(ensure(resolved, self._ws.path / "envs", io.StringIO()))
         version = python or resolved.python or f"{sys.version_info.major}.{sys.version_info.minor}"
         plan.python = ".".join(version.split(".")[:2])
@@ -203,10 +212,15 @@ class PackagingService:
         }
         (work / "entrypoint.py").write_text(_entrypoint(model, settings), encoding="utf-8")
         pinned = "".join(f"{r}\n" for r in plan.requirements)
-        header = f"# The environment of {model.ref} as smalt built it (Python {plan.python}), pinned.\n"
-        (work / "requirements.txt").write_text(header + (pinned or "# No packages: the standard library is enough.\n"))
+        header = f"# The environment of {model.ref} as smalt built it ({_python(plan)}), pinned.\n"
+        none = "# No packages: the standard library is enough.\n"
+        (work / "requirements.txt").write_text(header + (pinned or none), encoding="utf-8")
         (work / "Dockerfile").write_text(_dockerfile(plan, variables), encoding="utf-8")
         (work / "README.md").write_text(_readme(plan), encoding="utf-8")
+
+
+def _python(plan: _Plan) -> str:
+    return f"the Python of {plan.base_image}" if plan.base_image else f"Python {plan.python}"
 
 
 def _scripted(deployment: OnlineDeployment | None) -> bool:
@@ -221,14 +235,13 @@ Written by `smalt model package`. Every path below is relative to this file, so 
 point serves in the image and from this folder with `python entrypoint.py`.
 """
 
-import json
 import os
 import signal
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SETTINGS = json.loads({json.dumps(json.dumps(settings, indent=1))})
+SETTINGS = {pprint.pformat(dict(settings), sort_dicts=False)}
 
 
 def main() -> int:
@@ -265,7 +278,7 @@ def _dockerfile(plan: _Plan, variables: dict[str, str]) -> str:
     base = plan.base_image or f"python:{plan.python}-slim"
     lines = [f"# {plan.model.ref} as an image, written by `smalt model package`.", f"FROM {base}"]
     if plan.base_image:
-        lines.append(f"# The environment's own image; its Python must be on PATH as `python` ({plan.python} here).")
+        lines.append("# The environment's own image: it must have `python` and `pip` on PATH.")
     lines += ["ENV PYTHONUNBUFFERED=1", f"WORKDIR {APP_DIR}", "COPY requirements.txt ."]
     if not plan.requirements:
         lines.append("# requirements.txt lists no packages: the scoring server needs the standard library only.")
@@ -295,8 +308,8 @@ def _readme(plan: _Plan) -> str:
     return f"""\
 # {model.ref}
 
-A Docker build context written by `smalt model package`: the model served by {served}, with
-smalt's scoring server (the one its online deployments run), in Python {plan.python}.
+A Docker build context written by `smalt model package`: the model, served by {served},
+in smalt's scoring server (the one its online deployments run), with {_python(plan)}.
 
 Build and run:
 

@@ -32,6 +32,7 @@ import os
 import signal
 import struct
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -192,6 +193,10 @@ async def serve_socket(path: str, scorer: Callable[[bytes], tuple[int, bytes]]) 
 
 def serve_http(address: str, scorer: Callable[[bytes], tuple[int, bytes]]) -> None:
     host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    # One request at a time, as behind smalt's router by default and as Azure ML's server runs
+    # run(): a scoring script need not be thread-safe.
+    one_at_a_time = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -214,12 +219,16 @@ def serve_http(address: str, scorer: Callable[[bytes], tuple[int, bytes]]) -> No
             if self.path.rstrip("/") != "/score":
                 self._answer(404, json.dumps({"error": f"no route {self.path}; POST /score"}).encode())
                 return
-            self._answer(*scorer(body))
+            with one_at_a_time:
+                answer = scorer(body)
+            self._answer(*answer)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+    # As process 1 of a container, Python would ignore SIGTERM; `docker stop` must stop it at once.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"Listening on http://{host or '0.0.0.0'}:{port}", flush=True)
     try:
         server.serve_forever()
