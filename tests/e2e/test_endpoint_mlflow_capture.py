@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 import pytest
 from tests.e2e.test_jobs import Smalt, until, write
@@ -83,7 +85,7 @@ def local_folder(ml_client: Any, uri: str) -> Path:
 
 def captured(folder: Path) -> list[tuple[str, dict[str, Any]]]:
     """Every captured row under ``folder``: (the file's folder relative to ``folder``, the row)."""
-    rows = []
+    rows: list[tuple[str, dict[str, Any]]] = []
     for file in sorted(folder.rglob("*.parquet")) if folder.exists() else []:
         hour = file.parent.relative_to(folder).as_posix()
         rows.extend((hour, row) for row in pq.read_table(file).to_pylist())
@@ -113,8 +115,8 @@ def value(samples: list[Any], name: str, **labels: str) -> float:
 
 # -- MLflow models: no code, no environment ------------------------------------------------------
 @pytest.mark.slow
-def test_an_mlflow_model_is_served_with_no_code_and_no_environment(ml_client: Any, serving: None,
-                                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_an_mlflow_model_is_served_with_no_code_and_no_environment(ml_client: Any, serving: None, tmp_path: Path,
+                                                                   workspace_path: Path) -> None:  # fmt: skip
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
@@ -169,20 +171,26 @@ def test_an_mlflow_model_is_served_with_no_code_and_no_environment(ml_client: An
         assert post(http, uri, key, single).json() == [expected[1]]
 
         # A body of the wrong shape is the client's mistake, with a message; the instance goes on.
-        for bad in ({"nope": 1}, b"{not json"):
+        wrong_columns = {"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[1.0, 2.0, 3.0, 4.0]]}}
+        for bad in ({"nope": 1}, b"{not json", wrong_columns):
             answer = post(http, uri, key, bad)
             assert 400 <= answer.status_code < 500, answer.text
             assert answer.headers["content-type"].startswith("application/json")
             assert isinstance(answer.json()["error"], str) and answer.json()["error"]
         assert "dataframe_split" in post(http, uri, key, {"nope": 1}).json()["error"]  # says what it wants
+        assert "sepal_length" in post(http, uri, key, wrong_columns).json()["error"]  # and what is missing
         answer = post(http, uri, key, payloads["dataframe_split"])
         assert answer.status_code == 200 and answer.json() == {"predictions": expected}
 
-    # The instance runs in an environment built from the model's own conda.yaml, not in smalt's.
     served = ml_client.online_deployments.get("blue", "iris-ep")
     assert served.environment is None and served.code_configuration is None
-    logs = ml_client.online_deployments.get_logs("blue", "iris-ep")
-    assert "init() done" in logs
+    assert "init() done" in ml_client.online_deployments.get_logs("blue", "iris-ep")
+    # The instance runs in an environment built from the model's own conda.yaml, not in smalt's.
+    [instance] = [p for p in psutil.process_iter(["cmdline"]) if "--mlflow-model" in (p.info["cmdline"] or [])
+                  and str(workspace_path) in " ".join(p.info["cmdline"])]  # fmt: skip
+    python = Path(instance.info["cmdline"][0])
+    assert python.is_relative_to(workspace_path / "envs"), python
+    assert (python.parent.parent / ".smalt-environment.json").is_file()
 
 
 # -- request capture -----------------------------------------------------------------------------
@@ -253,7 +261,7 @@ def test_request_capture_writes_inputs_and_outputs_as_parquet_data_assets(
         # (green's rows, had there been any, were taken in it) once the second is written.
         for marker in ("marker-1", "marker-2"):
             assert post(http, uri, key, {"data": [[0]]}, request_id=marker).status_code == 200
-            until(lambda m=marker: m in ids_in(inputs) and m in ids_in(outputs),  # type: ignore[misc]
+            until(lambda m=marker: m in ids_in(inputs) and m in ids_in(outputs),
                   f"{marker} to be captured", CAPTURE_TIMEOUT_S)  # fmt: skip
 
     for collection, folder in (("model_inputs", inputs), ("model_outputs", outputs)):
@@ -294,6 +302,41 @@ def test_request_capture_writes_inputs_and_outputs_as_parquet_data_assets(
     assert set(frame["request_id"]) == {*sent, "marker-1", "marker-2"}
     assert {"request_id", "timestamp", "deployment", "data"} <= set(frame.columns)
     assert pd.api.types.is_datetime64_any_dtype(frame["timestamp"])
+
+
+def test_a_request_in_flight_during_a_reload_is_still_captured(ml_client: Any, smalt: Smalt, serving: None,
+                                                               isolated: Path) -> None:  # fmt: skip
+    write(isolated / "score" / "score.py", """
+        import json, pathlib, time
+
+        def init():
+            pass
+
+        def run(raw_data):
+            data = json.loads(raw_data)
+            if "started" in data:
+                pathlib.Path(data["started"]).touch()
+                time.sleep(1.5)
+            return "ok"
+    """)  # fmt: skip
+    uri, key = create_endpoint(ml_client, "cap-ep")
+    created = smalt("online-deployment", "create", "-f", str(capture_yaml(isolated, "blue", 1.0)), "--all-traffic")
+    assert created.exit_code == 0, created.stderr
+    asset = ml_client.data.get("cap-ep-blue-model_inputs", "1")
+    inputs = local_folder(ml_client, asset.path)
+
+    started = isolated / "started"
+    with httpx.Client(timeout=30) as http, ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(post, http, uri, key, {"started": str(started)}, request_id="in-flight")
+        until(started.exists, "the request to reach run()", 10)
+        route_all_to(ml_client, "cap-ep", "blue")  # a reload of the router, as any traffic change makes
+        assert slow.result().status_code == 200
+        for marker in ("marker-1", "marker-2"):
+            assert post(http, uri, key, {}, request_id=marker).status_code == 200
+            until(lambda m=marker: m in ids_in(inputs), f"{marker} to be captured", CAPTURE_TIMEOUT_S)
+
+    # The request was routed by the old table; its capture is the one the writer keeps flushing.
+    assert "in-flight" in ids_in(inputs)
 
 
 # -- metrics -------------------------------------------------------------------------------------

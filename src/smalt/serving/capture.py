@@ -33,32 +33,37 @@ class Capture:
         return self._rate >= 1.0 or random.random() < self._rate
 
     def record(self, request_id: str, at: datetime, request: bytes, status: int, response: bytes) -> None:
-        if INPUTS in self._rows:
-            self._rows[INPUTS].append({
+        rows: dict[str, dict[str, Any]] = {}
+        if INPUTS in self._folders:
+            rows[INPUTS] = {
                 "request_id": request_id, "timestamp": at, "deployment": self._deployment,
                 "data": request.decode("utf-8", "replace"),
-            })  # fmt: skip
-        if OUTPUTS in self._rows:
-            self._rows[OUTPUTS].append({
+            }  # fmt: skip
+        if OUTPUTS in self._folders:
+            rows[OUTPUTS] = {
                 "request_id": request_id, "timestamp": at, "deployment": self._deployment,
                 "status_code": status, "data": response.decode("utf-8", "replace"),
-            })  # fmt: skip
+            }  # fmt: skip
+        # Under the lock: a row appended to a buffer that flush() has just taken would be lost.
+        with self._lock:
+            for name, row in rows.items():
+                self._rows[name].append(row)
 
     def flush(self) -> int:
         """Write what is buffered; the number of rows written."""
-        with self._lock:
+        with self._lock:  # held only to take the buffers: record() never waits for storage
             taken = {name: rows for name, rows in self._rows.items() if rows}
             for name in taken:
                 self._rows[name] = []
-            written = 0
-            for name, rows in taken.items():
-                by_hour: dict[datetime, list[dict[str, Any]]] = {}
-                for row in rows:
-                    by_hour.setdefault(row["timestamp"].replace(minute=0, second=0, microsecond=0), []).append(row)
-                for hour, hour_rows in by_hour.items():
-                    self._write(self._folders[name], hour, hour_rows)
-                    written += len(hour_rows)
-            return written
+        written = 0
+        for name, rows in taken.items():
+            by_hour: dict[datetime, list[dict[str, Any]]] = {}
+            for row in rows:
+                by_hour.setdefault(row["timestamp"].replace(minute=0, second=0, microsecond=0), []).append(row)
+            for hour, hour_rows in by_hour.items():
+                self._write(self._folders[name], hour, hour_rows)
+                written += len(hour_rows)
+        return written
 
     def _write(self, folder: str, hour: datetime, rows: list[dict[str, Any]]) -> None:
         import pyarrow as pa

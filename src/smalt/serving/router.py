@@ -201,6 +201,7 @@ class Router:
         self.metrics = Metrics(self.endpoint)
         self.captures = CaptureWriter()
         self._instances: dict[str, Instance] = {}
+        self._captures: dict[tuple[str, str], Capture] = {}
         self._tokens: dict[str, float] = {}
         self.table = self._build(config)
 
@@ -212,13 +213,20 @@ class Router:
     def _build(self, config: dict[str, Any]) -> Table:
         deployments: dict[str, Deployment] = {}
         instances: dict[str, Instance] = {}
+        captures: dict[tuple[str, str], Capture] = {}
         for name, spec in config["deployments"].items():
             own = []
             for socket in spec["instances"]:
                 instance = self._instances.get(socket) or Instance(socket, asyncio.Semaphore(spec["max_concurrent"]))
                 instances[socket] = instance
                 own.append(instance)
-            capture = Capture(spec["capture"], name) if spec.get("capture") else None
+            capture = None
+            if spec.get("capture"):
+                # The same capture across reloads: a request in flight records into the object
+                # that the writer thread keeps flushing.
+                key = (name, json.dumps(spec["capture"], sort_keys=True))
+                capture = self._captures.get(key) or Capture(spec["capture"], name)
+                captures[key] = capture
             deployments[name] = Deployment(
                 name, own, spec["timeout_ms"] / 1000, spec["max_queue_wait_ms"] / 1000, capture
             )
@@ -232,15 +240,17 @@ class Router:
             if socket not in instances:
                 instance.retire()
         self._instances = instances
-        self.captures.captures = [d.capture for d in deployments.values() if d.capture is not None]
+        self._captures = captures
+        self.captures.captures = list(captures.values())
         self._tokens.clear()
         return Table(config["version"], config["auth"], deployments, live, cumulative, mirror)
 
     def reload(self) -> int:
         previous = self.captures.captures
         self.table = self._build(self._read())
-        for capture in previous:  # rows taken under the old table are still written
-            capture.flush()
+        for capture in previous:  # a capture that is gone has its last rows written now
+            if capture not in self.captures.captures:
+                capture.flush()
         return self.table.version
 
     # -- auth ----------------------------------------------------------------------------------

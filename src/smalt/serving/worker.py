@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -121,6 +122,11 @@ class MlflowScorer:
         try:
             predictions = self._model.predict(data)
         except Exception as exc:
+            # The input does not match the model's signature (columns, types): the client's
+            # mistake, which MLflow marks with a 4xx code, as its own scoring server answers it.
+            status = getattr(exc, "get_http_status_code", lambda: 500)()
+            if isinstance(status, int) and 400 <= status < 500:
+                return _error(status, f"the request does not fit the model's signature: {exc}")
             traceback.print_exc()
             return _error(500, f"predict() failed: {type(exc).__name__}: {exc}")
         if azure:
@@ -183,12 +189,16 @@ async def serve_socket(path: str, scorer: Callable[[bytes], tuple[int, bytes]]) 
     temporary = f"{path}.{os.getpid()}"
     server = await asyncio.start_unix_server(handle, path=temporary)
     os.replace(temporary, path)  # the socket appears under its name only once it is listening
+    inode = os.stat(path).st_ino
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop)
     loop.add_signal_handler(signal.SIGINT, stop)
     print(f"Listening on {path}", flush=True)
     await done.wait()
     await asyncio.sleep(0.05)  # the last answers leave the socket buffers
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_ino == inode:  # not a newer instance's socket of the same name
+            os.unlink(path)
 
 
 def serve_http(address: str, scorer: Callable[[bytes], tuple[int, bytes]]) -> None:
