@@ -45,6 +45,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/tracking.py
 	$(VENV)/bin/python benchmarks/pipelines.py
 	$(VENV)/bin/python benchmarks/lineage.py
+	$(VENV)/bin/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
