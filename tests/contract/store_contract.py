@@ -397,3 +397,34 @@ class StoreContract:
         assert [(m.previous_version, m.version) for m in moves] == [(None, "1"), ("1", "2"), ("2", None)]
         assert all(m.set_by for m in moves)
         assert client.models.aliases("m") == []
+
+    # -- online endpoints ----------------------------------------------------------------------
+    def test_endpoints_and_deployments_are_replaced_changed_and_deleted_together(
+        self, context: WorkspaceContext
+    ) -> None:
+        with context.store.transaction(write=True) as tx:
+            tx.endpoints.put("e", {"name": "e", "traffic": {}}, "me", secrets="sealed", runtime={"port": 1},
+                             provisioning_state="Creating")  # fmt: skip
+            for name in ("green", "blue"):
+                tx.endpoints.put_deployment("e", name, {"name": name}, "me", runtime={}, provisioning_state="Creating")
+            tx.endpoints.put("other", {"name": "other"}, "me", secrets=None, runtime={}, provisioning_state="Succeeded")
+            tx.endpoints.put_deployment("other", "blue", {}, "me", runtime={}, provisioning_state="Failed")
+        with context.store.transaction(write=True) as tx:
+            tx.endpoints.set("e", provisioning_state="Succeeded", spec={"name": "e", "traffic": {"blue": 100}})
+            tx.endpoints.set_deployment("e", "blue", runtime={"generation": "g1"}, provisioning_state="Succeeded")
+            created = tx.endpoints.get("e")
+            replaced = tx.endpoints.put("e", {"name": "e", "traffic": {"blue": 100}}, "someone else", secrets="new",
+                                        runtime={"port": 1, "version": 2}, provisioning_state="Succeeded")  # fmt: skip
+        assert created is not None and created.spec["traffic"] == {"blue": 100}
+        assert replaced.created_by == "me" and replaced.secrets == "new" and replaced.runtime["version"] == 2
+        with context.store.transaction() as tx:
+            assert [d.name for d in tx.endpoints.deployments("e")] == ["blue", "green"]
+            blue = tx.endpoints.get_deployment("e", "blue")
+            assert blue is not None and blue.runtime == {"generation": "g1"} and blue.provisioning_state == "Succeeded"
+            assert [e.name for e in tx.endpoints.list()] == ["e", "other"]
+        with context.store.transaction(write=True) as tx:
+            tx.endpoints.delete_deployment("e", "green")
+            tx.endpoints.delete("other")
+        with context.store.transaction() as tx:
+            assert [d.name for d in tx.endpoints.deployments("e")] == ["blue"]
+            assert tx.endpoints.get("other") is None and tx.endpoints.deployments("other") == []
