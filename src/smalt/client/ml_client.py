@@ -30,6 +30,7 @@ from smalt.services import (
 from smalt.services.endpoints import EndpointService
 from smalt.services.jobs import JobService
 from smalt.services.lineage import LineageService
+from smalt.services.packaging import PackagingService
 from smalt.services.workspace import WORKSPACE_ENV
 
 # Azure ML's search order: each (folder, file) pair all the way up before the next pair.
@@ -71,7 +72,7 @@ class MLClient:
         self.components: AssetOperations[CommandComponent] = AssetOperations(
             AssetService(self._context, CommandComponent)
         )
-        self.models = ModelOperations(AssetService(self._context, Model), lineage)
+        self.models = ModelOperations(AssetService(self._context, Model), lineage, PackagingService(self._context))
         self.datastores = DatastoreOperations(DatastoreService(self._context))
         self.compute = ComputeOperations(ComputeService(self._context))
         endpoints = EndpointService(self._context)

@@ -106,9 +106,10 @@ class ModelOperations(AssetOperations[Model]):
         [n.name for n in graph.of_kind("data")]
     """
 
-    def __init__(self, service: AssetService[Model], lineage: LineageService) -> None:
+    def __init__(self, service: AssetService[Model], lineage: LineageService, packaging: PackagingService) -> None:
         super().__init__(service)
         self._lineage = lineage
+        self._packaging = packaging
 
     def set_alias(
         self, name: str, alias: str, version: str | int | None = None, label: str | None = None
@@ -142,8 +143,7 @@ class ModelOperations(AssetOperations[Model]):
         model, the scoring code and environment of ``deployment_file`` (an online deployment YAML;
         none for an MLflow model), pinned requirements and smalt's scoring server as entry point.
         ``output`` must be new or empty; the context's path is returned."""
-        packaging = PackagingService(self._service._ws)  # the workspace the model service reads
-        return packaging.package(name, None if version is None else str(version), label,
+        return self._packaging.package(name, None if version is None else str(version), label,
                                  deployment_file=deployment_file, output=output)  # fmt: skip
 
 
