@@ -15,4 +15,4 @@ def init():
 def run(raw_data):
     rows = json.loads(raw_data)["data"]
     centroids = model["centroids"]
-    return [min(centroids, key=lambda s: sum((a - b) ** 2 for a, b in zip(row, centroids[s]))) for row in rows]
+    return [min(centroids, key=lambda s: sum((a - b) ** 2 for a, b in zip(row, centroids[s], strict=True))) for row in rows]

@@ -21,7 +21,7 @@ centroids = {}
 for species in sorted({r["species"] for r in rows}):
     members = [r for r in rows if r["species"] == species]
     centre = [sum(float(r[f]) for r in members) / len(members) for f in FEATURES]
-    centroids[species] = [c + args.shrink * (m - c) for c, m in zip(centre, mean)]
+    centroids[species] = [c + args.shrink * (m - c) for c, m in zip(centre, mean, strict=True)]
 Path(args.model).mkdir(parents=True, exist_ok=True)
 Path(args.model, "centroids.json").write_text(json.dumps({"features": FEATURES, "centroids": centroids}, indent=2))
 print(f"centroids of {len(centroids)} species, shrink {args.shrink}")
