@@ -15,4 +15,7 @@ def init():
 def run(raw_data):
     rows = json.loads(raw_data)["data"]
     centroids = model["centroids"]
-    return [min(centroids, key=lambda s: sum((a - b) ** 2 for a, b in zip(row, centroids[s], strict=True))) for row in rows]
+    def distance(row, species):
+        return sum((a - b) ** 2 for a, b in zip(row, centroids[species], strict=True))
+
+    return [min(centroids, key=lambda species: distance(row, species)) for row in rows]

@@ -23,7 +23,8 @@ with open(Path(args.data) / "test.csv", newline="") as handle:
 
 
 def predict(x):
-    return min(model["centroids"], key=lambda s: sum((a - b) ** 2 for a, b in zip(x, model["centroids"][s], strict=True)))
+    centroids = model["centroids"]
+    return min(centroids, key=lambda s: sum((a - b) ** 2 for a, b in zip(x, centroids[s], strict=True)))
 
 
 correct = sum(predict([float(r[f]) for f in model["features"]]) == r["species"] for r in rows)
