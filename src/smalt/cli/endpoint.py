@@ -33,12 +33,16 @@ def _weights(text: str | None, field: str = "traffic") -> dict[str, int] | None:
     """``"blue=90 green=10"`` as a mapping; the endpoint checks the weights when it takes them."""
     if text is None:
         return None
-    pairs = [item.split("=", 1) for item in text.replace(",", " ").split()]
-    if any(len(pair) != 2 or not pair[1].strip().isdigit() for pair in pairs):
-        raise typer.BadParameter(
-            f"{text!r}: write weights as 'blue=90 green=10'", param_hint=f"--{field.replace('_', '-')}"
-        )
-    return {name: int(weight) for name, weight in pairs}
+    from smalt.entities.endpoint import parse_weights
+
+    hint = f"--{field.replace('_', '-')}"
+    try:
+        weights: dict[str, str] = parse_weights(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from exc
+    if not all(weight.strip().isdigit() for weight in weights.values()):
+        raise typer.BadParameter(f"{text!r}: write weights as 'blue=90 green=10'", param_hint=hint)
+    return {name: int(weight) for name, weight in weights.items()}
 
 
 @endpoint_app.command("create")

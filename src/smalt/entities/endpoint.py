@@ -26,8 +26,8 @@ def _auth_mode(value: Any) -> Any:
     return _AUTH_MODES.get(str(value).lower(), value) if isinstance(value, str) else value
 
 
-def _weights(value: Any) -> Any:
-    # `--traffic "blue=90 green=10"` arrives as text; a YAML mapping as a dict.
+def parse_weights(value: Any) -> Any:
+    """``"blue=90 green=10"`` (as ``--traffic`` gives it) as a mapping; anything else as it is."""
     if isinstance(value, str):
         pairs = [item.split("=", 1) for item in value.replace(",", " ").split() if item]
         if any(len(pair) != 2 for pair in pairs):
@@ -36,7 +36,7 @@ def _weights(value: Any) -> Any:
     return value
 
 
-Weights = Annotated[dict[str, int], BeforeValidator(_weights)]
+Weights = Annotated[dict[str, int], BeforeValidator(parse_weights)]
 
 
 def _check_weights(field: str, weights: dict[str, int], *, total: int | None) -> None:

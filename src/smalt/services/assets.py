@@ -133,6 +133,18 @@ class AssetService(Generic[A]):
         """The fields an environment pins once registered: conda file inline, build context uploaded."""
         return self._environment_fields(env)
 
+    def inline_environment(self, env: str | InlineEnvironment | None) -> str | InlineEnvironment | None:
+        """What a job or deployment runs in, written out: an ``azureml:<name>:<version>`` (or
+        ``@label``) reference becomes that registered version's fields, an inline environment gets
+        its conda file and build context pinned; a curated ``azureml://registries/...`` name and
+        None come back as they are."""
+        if isinstance(env, InlineEnvironment):
+            return env.model_copy(update=self._environment_fields(env))
+        if isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://"):
+            fields = self.get_by_ref(env, "environment").to_dict()
+            return InlineEnvironment(**{k: v for k, v in fields.items() if k in InlineEnvironment.model_fields})
+        return env
+
     def _environment_fields(self, env: Environment | InlineEnvironment) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if env.conda_file is not None:

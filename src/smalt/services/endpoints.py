@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from smalt.artifacts import Location
 from smalt.entities import (
     CreationContext,
     Data,
@@ -40,6 +41,7 @@ from smalt.entities.endpoint import InlineModel
 from smalt.errors import BackendError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
 from smalt.services.assets import AssetService
 from smalt.services.datastores import DatastoreService
+from smalt.services.model_sources import mlflow_conda
 from smalt.services.workspace import WorkspaceContext
 from smalt.serving.processes import (
     InstanceSpec,
@@ -188,18 +190,6 @@ class EndpointService:
             with self._ws.store.transaction(write=True) as tx:
                 tx.endpoints.set(endpoint.name, provisioning_state="Succeeded")
         return self.get(endpoint.name)
-
-    def update_traffic(
-        self, name: str, traffic: dict[str, int] | None = None, mirror_traffic: dict[str, int] | None = None
-    ) -> OnlineEndpoint:
-        current = self.get(name)
-        changes: dict[str, Any] = {}
-        if traffic is not None:
-            changes["traffic"] = traffic
-        if mirror_traffic is not None:
-            changes["mirror_traffic"] = mirror_traffic
-        data = {**current.model_dump(exclude_none=True), **changes}
-        return self.create_or_update(OnlineEndpoint(**data))
 
     @staticmethod
     def _check_traffic(endpoint: OnlineEndpoint, deployments: dict[str, DeploymentRecord]) -> None:
@@ -437,19 +427,13 @@ class EndpointService:
 
         env = deployment.environment
         if env is None and model is not None and model.type == "mlflow_model" and deployment.code_configuration is None:
-            conda = next((p for p in (folder / "model").rglob("conda.yaml")), None)
+            conda = mlflow_conda(folder / "model")
             if conda is None:
                 return sys.executable
             env = InlineEnvironment(conda_file=str(conda))
         if env is None:
             return sys.executable
-        environments: AssetService[Environment] = AssetService(self._ws, Environment)
-        if isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://"):
-            found = environments.get_by_ref(env, "environment")
-            env = InlineEnvironment(**{k: v for k, v in found.to_dict().items() if k in InlineEnvironment.model_fields})
-        elif isinstance(env, InlineEnvironment):
-            env = env.model_copy(update=environments.materialize_environment(env))
-        resolved = resolve(env)
+        resolved = resolve(AssetService(self._ws, Environment).inline_environment(env))
         with open(folder / "build_log.txt", "a") as log:
             return str(ensure(resolved, self._ws.path / "envs", log))
 
@@ -531,16 +515,19 @@ class EndpointService:
         collector = deployment.data_collector
         if collector is None or not collector.enabled():
             return None
+        from smalt.specs import parse_datastore_uri
+
         datastores = DatastoreService(self._ws)
+        opened: dict[str, Location] = {}
         folders: dict[str, str] = {}
         location = None
         for name in collector.enabled():
-            uri = self._capture_uri(endpoint, deployment.name, name, collector.collections[name].data)
-            from smalt.specs import parse_datastore_uri
-
-            parsed = parse_datastore_uri(uri)
+            parsed = parse_datastore_uri(self._capture_uri(endpoint, deployment.name, name,
+                                                           collector.collections[name].data))  # fmt: skip
             assert parsed is not None
-            location = datastores.location(parsed.datastore)
+            if parsed.datastore not in opened:  # each opening reads the record and decrypts its secrets
+                opened[parsed.datastore] = datastores.location(parsed.datastore)
+            location = opened[parsed.datastore]
             folders[name] = location.join(parsed.path)
         assert location is not None
         return {"fs": location.fs.to_json(), "collections": folders, "sampling_rate": collector.sampling_rate}

@@ -248,14 +248,8 @@ class JobService:
         return problems
 
     def _resolve_environment(self, env: str | InlineEnvironment | None) -> str | dict[str, Any] | None:
-        service: AssetService[Environment] = AssetService(self._ws, Environment)
-        if isinstance(env, InlineEnvironment):
-            return env.model_copy(update=service.materialize_environment(env)).to_dict()
-        if isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://"):
-            found = service.get_by_ref(env, "environment")
-            keep = set(InlineEnvironment.model_fields)
-            return {k: v for k, v in found.to_dict().items() if k in keep}
-        return env
+        written = AssetService(self._ws, Environment).inline_environment(env)
+        return written.to_dict() if isinstance(written, InlineEnvironment) else written
 
     def _resolve_input(self, port: str, value: Input | str | int | float | bool) -> tuple[Any, str | None]:
         """An input with its path made a datastore URI, and the lineage node it came from."""

@@ -193,3 +193,8 @@ def check_triton(ws: WorkspaceContext, path: str) -> None:
             f"type triton_model needs a folder (a Triton model repository); {path} is a file",
             "lay it out as <model>/<version>/<file>, with <model>/config.pbtxt",
         )
+
+
+def mlflow_conda(model_files: Path) -> Path | None:
+    """The ``conda.yaml`` an MLflow model folder carries: what it runs in when no environment is named."""
+    return next(iter(sorted(model_files.rglob("conda.yaml"))), None)

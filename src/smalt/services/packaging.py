@@ -38,6 +38,7 @@ from smalt.entities.endpoint import InlineModel
 from smalt.errors import AlreadyExistsError, InvalidSpecError, SpecProblem
 from smalt.services.assets import AssetService
 from smalt.services.datastores import DatastoreService
+from smalt.services.model_sources import mlflow_conda
 from smalt.services.workspace import WorkspaceContext
 
 #: The endpoint name given to a deployment file that has none: a package belongs to no endpoint.
@@ -161,17 +162,17 @@ class PackagingService:
         deployment = plan.deployment
         env = deployment.environment if deployment is not None else None
         if env is None and plan.model.type == "mlflow_model" and not _scripted(deployment):
-            conda = next(iter(sorted(model_files.rglob("conda.yaml"))), None)
+            conda = mlflow_conda(model_files)
             if conda is not None:
                 env = InlineEnvironment(conda_file=str(conda))
                 plan.notes.append(f"The environment is the MLflow model's own {conda.relative_to(model_files)}.")
             else:
                 plan.notes.append("The MLflow model has no conda.yaml: add mlflow and the model's packages to "
                                   "requirements.txt before building.")  # fmt: skip
-        if isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://"):
-            found = AssetService(self._ws, Environment).get_by_ref(env, "environment")
-            plan.notes.append(f"The environment is {found.ref}.")
-            env = InlineEnvironment(**{k: v for k, v in found.to_dict().items() if k in InlineEnvironment.model_fields})
+        named = isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://")
+        env = AssetService(self._ws, Environment).inline_environment(env)
+        if named and isinstance(env, InlineEnvironment):
+            plan.notes.append(f"The environment is azureml:{env.name}:{env.version}.")
         if isinstance(env, InlineEnvironment) and env.image is not None:
             plan.base_image = env.image
         resolved = resolve(env)

@@ -26,7 +26,6 @@ from typing import Any
 from smalt.errors import BackendError
 
 WORKER = Path(__file__).with_name("worker.py")
-INIT_FAILED = 3
 
 
 @dataclass(frozen=True)

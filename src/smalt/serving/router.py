@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from smalt.serving.capture import Capture, CaptureWriter
-from smalt.serving.worker import PING, REQUEST, RESPONSE, SCORE
+from smalt.serving.worker import REQUEST, RESPONSE, SCORE
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -391,10 +391,6 @@ class Router:
                 self.captures.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    async def ping(self, deployment: str) -> int:
-        status, _ = await self.forward(self.table.deployments[deployment], PING, b"")
-        return status
 
 
 async def _body(receive: Receive) -> bytes:
