@@ -26,9 +26,20 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     cwd.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in ("SMALT_WORKSPACE", "SMALT_DATABASE_URL", "SMALT_BLOBSTORE_URL", "SMALT_SECRET_KEY",
-                 "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_TOKEN",
-                 "MLFLOW_EXPERIMENT_NAME", "MLFLOW_REGISTRY_URI"):
+    for name in (
+        "SMALT_WORKSPACE",
+        "SMALT_URL",
+        "SMALT_TOKEN",
+        "SMALT_DATABASE_URL",
+        "SMALT_BLOBSTORE_URL",
+        "SMALT_SECRET_KEY",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_RUN_ID",
+        "MLFLOW_EXPERIMENT_ID",
+        "MLFLOW_TRACKING_TOKEN",
+        "MLFLOW_EXPERIMENT_NAME",
+        "MLFLOW_REGISTRY_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(cwd)
     return cwd

@@ -159,10 +159,8 @@ def test_help_loads_no_heavy_library() -> None:
 
 def test_command_help_loads_none_of_smalts_heavy_libraries() -> None:
     text, report = help_probe("data", "create", "--help")
-    # Recent Typer builds a sub-command's parameter converters with pydantic itself; that one is
-    # Typer's choice, the rest would be smalt's.
-    assert report["code"] == 0
-    assert set(report["loaded"]) <= {"pydantic"}, report
+    # Typer 0.29 builds parameter converters with pydantic; the pin below it keeps that away too.
+    assert report == {"code": 0, "loaded": []}
     assert "--file" in text and "--set" in text
 
 

@@ -1,4 +1,5 @@
-"""What every command shares: the workspace chosen on the command line, and opening the SDK."""
+"""What every command shares: the workspace chosen on the command line, and opening the SDK (or,
+with ``SMALT_URL`` set, the REST client of that server)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from smalt.client import MLClient
+    from smalt.client.rest import RestClient
 
 _state: dict[str, str | None] = {"workspace": None}
-_open: list[MLClient] = []
+_open: list[MLClient | RestClient] = []
 
 
 def set_workspace(path: str | None) -> None:
@@ -20,11 +22,36 @@ def workspace() -> str | None:
 
 
 def client() -> MLClient:
+    """The in-process SDK on the chosen workspace. With ``SMALT_URL`` set, a command that has no
+    way through the server yet is refused rather than quietly using a local workspace."""
+    import os
+
+    if os.environ.get("SMALT_URL"):
+        from smalt.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"This command does not work through a smalt server yet (SMALT_URL={os.environ['SMALT_URL']}); "
+            "only `smalt job` commands do.",
+            hint="unset SMALT_URL to run it on a local workspace (--workspace chooses which)",
+        )
     from smalt.client import MLClient
 
     client = MLClient(workspace=_state["workspace"])
     _open.append(client)
     return client
+
+
+def remote() -> RestClient | None:
+    """The smalt server that ``SMALT_URL`` names, or None: the workspace is opened in-process."""
+    from smalt.client.rest import RestClient, from_environment
+
+    for opened in _open:
+        if isinstance(opened, RestClient):
+            return opened  # one connection, kept alive, for everything the command asks
+    found = from_environment()
+    if found is not None:
+        _open.append(found)
+    return found
 
 
 def close() -> None:

@@ -26,23 +26,33 @@ def create(
     output: OutputOpt = None,
 ) -> None:
     """Submit a job. Everything is checked first: nothing is queued when anything is wrong."""
-    from smalt import specs
+    remote = context.remote()
+    if remote is not None:
+        submitted = remote.create_job(file, name=name, overrides=set_)
+    else:
+        from smalt import specs
 
-    job = specs.load("job", file, overrides=set_, params={"name": name})
-    client = context.client()
-    submitted = client.jobs.create_or_update(job)  # type: ignore[arg-type]
+        job = specs.load("job", file, overrides=set_, params={"name": name})
+        client = context.client()
+        submitted = client.jobs.create_or_update(job).to_dict()  # type: ignore[arg-type]
     if not stream:
         emit(submitted, output)
         return
-    sys.stderr.write(f"Job {submitted.name} submitted; streaming its logs.\n")
-    finished = client.jobs.stream(submitted.name or "")
-    _report(finished)
+    sys.stderr.write(f"Job {submitted['name']} submitted; streaming its logs.\n")
+    _report(_stream(submitted["name"]))
 
 
-def _report(job: object) -> None:
-    status = getattr(job, "status", None)
-    sys.stderr.write(f"\nJob {getattr(job, 'name', '')} finished: {status}\n")
-    error = getattr(job, "error", None)
+def _stream(name: str) -> dict[str, Any]:
+    remote = context.remote()
+    if remote is not None:
+        return remote.stream_job(name, out=sys.stdout)
+    return context.client().jobs.stream(name).to_dict()
+
+
+def _report(job: dict[str, Any]) -> None:
+    status = job.get("status")
+    sys.stderr.write(f"\nJob {job.get('name', '')} finished: {status}\n")
+    error = job.get("error")
     if error:
         sys.stderr.write(f"{error.get('cause', '')} error: {error.get('message', '')}\n")
     if status != "Completed":
@@ -55,10 +65,14 @@ def validate(
     set_: SetOpt = None,
 ) -> None:
     """Check a job without running it: every problem at once, with its file, line and field."""
-    from smalt import specs
+    remote = context.remote()
+    if remote is not None:
+        steps = remote.validate_job(file, overrides=set_)
+    else:
+        from smalt import specs
 
-    job = specs.load("job", file, overrides=set_)
-    steps = context.client().jobs.validate(job)  # type: ignore[arg-type]
+        job = specs.load("job", file, overrides=set_)
+        steps = context.client().jobs.validate(job)  # type: ignore[arg-type]
     what = f"a pipeline of {len(steps)} step{'s' if len(steps) != 1 else ''}" if steps else "a command job"
     sys.stdout.write(f"{file} is valid: {what}.\n")
 
@@ -68,37 +82,52 @@ def show(name: NameOpt, output: OutputOpt = None) -> None:
     """Show a job: status, inputs, outputs, times, and why it failed; a pipeline as a tree of steps."""
     from smalt.cli.output import choose
 
-    client = context.client()
-    job = client.jobs.get(name)
-    if getattr(job, "type", None) != "pipeline" or choose(output) != "table":
+    job = _get(name)
+    if job.get("type") != "pipeline" or choose(output) != "table":
         emit(job, output)
         return
-    _tree(job, client.jobs.list(parent_job_name=name))
+    _tree(job, _list(parent_job_name=name))
 
 
-def _tree(pipeline: Any, steps: list[Any]) -> None:
+def _get(name: str) -> dict[str, Any]:
+    remote = context.remote()
+    return remote.get_job(name) if remote is not None else context.client().jobs.get(name).to_dict()
+
+
+def _list(**filters: Any) -> list[dict[str, Any]]:
+    remote = context.remote()
+    if remote is not None:
+        return remote.list_jobs(**filters)
+    return [job.to_dict() for job in context.client().jobs.list(**filters)]
+
+
+def _tree(pipeline: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+    from datetime import datetime
+
     from rich.console import Console
     from rich.tree import Tree
 
-    def duration(job: Any) -> str:
-        if job.start_time is None or job.end_time is None:
+    def duration(job: dict[str, Any]) -> str:
+        if not job.get("start_time") or not job.get("end_time"):
             return ""
-        return f" {(job.end_time - job.start_time).total_seconds():.1f}s"
+        seconds = (datetime.fromisoformat(job["end_time"]) - datetime.fromisoformat(job["start_time"])).total_seconds()
+        return f" {seconds:.1f}s"
 
-    tree = Tree(f"[bold]{pipeline.display_name or pipeline.name}[/bold] {pipeline.name} {pipeline.status}"
-                f"{duration(pipeline)}")  # fmt: skip
+    tree = Tree(f"[bold]{pipeline.get('display_name') or pipeline['name']}[/bold] {pipeline['name']} "
+                f"{pipeline.get('status')}{duration(pipeline)}")  # fmt: skip
     nodes: dict[str, Any] = {}
     for step in steps:
-        *outer, _ = (step.display_name or "").split(".")
+        *outer, _ = (step.get("display_name") or "").split(".")
         parent = tree
         for depth in range(1, len(outer) + 1):
             key = ".".join(outer[:depth])
             if key not in nodes:
                 nodes[key] = parent.add(f"[bold]{outer[depth - 1]}[/bold] (pipeline)")
             parent = nodes[key]
-        reuse = f" reused {step.reused_from}" if step.reused_from else ""
-        reason = f" - {step.run_reason}" if step.run_reason and not step.reused_from else ""
-        parent.add(f"{step.display_name} {step.name} {step.status}{duration(step)}{reuse}{reason}")
+        reused = step.get("reused_from")
+        reuse = f" reused {reused}" if reused else ""
+        reason = f" - {step['run_reason']}" if step.get("run_reason") and not reused else ""
+        parent.add(f"{step.get('display_name')} {step['name']} {step.get('status')}{duration(step)}{reuse}{reason}")
     Console().print(tree)
 
 
@@ -123,12 +152,10 @@ def list_(
     output: OutputOpt = None,
 ) -> None:
     """List jobs, newest first, or ordered by a metric, param or attribute; or a pipeline's steps."""
-    jobs = context.client().jobs.list(status=status, experiment_name=experiment, include_archived=include_archived,
-                                      max_results=max_results, order_by=order_by,
-                                      parent_job_name=parent)  # fmt: skip
+    jobs = _list(status=status, experiment_name=experiment, include_archived=include_archived,
+                 max_results=max_results, order_by=order_by, parent_job_name=parent)  # fmt: skip
     if parent is not None and not columns:
-        steps = [{**job.to_dict(), "reused_from": getattr(job, "reused_from", None),
-                  "run_reason": getattr(job, "run_reason", None)} for job in jobs]  # fmt: skip
+        steps = [{"reused_from": None, "run_reason": None, **job} for job in jobs]
         emit(steps, output, columns=("name", "display_name", "status", "reused_from", "run_reason"))
         return
     if not columns:
@@ -137,12 +164,14 @@ def list_(
     extra = [c.strip() for c in columns.split(",") if c.strip()]
     rows = []
     for job in jobs:
-        row: dict[str, Any] = {"name": job.name, "display_name": job.display_name, "status": job.status}
+        row: dict[str, Any] = {"name": job["name"], "display_name": job.get("display_name"),
+                               "status": job.get("status")}  # fmt: skip
         for column in extra:
             entity, _, key = column.partition(".")
-            source = {"metrics": getattr(job, "metrics", None), "params": getattr(job, "params", None),
-                      "tags": job.tags}.get(entity)  # fmt: skip
-            row[column] = (source or {}).get(key) if source is not None else getattr(job, column, None)
+            if entity in ("metrics", "params", "tags"):
+                row[column] = (job.get(entity) or {}).get(key)
+            else:
+                row[column] = job.get(column)
         rows.append(row)
     emit(rows, output, columns=("name", "display_name", "status", *extra))
 
@@ -154,7 +183,8 @@ def metrics(
     output: OutputOpt = None,
 ) -> None:
     """Print the history of a job's metrics: every value with its step and time."""
-    history = context.client().jobs.get_metrics(name, key)
+    remote = context.remote()
+    history = remote.job_metrics(name, key) if remote is not None else context.client().jobs.get_metrics(name, key)
     rows = [{"key": k, **point} for k, points in history.items() for point in points]
     emit(rows, output, columns=("key", "step", "value", "timestamp"))
 
@@ -162,7 +192,7 @@ def metrics(
 @job_app.command("stream")
 def stream(name: NameOpt) -> None:
     """Follow a job's logs until it finishes; exit 0 only if it completed."""
-    _report(context.client().jobs.stream(name))
+    _report(_stream(name))
 
 
 @job_app.command("rerun")
@@ -175,25 +205,30 @@ def rerun(
 ) -> None:
     """Run a job again with exactly its recorded code snapshot, environment and inputs (not the
     files on disk now); a pipeline reruns every step. The new job links back to NAME."""
-    client = context.client()
-    submitted = client.jobs.rerun(name)
+    remote = context.remote()
+    submitted = remote.rerun_job(name) if remote is not None else context.client().jobs.rerun(name).to_dict()
     if not stream:
         emit(submitted, output)
         return
-    sys.stderr.write(f"Job {submitted.name} (rerun of {name}) submitted; streaming its logs.\n")
-    _report(client.jobs.stream(submitted.name or ""))
+    sys.stderr.write(f"Job {submitted['name']} (rerun of {name}) submitted; streaming its logs.\n")
+    _report(_stream(submitted["name"]))
 
 
 @job_app.command("cancel")
 def cancel(name: NameOpt, output: OutputOpt = None) -> None:
     """Cancel a job: its whole process tree is stopped; a queued job never starts."""
-    emit(context.client().jobs.cancel(name), output)
+    remote = context.remote()
+    emit(remote.cancel_job(name) if remote is not None else context.client().jobs.cancel(name), output)
 
 
 @job_app.command("archive")
 def archive(name: NameOpt) -> None:
     """Hide a job from `job list` (it stays readable by name)."""
-    context.client().jobs.archive(name)
+    remote = context.remote()
+    if remote is not None:
+        remote.archive_job(name)
+    else:
+        context.client().jobs.archive(name)
 
 
 @job_app.command("download")

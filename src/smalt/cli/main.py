@@ -8,46 +8,90 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from smalt.cli import context
-from smalt.cli.assets import asset_app
-from smalt.cli.endpoint import deployment_app, endpoint_app
-from smalt.cli.job import job_app
-from smalt.cli.lineage import add_data_commands, add_model_commands
-from smalt.cli.package import add_package_command
-from smalt.cli.resources import compute_app, datastore_app, workspace_app
-from smalt.cli.server import server
-
-app = typer.Typer(
-    name="smalt",
-    help="smalt: Azure Machine Learning's model on your own machines.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
-app.add_typer(workspace_app, name="workspace")
-data_app = asset_app("data", "data assets (uri_file, uri_folder, mltable)")
-add_data_commands(data_app)
-app.add_typer(data_app, name="data")
-app.add_typer(asset_app("environment", "environments (conda file, image, build)"), name="environment")
-app.add_typer(asset_app("component", "components"), name="component")
-model_app = asset_app("model", "models (custom, MLflow, Triton)")
-add_model_commands(model_app)
-add_package_command(model_app)
-app.add_typer(model_app, name="model")
-app.add_typer(job_app, name="job")
-app.add_typer(compute_app, name="compute")
-app.add_typer(datastore_app, name="datastore")
-app.add_typer(endpoint_app, name="online-endpoint")
-app.add_typer(deployment_app, name="online-deployment")
-app.command(name="server")(server)
 
 
-@app.callback()
+def _workspace_app() -> typer.Typer:
+    from smalt.cli.resources import workspace_app
+
+    return workspace_app
+
+
+def _data_app() -> typer.Typer:
+    from smalt.cli.assets import asset_app
+    from smalt.cli.lineage import add_data_commands
+
+    app = asset_app("data", "data assets (uri_file, uri_folder, mltable)")
+    add_data_commands(app)
+    return app
+
+
+def _environment_app() -> typer.Typer:
+    from smalt.cli.assets import asset_app
+
+    return asset_app("environment", "environments (conda file, image, build)")
+
+
+def _component_app() -> typer.Typer:
+    from smalt.cli.assets import asset_app
+
+    return asset_app("component", "components")
+
+
+def _model_app() -> typer.Typer:
+    from smalt.cli.assets import asset_app
+    from smalt.cli.lineage import add_model_commands
+    from smalt.cli.package import add_package_command
+
+    app = asset_app("model", "models (custom, MLflow, Triton)")
+    add_model_commands(app)
+    add_package_command(app)
+    return app
+
+
+def _job_app() -> typer.Typer:
+    from smalt.cli.job import job_app
+
+    return job_app
+
+
+def _compute_app() -> typer.Typer:
+    from smalt.cli.resources import compute_app
+
+    return compute_app
+
+
+def _datastore_app() -> typer.Typer:
+    from smalt.cli.resources import datastore_app
+
+    return datastore_app
+
+
+def _endpoint_app() -> typer.Typer:
+    from smalt.cli.endpoint import endpoint_app
+
+    return endpoint_app
+
+
+def _deployment_app() -> typer.Typer:
+    from smalt.cli.endpoint import deployment_app
+
+    return deployment_app
+
+
+#: ``smalt <noun>``: each noun's commands, built only when they may be needed.
+NOUNS: dict[str, Callable[[], typer.Typer]] = {
+    "workspace": _workspace_app, "data": _data_app, "environment": _environment_app,
+    "component": _component_app, "model": _model_app, "job": _job_app, "compute": _compute_app,
+    "datastore": _datastore_app, "online-endpoint": _endpoint_app, "online-deployment": _deployment_app,
+}  # fmt: skip
+
+
 def main(
     workspace: Annotated[
         str | None,
@@ -58,35 +102,52 @@ def main(
     context.set_workspace(workspace)
 
 
+def build(nouns: list[str] | None = None) -> typer.Typer:
+    """The ``smalt`` command with the commands of ``nouns`` (default: all of them)."""
+    from smalt.cli.server import server
+
+    app = typer.Typer(
+        name="smalt",
+        help="smalt: Azure Machine Learning's model on your own machines.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
+    app.callback()(main)
+    for noun in nouns if nouns is not None else list(NOUNS):
+        app.add_typer(NOUNS[noun](), name=noun)
+    app.command(name="server")(server)
+    return app
+
+
+def _invoked_noun(argv: list[str]) -> str | None:
+    """The noun a command line names (``smalt -w WS job show`` names ``job``), if any."""
+    args = iter(argv)
+    for arg in args:
+        if arg in ("--workspace", "-w"):
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg if arg in NOUNS else None
+    return None
+
+
 def run() -> None:
-    """Entry point of the console script: the CLI's one error boundary."""
-    import click
+    """Entry point of the console script: the CLI's one error boundary. Typer handles usage errors,
+    ``--help`` and exit codes itself; a smalt error prints one clear line and exits 1. Only the
+    invoked noun's commands are built (building all of them costs every command tens of ms)."""
+    from smalt.errors import SmaltError
 
-    from smalt.errors import InvalidSpecError, SmaltError
-
+    noun = _invoked_noun(sys.argv[1:])
     try:
         try:
-            # Without standalone mode click hands back typer.Exit's code instead of raising it.
-            code = app(standalone_mode=False)
+            build([noun] if noun else None)()
         finally:
             context.close()
     except SmaltError as exc:
-        if isinstance(exc, InvalidSpecError):
-            message = str(exc)
-        else:
-            message = exc.message + (f"\nHint: {exc.hint}" if exc.hint else "")
-        if isinstance(exc, InvalidSpecError) and exc.hint:
-            message = f"{exc.message}\nHint: {exc.hint}"
-        sys.stderr.write(f"Error: {message}\n")
+        hint = f"\nHint: {exc.hint}" if exc.hint else ""
+        sys.stderr.write(f"Error: {exc.message}{hint}\n")
         sys.exit(1)
-    except click.exceptions.Abort:
-        sys.stderr.write("Aborted.\n")
-        sys.exit(1)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)
@@ -100,7 +161,6 @@ def run() -> None:
             "Run again with SMALT_DEBUG=1 to see the traceback, and report it.\n"
         )
         sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """A doorbell between processes on one machine: a named pipe that one process waits on and any
 other rings. A pipeline's driver waits on its own; a step's supervisor rings it when the step ends,
-so that the next step starts at once instead of at the driver's next poll."""
+so that the next step starts at once instead of at the driver's next poll. Whoever follows a job
+(``job stream``) waits on a doorbell of its own in the job's ``watchers/`` folder, and the job's
+end rings them all."""
 
 from __future__ import annotations
 
@@ -48,3 +50,10 @@ def ring(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.write(fd, b"!")
     os.close(fd)
+
+
+def ring_all(folder: Path) -> None:
+    """Ring every doorbell in ``folder`` (those of everyone following a job)."""
+    with contextlib.suppress(FileNotFoundError):
+        for bell in folder.iterdir():
+            ring(bell)

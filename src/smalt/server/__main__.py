@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
 
         options = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
         if args.fd is None:
+            from smalt.execution import detached
+            from smalt.services.jobs import JobService
+
+            # Jobs submitted here start from a fork server, warm; the first need not wait for it.
+            detached.warm_up(workspace.path)
+            JobService(workspace).reap_stale()
             print(f"smalt server: workspace {workspace.path} at http://{args.host}:{args.port}", file=sys.stderr)
         uvicorn.run(
             create_app(workspace, token=token),

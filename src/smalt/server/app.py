@@ -18,8 +18,12 @@ from smalt.errors import (
     InvalidStateError,
     NotFoundError,
     SmaltError,
+    SpecProblem,
 )
 from smalt.services.workspace import WorkspaceContext
+
+#: Where smalt's own REST API lives (MLflow's protocol keeps its own paths).
+API_PREFIX = "/api/v1/"
 
 
 def mlflow_error(status: int, code: str, message: str) -> JSONResponse:
@@ -37,6 +41,25 @@ def _status(exc: SmaltError) -> tuple[int, str]:
     return 500, "INTERNAL_ERROR"
 
 
+def api_error(exc: SmaltError) -> JSONResponse:
+    """smalt's own error body: the error's kind, message and hint, and a spec's every problem, so
+    that a client raises the same error the service raised."""
+    if isinstance(exc, NotFoundError):
+        status = 404
+    elif isinstance(exc, AlreadyExistsError | InvalidStateError):
+        status = 409
+    elif isinstance(exc, InvalidSpecError):
+        status = 400
+    else:
+        status = 500
+    body: dict[str, Any] = {"code": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+    if isinstance(exc, InvalidSpecError):
+        body["summary"] = exc.summary
+        body["problems"] = [{"message": p.message, "field": p.field, "file": p.file, "line": p.line}
+                            for p in exc.problems]  # fmt: skip
+    return JSONResponse({"error": body}, status_code=status)
+
+
 def _message(exc: SmaltError) -> str:
     if isinstance(exc, InvalidSpecError) and exc.summary:
         return str(exc.summary)
@@ -47,6 +70,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
     """The application serving ``workspace``. With ``token``, every request must carry
     ``Authorization: Bearer <token>`` (the job supervisor gives each job's server one)."""
     from smalt.server.routes import (
+        jobs,
         mlflow_artifacts,
         mlflow_experiments,
         mlflow_logged_models,
@@ -74,12 +98,19 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
             return await call_next(request)
 
     @app.exception_handler(SmaltError)
-    async def _smalt_error(_request: Request, exc: SmaltError) -> Response:
+    async def _smalt_error(request: Request, exc: SmaltError) -> Response:
+        if request.url.path.startswith(API_PREFIX):
+            return api_error(exc)
         status, code = _status(exc)
         return mlflow_error(status, code, _message(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith(API_PREFIX):
+            return api_error(InvalidSpecError(
+                [SpecProblem(e["msg"], ".".join(str(p) for p in e["loc"][1:]) or "body") for e in exc.errors()],
+                summary="Invalid request",
+            ))  # fmt: skip
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
         return mlflow_error(400, "INVALID_PARAMETER_VALUE", f"Invalid request: {problems}")
 
@@ -90,6 +121,9 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         import logging
 
         logging.getLogger("smalt.server").exception("request %s failed", request_id)
+        if _request.url.path.startswith(API_PREFIX):
+            body = {"code": "InternalError", "message": f"Internal error (request id {request_id})."}
+            return JSONResponse({"error": body}, status_code=500)
         return mlflow_error(500, "INTERNAL_ERROR", f"Internal error (request id {request_id}).")
 
     @app.get("/health", include_in_schema=False)
@@ -109,6 +143,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
     for module in (mlflow_experiments, mlflow_runs, mlflow_logged_models, mlflow_registry):
         app.include_router(module.router, prefix="/api/2.0/mlflow")
     app.include_router(mlflow_artifacts.router, prefix="/api/2.0/mlflow-artifacts")
+    app.include_router(jobs.router, prefix=API_PREFIX.rstrip("/"))
     return app
 
 

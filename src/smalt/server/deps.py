@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from smalt.services.jobs import JobService
 from smalt.services.tracking import TrackingService
 from smalt.services.workspace import WorkspaceContext
 
@@ -23,5 +24,13 @@ async def _tracking(request: Request) -> TrackingService:
     return service
 
 
+async def _jobs(request: Request) -> JobService:
+    service: JobService | None = getattr(request.app.state, "jobs", None)
+    if service is None:
+        service = request.app.state.jobs = JobService(request.app.state.workspace)
+    return service
+
+
+Jobs = Annotated[JobService, Depends(_jobs)]
 Tracking = Annotated[TrackingService, Depends(_tracking)]
 Workspace = Annotated[WorkspaceContext, Depends(workspace)]

@@ -11,11 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +22,7 @@ from typing import Any
 from smalt.entities import CommandJob, Data, Environment, Input, JobStatus, Model, Output, PipelineJob
 from smalt.entities.environment import InlineEnvironment
 from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
-from smalt.execution import pid_alive, stop_process_groups
+from smalt.execution import Doorbell, detached, pid_alive, stop_process_groups
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
@@ -38,6 +35,8 @@ from smalt.store.tracking import MetricRecord, RunData
 STALE_AFTER = timedelta(seconds=60)
 #: The named pipe in a pipeline's job folder that its driver waits on (execution/doorbell.py).
 DOORBELL = "driver.bell"
+#: The folder of a job holding the doorbells of whoever follows it (rung when it ends).
+WATCHERS = "watchers"
 # Aliases: JobService has a method named `list`, which shadows the builtin inside the class.
 AnyJob = CommandJob | PipelineJob
 JobList = list[AnyJob]
@@ -479,9 +478,19 @@ class JobService:
         """Yield the job's log output as it is written, until the job has finished. For a pipeline,
         every step's log, each line led by the step's name, and each step's end.
 
-        Polls every 2 ms at first, backing off to ``poll_s``: a short job's end is seen at once, and
-        a long one costs a read every ``poll_s``."""
+        Polls every 2 ms at first, backing off to ``poll_s``: new log lines are seen within
+        ``poll_s``, and a long job costs a read every ``poll_s``. The job's end is seen at once: its
+        supervisor rings this stream's doorbell."""
         self.get(name)
+        watchers = job_folder(self._ws, name) / WATCHERS
+        watchers.mkdir(parents=True, exist_ok=True)
+        bell = Doorbell(watchers / f"{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            yield from self._follow(name, bell, poll_s)
+        finally:
+            bell.close()
+
+    def _follow(self, name: str, bell: Doorbell, poll_s: float) -> Iterator[str]:
         offsets: dict[Path, int] = {}
         partial: dict[Path, str] = {}
         announced: set[str] = set()
@@ -521,7 +530,7 @@ class JobService:
                 next_reap = time.monotonic() + 0.5
                 if self.reap_stale():
                     continue
-            time.sleep(delay)
+            bell.wait(delay)
             delay = min(delay * 1.5, poll_s)
 
     def download(self, name: str, download_path: str | Path = ".", output_name: str | None = None,
@@ -594,48 +603,8 @@ def _ordered(jobs: JobList, entity: str, key: str, ascending: bool) -> JobList:
 
 def start_detached(workspace: WorkspaceContext, module: str, name: str, log: Path) -> None:
     """Run ``<module>.main([workspace, name])`` (a job's supervisor, a pipeline's driver) detached
-    from this process, its output appended to ``log``. Forking saves it a fresh interpreter's
-    imports (about half a second), but is only safe from a single-threaded process; otherwise it
-    starts in a new interpreter."""
-    if hasattr(os, "fork") and threading.active_count() == 1:
-        from importlib import import_module
-
-        main = import_module(module).main  # imported before forking, so the child starts warm
-        workspace.store.release_connections()
-        fork_detached(main, [str(workspace.path), name], log)
-        return
-    with open(log, "ab") as handle:
-        subprocess.Popen(
-            [sys.executable, "-m", module, str(workspace.path), name],
-            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "SMALT_WORKSPACE": str(workspace.path)},
-        )  # fmt: skip
-
-
-def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:
-    """Run ``main(argv)`` in a detached grandchild of this process (double fork, new session),
-    its output appended to ``log``. Only safe from a single-threaded process."""
-    child = os.fork()
-    if child:
-        os.waitpid(child, 0)
-        return
-    code = 1
-    try:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        code = main(argv)
-    except BaseException:  # noqa: BLE001 - the child must never return into its parent's code
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        os._exit(code)
+    from this process and warm (see ``execution/detached.py``), its output appended to ``log``."""
+    detached.start(module, [str(workspace.path), name], log, before_fork=workspace.store.release_connections)
 
 
 @contextmanager

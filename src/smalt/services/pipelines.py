@@ -26,12 +26,21 @@ from smalt.entities import CommandComponent, CommandJob, Input, JobStatus, Outpu
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.entities.pipeline import PipelineComponent
 from smalt.errors import AlreadyExistsError, InvalidSpecError, SpecProblem
-from smalt.execution import Doorbell
+from smalt.execution import Doorbell, ring_all
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
-from smalt.services.jobs import DOORBELL, RERUN_OF_TAG, JobService, Resolved, job_folder, new_job_name, start_detached
-from smalt.services.workspace import WorkspaceContext, open_workspace
+from smalt.services.jobs import (
+    DOORBELL,
+    RERUN_OF_TAG,
+    WATCHERS,
+    JobService,
+    Resolved,
+    job_folder,
+    new_job_name,
+    start_detached,
+)
+from smalt.services.workspace import WorkspaceContext, open_kept
 from smalt.specs import prepare
 from smalt.specs.pipeline import Plan, Step, Upstream, plan
 from smalt.store import Edge, JobRecord
@@ -554,6 +563,7 @@ class Driver:
         with self.ws.store.transaction(write=True) as tx:
             tx.jobs.transition(self.name, status, only_from=JobStatus.ACTIVE, end_time=datetime.now(UTC),
                                error=error)  # fmt: skip
+        ring_all(job_folder(self.ws, self.name) / WATCHERS)
 
 
 def _culprits(status: dict[str, str]) -> list[str]:
@@ -609,7 +619,7 @@ def _environment_entity(value: Any) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    workspace = open_workspace(Path(argv[0]), create=False)
+    workspace = open_kept(Path(argv[0]))
     try:
         Driver(workspace, argv[1]).run()
     finally:

@@ -157,6 +157,24 @@ def open_workspace(path: Path, *, create: bool = True, name: str | None = None) 
     return context
 
 
+#: Workspaces a fork server opened and warmed (execution/detached.py); its children reuse them.
+_kept: dict[Path, WorkspaceContext] = {}
+
+
+def keep_open(context: WorkspaceContext) -> None:
+    """Keep ``context`` for the processes this one forks (``open_kept``): they skip opening it,
+    and find its engine's statement cache already filled. Its connections are closed now, since
+    none may cross into a child."""
+    context.store.release_connections()
+    _kept[context.path] = context
+
+
+def open_kept(path: Path) -> WorkspaceContext:
+    """The workspace at ``path`` as kept open before this process was forked, else opened now."""
+    kept = _kept.pop(path, None)
+    return kept if kept is not None else open_workspace(path, create=False)
+
+
 def _ensure_default_datastore(context: WorkspaceContext) -> None:
     with context.store.transaction() as tx:
         if tx.datastores.get(DEFAULT_DATASTORE) is not None:

@@ -1,0 +1,172 @@
+"""The HTTP transport: a workspace served by ``smalt server``, reached at ``SMALT_URL``.
+
+Jobs travel as the JSON the server answers with (what ``job.to_dict()`` gives in-process), and a
+refusal comes back as the same smalt error the service raised, with its hint and every problem of
+a spec, so a command prints the same thing in either mode.
+
+This module uses the standard library only: a ``smalt job`` command against a server imports it
+and nothing heavier (no store, entities or services), which is what makes it fast.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from smalt.errors import (
+    AlreadyExistsError,
+    BackendError,
+    ConfigurationError,
+    InvalidSpecError,
+    InvalidStateError,
+    NotFoundError,
+    SmaltError,
+    SpecProblem,
+    UserCodeError,
+    VersionConflictError,
+)
+
+_ERRORS: dict[str, type[SmaltError]] = {cls.__name__: cls for cls in (
+    NotFoundError, AlreadyExistsError, VersionConflictError, InvalidStateError, ConfigurationError, BackendError,
+    UserCodeError,
+)}  # fmt: skip
+
+#: A job as the server describes it: ``name``, ``status``, ``inputs``, ``outputs``, ``error``...
+JobData = dict[str, Any]
+
+
+def from_environment() -> RestClient | None:
+    """The client for ``SMALT_URL`` (with ``SMALT_TOKEN``), or None in embedded mode."""
+    url = os.environ.get("SMALT_URL")
+    return RestClient(url, token=os.environ.get("SMALT_TOKEN")) if url else None
+
+
+class RestClient:
+    """smalt's REST API at ``url`` (e.g. ``http://127.0.0.1:8080``), over one kept-alive connection.
+
+    Example::
+
+        client = RestClient("http://127.0.0.1:8080")
+        job = client.create_job(Path("job.yml").resolve())
+        client.stream_job(job["name"], out=sys.stdout)
+    """
+
+    def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 300.0) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                f"SMALT_URL {url!r} is not an http(s) address.",
+                hint="e.g. http://127.0.0.1:8080, the address `smalt server` prints",
+            )
+        self.url = url.rstrip("/")
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self._connection = kind(parts.hostname, parts.port, timeout=timeout_s)
+        self._base = parts.path.rstrip("/") + "/api/v1"
+        self._headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+
+    # -- jobs --------------------------------------------------------------------------------
+    def create_job(self, file: Path, *, name: str | None = None, overrides: list[str] | None = None) -> JobData:
+        """Submit the job in ``file`` (a path the server can read)."""
+        body = {"file": str(file.resolve()), "name": name, "set": list(overrides or [])}
+        data: JobData = self._call("POST", "/jobs", body)
+        return data
+
+    def validate_job(self, file: Path, *, overrides: list[str] | None = None) -> list[str]:
+        """Check the job in ``file`` as submitting would; a pipeline's step names."""
+        answer = self._call("POST", "/jobs/validate", {"file": str(file.resolve()), "set": list(overrides or [])})
+        return list(answer["steps"])
+
+    def get_job(self, name: str) -> JobData:
+        data: JobData = self._call("GET", f"/jobs/{_quote(name)}")
+        return data
+
+    def list_jobs(self, **filters: Any) -> list[JobData]:
+        """Jobs, filtered as ``JobOperations.list`` filters them (None values are left out)."""
+        query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None and v is not False})
+        found: list[JobData] = self._call("GET", "/jobs" + (f"?{query}" if query else ""))
+        return found
+
+    def job_metrics(self, name: str, key: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        query = f"?{urllib.parse.urlencode({'key': key})}" if key else ""
+        history: dict[str, list[dict[str, Any]]] = self._call("GET", f"/jobs/{_quote(name)}/metrics{query}")
+        return history
+
+    def stream_job(self, name: str, *, out: Any) -> JobData:
+        """Write the job's log to ``out`` as it is written; returns the finished job."""
+        for chunk in self._stream(f"/jobs/{_quote(name)}/logs"):
+            out.write(chunk.decode(errors="replace"))
+            out.flush()
+        return self.get_job(name)
+
+    def cancel_job(self, name: str) -> JobData:
+        data: JobData = self._call("POST", f"/jobs/{_quote(name)}/cancel")
+        return data
+
+    def archive_job(self, name: str) -> None:
+        self._call("POST", f"/jobs/{_quote(name)}/archive")
+
+    def rerun_job(self, name: str) -> JobData:
+        data: JobData = self._call("POST", f"/jobs/{_quote(name)}/rerun")
+        return data
+
+    def close(self) -> None:
+        self._connection.close()
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def _send(self, method: str, path: str, body: Any = None) -> http.client.HTTPResponse:
+        payload = None if body is None else json.dumps(body).encode()
+        try:
+            self._connection.request(method, self._base + path, body=payload, headers=self._headers)
+            return self._connection.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            self._connection.close()
+            raise BackendError(f"Cannot reach the smalt server at {self.url}: {exc}.",
+                               hint="is `smalt server` running there? (SMALT_URL chooses it; unset it to "
+                                    "use the local workspace)") from exc  # fmt: skip
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self._send(method, path, body)
+        data = response.read()
+        if response.status >= 400:
+            raise _error(response.status, data, self.url)
+        return json.loads(data) if data else None
+
+    def _stream(self, path: str) -> Iterator[bytes]:
+        response = self._send("GET", path)
+        if response.status >= 400:
+            raise _error(response.status, response.read(), self.url)
+        while chunk := response.read1(65536):
+            yield chunk
+
+
+def _quote(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def _error(status: int, data: bytes, url: str) -> SmaltError:
+    """The smalt error the server's answer describes."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        message = body.get("message") if isinstance(body, dict) else None
+        if status == 401:
+            return ConfigurationError(f"The smalt server at {url} refused the request: {message or 'unauthorized'}.",
+                                      hint="set SMALT_TOKEN to the token the server was started with")  # fmt: skip
+        return BackendError(f"The smalt server at {url} answered {status}: {message or data[:200]!r}.")
+    message, hint = str(error.get("message", "")), error.get("hint")
+    if error.get("code") == "InvalidSpecError":
+        problems = [SpecProblem(p["message"], p.get("field") or "", p.get("file"), p.get("line"))
+                    for p in error.get("problems") or []]  # fmt: skip
+        return InvalidSpecError(problems, summary=error.get("summary"), hint=hint)
+    cls = _ERRORS.get(str(error.get("code")), BackendError)
+    return cls(message, hint=hint)

@@ -1,0 +1,193 @@
+"""Starting a job's supervisor or a pipeline's driver as a detached process, warm.
+
+A fresh interpreter spends about half a second importing smalt before it can do anything. So:
+
+- a single-threaded process (the CLI) forks itself: the child starts with everything imported;
+- a multithreaded one (``smalt server``, a notebook) must not fork itself, so it asks its fork
+  server: one ``python -m smalt.execution.detached`` child, started on first use with the modules
+  preloaded, single-threaded, that forks on demand. Only the first start pays the imports.
+
+(The standard library's ``multiprocessing`` forkserver would re-run the caller's ``__main__`` script
+in every child, which a notebook or a plain script cannot have.) Either way the process is detached
+(new session, grandchild of its starter), so it outlives the command that started it and leaves no
+zombie behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+from typing import IO, Any
+
+from smalt.errors import BackendError
+
+#: The modules whose ``main`` runs detached; preloaded by the fork server (and their ``warm_up()``
+#: called, if they have one).
+PRELOAD = ("smalt.services.supervisor", "smalt.services.pipelines")
+
+
+def start(module: str, argv: list[str], log: Path, *, before_fork: Callable[[], None] = lambda: None) -> None:
+    """Run ``<module>.main(argv)`` detached, its output appended to ``log``, with this process's
+    environment and working directory. ``before_fork`` runs first when this process forks itself
+    (e.g. to drop pooled database connections, which a child must not share)."""
+    if threading.active_count() == 1:
+        main = import_module(module).main  # imported before forking, so the child starts warm
+        before_fork()
+        fork_detached(main, argv, log)
+        return
+    _server.start(module, argv, log)
+
+
+def warm_up(workspace: Path | None = None) -> None:
+    """Start the fork server now, in the background, so that the first job does not wait for it;
+    with ``workspace``, have it open that workspace too, for every process it forks."""
+    threading.Thread(target=_server.warm_up, args=(workspace,), daemon=True).start()
+
+
+class _ForkServer:
+    """The parent's end: one request line (JSON) per start, one answer line back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def ensure_running(self) -> subprocess.Popen[bytes]:
+        with self._lock:
+            return self._running()
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._process is not None and self._process.poll() is not None:
+            self._discard()
+        if self._process is None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "smalt.execution.detached"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )  # fmt: skip
+            atexit.register(self.stop)
+        return self._process
+
+    def _ask(self, request: dict[str, Any]) -> bool:
+        process = self._running()
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(json.dumps(request).encode() + b"\n")
+            process.stdin.flush()
+            return process.stdout.readline().strip() == b"ok"
+        except OSError:
+            return False
+
+    def warm_up(self, workspace: Path | None) -> None:
+        with self._lock:
+            if workspace is None:
+                self._running()
+            else:
+                self._ask({"warm": str(workspace)})
+
+    def start(self, module: str, argv: list[str], log: Path) -> None:
+        request = {"module": module, "argv": argv, "log": str(log), "env": dict(os.environ), "cwd": os.getcwd()}
+        with self._lock:
+            # A fork server that died (killed?) is replaced once; its loss costs only speed.
+            for _ in range(2):
+                if self._ask(request):
+                    return
+                self._discard()
+        raise BackendError(f"Could not start {module} for {argv[-1]}: the fork server failed twice.",
+                           hint=f"see {log}, and the standard error of this process")  # fmt: skip
+
+    def _discard(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.kill()
+            self._close(process)
+
+    def stop(self) -> None:
+        """Let the fork server end (it stops at the end of its input); detached processes run on."""
+        process, self._process = self._process, None
+        if process is not None:
+            self._close(process)
+
+    @staticmethod
+    def _close(process: subprocess.Popen[bytes]) -> None:
+        for pipe in (process.stdin, process.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_server = _ForkServer()
+
+
+def _in_context(main: Callable[[list[str]], int], env: dict[str, str], cwd: str, argv: list[str]) -> int:
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    return main(argv)
+
+
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """The fork server's loop: preload, then fork one detached process per request until EOF."""
+    modules = [import_module(name) for name in PRELOAD]
+    mains = {module.__name__: module.main for module in modules}
+    for module in modules:
+        if hasattr(module, "warm_up"):
+            module.warm_up()
+    for line in requests:
+        request = json.loads(line)
+        if "warm" in request:  # open a workspace once, for every child (a failure costs only speed)
+            with contextlib.suppress(Exception):
+                for module in modules:
+                    if hasattr(module, "warm_up"):
+                        module.warm_up(Path(request["warm"]))
+            answers.write(b"ok\n")
+            answers.flush()
+            continue
+        main = mains.get(request["module"]) or import_module(request["module"]).main
+        run = functools.partial(_in_context, main, request["env"], request["cwd"])
+        fork_detached(run, request["argv"], Path(request["log"]))
+        answers.write(b"ok\n")
+        answers.flush()
+
+
+def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:
+    """Run ``main(argv)`` in a detached grandchild of this process (double fork, new session),
+    its output appended to ``log``. Only safe from a single-threaded process."""
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    code = 1
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        code = main(argv)
+    except BaseException:  # noqa: BLE001 - the child must never return into its parent's code
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)

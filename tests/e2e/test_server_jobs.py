@@ -1,0 +1,174 @@
+"""`smalt job` commands through `smalt server` (SMALT_URL set): the CLI is a thin HTTP client and the
+server runs the jobs, started warm from its fork server. The CLI runs in-process against a real
+server process; one probe runs it as its own interpreter to show what it does not import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import RunningServer, start_server
+
+Smalt = Callable[..., Any]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+@pytest.fixture
+def remote(workspace_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
+    """A server on the test's workspace, and SMALT_URL pointing the CLI at it."""
+    server = start_server(workspace_path, tmp_path / "server.log")
+    monkeypatch.setenv("SMALT_URL", server.url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_job_runs_through_the_server_with_its_logs_streamed(smalt: Smalt, remote: RunningServer,
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    spec = write(tmp_path / "hello.yml", """
+        type: command
+        command: echo "hello from $GREETER"
+        environment_variables: {GREETER: the server}
+        experiment_name: remote
+    """)  # fmt: skip
+    # --workspace is not given: the server's workspace is the one that counts.
+    created = smalt("job", "create", "-f", str(spec), "--stream", workspace=False)
+    assert created.exit_code == 0, created.stderr
+    assert "hello from the server" in created.stdout
+    name = created.stderr.split()[1]
+    assert f"Job {name} finished: Completed" in created.stderr
+
+    shown = smalt("job", "show", "-n", name, "-o", "json", workspace=False)
+    assert shown.exit_code == 0, shown.stderr
+    job = shown.json()
+    assert isinstance(job, dict)
+    assert (job["status"], job["experiment_name"]) == ("Completed", "remote")
+    listed = smalt("job", "list", "--experiment", "remote", "-o", "json", workspace=False).json()
+    assert isinstance(listed, list) and [j["name"] for j in listed] == [name]
+    # The server's workspace holds it: the in-process SDK on that folder sees the same job.
+    os.environ.pop("SMALT_URL")
+    assert smalt("job", "show", "-n", name, "-o", "json").json()["status"] == "Completed"  # type: ignore[index]
+
+
+def test_a_failing_job_and_a_bad_spec_come_back_as_they_do_in_process(smalt: Smalt, remote: RunningServer,
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    failing = write(tmp_path / "fail.yml", """
+        type: command
+        command: echo about to fail >&2 && exit 3
+    """)  # fmt: skip
+    failed = smalt("job", "create", "-f", str(failing), "--stream", workspace=False)
+    assert failed.exit_code == 1
+    assert "finished: Failed" in failed.stderr and "the command exited with code 3" in failed.stderr
+
+    bad = write(tmp_path / "bad.yml", """
+        type: command
+        command: echo ${{inputs.missing}}
+    """)  # fmt: skip
+    refused = smalt("job", "create", "-f", str(bad), workspace=False)
+    assert refused.exit_code == 1
+    # The same error as in-process: the file, the line and the field.
+    assert f"{bad}:2: command:" in refused.stderr and "no input 'missing'" in refused.stderr
+    listed = smalt("job", "list", "-o", "json", workspace=False).json()
+    assert isinstance(listed, list) and len(listed) == 1  # nothing queued for the bad one
+
+    missing = smalt("job", "show", "-n", "no_such_job", workspace=False)
+    assert missing.exit_code == 1 and "not found" in missing.stderr
+
+
+def test_cancel_through_the_server_stops_the_job(smalt: Smalt, remote: RunningServer, tmp_path: Path) -> None:
+    spec = write(tmp_path / "sleep.yml", """
+        type: command
+        command: echo started && sleep 60
+    """)  # fmt: skip
+    created = smalt("job", "create", "-f", str(spec), "-o", "json", workspace=False)
+    assert created.exit_code == 0, created.stderr
+    name = created.json()["name"]  # type: ignore[index]
+    canceled = smalt("job", "cancel", "-n", name, "-o", "json", workspace=False)
+    assert canceled.exit_code == 0, canceled.stderr
+    followed = smalt("job", "stream", "-n", name, workspace=False)
+    assert followed.exit_code == 1
+    assert "finished: Canceled" in followed.stderr
+
+
+def test_a_pipeline_runs_through_the_server(smalt: Smalt, remote: RunningServer, tmp_path: Path) -> None:
+    spec = write(tmp_path / "pipeline.yml", """
+        type: pipeline
+        jobs:
+          make:
+            command: echo made > ${{outputs.out}}/made.txt
+            outputs: {out: {type: uri_folder}}
+          show:
+            command: cat ${{inputs.made}}/made.txt
+            inputs:
+              made: ${{parent.jobs.make.outputs.out}}
+    """)  # fmt: skip
+    created = smalt("job", "create", "-f", str(spec), "--stream", workspace=False)
+    assert created.exit_code == 0, created.stderr
+    assert "[show] made" in created.stdout
+    name = created.stderr.split()[1]
+    steps = smalt("job", "list", "--parent", name, "-o", "json", workspace=False).json()
+    assert isinstance(steps, list)
+    assert sorted((s["display_name"], s["status"]) for s in steps) == [("make", "Completed"), ("show", "Completed")]
+
+
+def test_a_token_guarded_server_needs_smalt_token(smalt: Smalt, workspace_path: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    server = start_server(workspace_path, tmp_path / "server.log", env={"SMALT_TOKEN": "s3cret"},
+                          args=("--token-env", "SMALT_TOKEN"))  # fmt: skip
+    try:
+        monkeypatch.setenv("SMALT_URL", server.url)
+        refused = smalt("job", "list", workspace=False)
+        assert refused.exit_code == 1
+        assert "refused" in refused.stderr and "SMALT_TOKEN" in refused.stderr
+        monkeypatch.setenv("SMALT_TOKEN", "s3cret")
+        assert smalt("job", "list", "-o", "json", workspace=False).exit_code == 0
+    finally:
+        server.stop()
+
+
+def test_commands_without_a_server_route_are_refused_rather_than_run_locally(
+    smalt: Smalt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMALT_URL", "http://127.0.0.1:9")
+    refused = smalt("data", "list")
+    assert refused.exit_code == 1
+    assert "does not work through a smalt server" in refused.stderr and "unset SMALT_URL" in refused.stderr
+    unreachable = smalt("job", "list", workspace=False)
+    assert unreachable.exit_code == 1 and "Cannot reach the smalt server" in unreachable.stderr
+
+
+PROBE = textwrap.dedent(
+    """
+    import sys
+    sys.argv = ["smalt", "job", "list", "-o", "json"]
+    from smalt.cli.main import run
+    try:
+        run()
+    except SystemExit as exc:
+        code = exc.code or 0
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "pydantic", "fastapi", "ruamel", "httpx"})
+    print("@@", code, ",".join(heavy))
+    """
+)
+
+
+def test_the_thin_client_imports_no_store_no_entities(remote: RunningServer) -> None:
+    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "SMALT_URL": remote.url})  # fmt: skip
+    listing, _, report = done.stdout.rpartition("@@")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(listing) == []
+    assert report.split() == ["0"], report  # exit code 0 and no heavy library loaded
