@@ -9,16 +9,13 @@ milliseconds smalt adds (issue 3's target: under 150 ms).
 
 from __future__ import annotations
 
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from timing import isolated_environment, runs_from_command_line, timed
+from timing import isolated_environment, runs_from_command_line, smalt_server, timed
 
 SMALT = str(Path(sys.executable).with_name("smalt"))
 JOB = """\
@@ -26,23 +23,6 @@ $schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
 type: command
 command: echo hello world
 """
-
-
-def _server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([SMALT, "server", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                return server, url
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("smalt server did not start")
 
 
 def main() -> None:
@@ -53,8 +33,7 @@ def main() -> None:
         job.write_text(JOB)
         submit = [SMALT, "job", "create", "-f", str(job), "--stream"]
         subprocess.run(submit, env=env, check=True, capture_output=True)  # warm: workspace and environment
-        server, url = _server(env)
-        try:
+        with smalt_server(env) as url:
             remote = {**env, "SMALT_URL": url}
             subprocess.run(submit, env=remote, check=True, capture_output=True)  # warm: the fork server
             direct, embedded, served = [], [], []
@@ -62,9 +41,6 @@ def main() -> None:
                 direct += timed(["bash", "-c", "echo hello world"], env, 1)
                 embedded += timed(submit, env, 1)
                 served += timed(submit, remote, 1)
-        finally:
-            server.terminate()
-            server.wait(10)
     d = statistics.median(direct)
     print(f"{'':44} {'median':>9} {'min':>9} {'added':>9}   ({runs} runs each, warm environment)")
     rows = [('bash -c "echo hello world"', direct), ("smalt job create --stream (embedded)", embedded),

@@ -21,12 +21,14 @@ write one small file):
   so it has no rerun figure.
 
 Issue 5's targets: under 50 ms per step above the floor; the fully reused chain under 300 ms;
-faster than Metaflow on both shapes. Run: `.venv/bin/python benchmarks/pipelines.py [--runs 3]`.
+faster than Metaflow on both shapes. Run: `.venv/bin/python benchmarks/pipelines.py [--runs 3] [--server]`
+(`--server`: smalt through `smalt server`, SMALT_URL set; the floor and Metaflow as before).
 Prints a table of medians per shape and the targets met or missed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import statistics
 import subprocess
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from timing import isolated_environment, runs_from_command_line, timed
+from timing import command_line, isolated_environment, smalt_server, timed
 
 SMALT = str(Path(sys.executable).with_name("smalt"))
 ASSETS = Path(__file__).resolve().with_name("pipelines_assets")
@@ -114,8 +116,7 @@ def measure_smalt(shape: str, folder: Path, env: dict[str, str], runs: int, figu
     shutil.copy(ASSETS / "step.py", folder / "src" / "step.py")
     pipeline = folder / "pipeline.yml"
     pipeline.write_text(pipeline_yaml(shape, steps))
-    trace = folder / "steps-ran.txt"  # each step that runs appends a line (STEP_TRACE, in step.py)
-    env = {**env, "STEP_TRACE": str(trace)}
+    trace = Path(env["STEP_TRACE"])  # each step that runs appends a line (step.py)
     submit = [SMALT, "job", "create", "-f", str(pipeline), "--stream"]
     (folder / "src" / "run.txt").write_text("warm-up\n")
     done = subprocess.run(submit, env=env, cwd=folder, capture_output=True, text=True, check=False)
@@ -140,8 +141,15 @@ def measure_smalt(shape: str, folder: Path, env: dict[str, str], runs: int, figu
     figures.smalt, figures.rerun = statistics.median(fresh), statistics.median(rerun)
 
 
-def measure(runs: int, tmp: Path) -> dict[str, Figures]:
-    env = isolated_environment(str(tmp))
+def measure(runs: int, tmp: Path, server: bool) -> dict[str, Figures]:
+    # Set before a server starts: through a server, the steps get the server's environment.
+    env = {**isolated_environment(str(tmp)), "STEP_TRACE": str(tmp / "steps-ran.txt")}
+    with contextlib.ExitStack() as stack:
+        smalt_env = {**env, "SMALT_URL": stack.enter_context(smalt_server(env))} if server else env
+        return _measure(runs, tmp, env, smalt_env)
+
+
+def _measure(runs: int, tmp: Path, env: dict[str, str], smalt_env: dict[str, str]) -> dict[str, Figures]:
     try:
         mf_python: str | None = metaflow_python()
     except (subprocess.CalledProcessError, OSError, ImportError) as exc:
@@ -155,7 +163,7 @@ def measure(runs: int, tmp: Path) -> dict[str, Figures]:
         floor = ["bash", "-ec", floor_script(steps, tmp / "floor" / shape)]
         timed(floor, env, 1)  # warm: the page cache, the output folders
         figures = results[shape] = Figures(floor=statistics.median(timed(floor, env, runs)))
-        measure_smalt(shape, tmp / "smalt" / shape, env, runs, figures)
+        measure_smalt(shape, tmp / "smalt" / shape, smalt_env, runs, figures)
         if mf_python:
             data = tmp / "metaflow" / shape
             data.mkdir(parents=True)
@@ -201,10 +209,11 @@ def report(runs: int, results: dict[str, Figures]) -> None:
 
 
 def main() -> None:
-    runs = runs_from_command_line(default=3)
+    options = command_line(default=3)
     with tempfile.TemporaryDirectory(prefix="smalt-bench-pipelines-") as tmp:
-        results = measure(runs, Path(tmp))
-    report(runs, results)
+        results = measure(options.runs, Path(tmp), options.server)
+    print(f"smalt: {'through smalt server (SMALT_URL)' if options.server else 'embedded'}")
+    report(options.runs, results)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import socket
 import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -20,9 +25,40 @@ def timed(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:
 
 
 def runs_from_command_line(default: int = 10) -> int:
+    return command_line(default).runs
+
+
+def command_line(default: int = 10) -> argparse.Namespace:
+    """``--runs N``, and ``--server``: measure smalt through `smalt server` (SMALT_URL)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=default)
-    return int(parser.parse_args().runs)
+    parser.add_argument("--server", action="store_true", help="run smalt's commands through `smalt server`")
+    return parser.parse_args()
+
+
+@contextlib.contextmanager
+def smalt_server(env: dict[str, str]) -> Iterator[str]:
+    """`smalt server` on the workspace of ``env``, on a free loopback port; its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    smalt = str(Path(sys.executable).with_name("smalt"))
+    server = subprocess.Popen([smalt, "server", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("smalt server did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def isolated_environment(folder: str) -> dict[str, str]:

@@ -100,10 +100,15 @@ class RestClient:
 
     def stream_job(self, name: str, *, out: Any) -> JobData:
         """Write the job's log to ``out`` as it is written; returns the finished job."""
-        for chunk in self._stream(f"/jobs/{_quote(name)}/logs"):
-            out.write(chunk.decode(errors="replace"))
-            out.flush()
-        return self.get_job(name)
+        finished: JobData | None = None
+        for line in self._lines(f"/jobs/{_quote(name)}/stream"):
+            event = json.loads(line)
+            if "log" in event:
+                out.write(event["log"])
+                out.flush()
+            elif "job" in event:
+                finished = event["job"]
+        return finished if finished is not None else self.get_job(name)  # the stream was cut short
 
     def cancel_job(self, name: str) -> JobData:
         data: JobData = self._call("POST", f"/jobs/{_quote(name)}/cancel")
@@ -138,12 +143,12 @@ class RestClient:
             raise _error(response.status, data, self.url)
         return json.loads(data) if data else None
 
-    def _stream(self, path: str) -> Iterator[bytes]:
+    def _lines(self, path: str) -> Iterator[bytes]:
         response = self._send("GET", path)
         if response.status >= 400:
             raise _error(response.status, response.read(), self.url)
-        while chunk := response.read1(65536):
-            yield chunk
+        while line := response.readline():
+            yield line
 
 
 def _quote(name: str) -> str:

@@ -20,13 +20,14 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from smalt.errors import BackendError
 
@@ -158,9 +159,19 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             continue
         main = mains.get(request["module"]) or import_module(request["module"]).main
         run = functools.partial(_in_context, main, request["env"], request["cwd"])
-        fork_detached(run, request["argv"], Path(request["log"]))
+        _fork_once(run, request["argv"], Path(request["log"]))
         answers.write(b"ok\n")
         answers.flush()
+
+
+def _fork_once(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:
+    """``fork_detached`` with one fork instead of two: the fork server ignores SIGCHLD, so the
+    kernel reaps its children and none lingers as a zombie."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    if os.fork():
+        return
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the child waits for its own children
+    _detached_child(main, argv, log)
 
 
 def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:
@@ -170,11 +181,19 @@ def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) 
     if child:
         os.waitpid(child, 0)
         return
+    try:
+        if os.fork():
+            os._exit(0)
+    except BaseException:  # noqa: BLE001 - the child must never return into its parent's code
+        os._exit(1)
+    _detached_child(main, argv, log)
+
+
+def _detached_child(main: Callable[[list[str]], int], argv: list[str], log: Path) -> NoReturn:
+    """In a new child: a session of its own, output to ``log``, then ``main(argv)`` and exit."""
     code = 1
     try:
         os.setsid()
-        if os.fork():
-            os._exit(0)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

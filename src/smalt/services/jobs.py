@@ -481,7 +481,9 @@ class JobService:
         Polls every 2 ms at first, backing off to ``poll_s``: new log lines are seen within
         ``poll_s``, and a long job costs a read every ``poll_s``. The job's end is seen at once: its
         supervisor rings this stream's doorbell."""
-        self.get(name)
+        with self._ws.store.transaction() as tx:
+            if not tx.jobs.exists(name):
+                raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
         watchers = job_folder(self._ws, name) / WATCHERS
         watchers.mkdir(parents=True, exist_ok=True)
         bell = Doorbell(watchers / f"{os.getpid()}-{secrets.token_hex(4)}")
@@ -499,7 +501,8 @@ class JobService:
             with self._ws.store.transaction() as tx:
                 record = tx.jobs.get(name)
                 steps = tx.jobs.children(name) if record is not None and record.type == "pipeline" else []
-            assert record is not None
+            if record is None:
+                raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
             done = record.status in JobStatus.TERMINAL
             sources = [(f, "") for f in self.log_files(name)] if record.type != "pipeline" else [
                 (f, f"[{step.display_name}] ") for step in steps for f in self.log_files(step.name)

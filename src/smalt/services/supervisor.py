@@ -126,6 +126,16 @@ class Supervisor:
         with self.ws.store.transaction(write=True) as tx:
             return tx.jobs.transition(self.name, to, only_from=only_from, **values)
 
+    def _claim(self, *, preparing: bool) -> bool:
+        """Record this supervisor (pid, heartbeat) and the job Queued; with ``preparing``, also
+        Preparing. False if the job was canceled meanwhile."""
+        now = datetime.now(UTC)
+        with self.ws.store.transaction(write=True) as tx:
+            tx.jobs.touch(self.name, supervisor_pid=os.getpid(), heartbeat_at=now)
+            tx.jobs.transition(self.name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED])
+            return not preparing or tx.jobs.transition(self.name, JobStatus.PREPARING, only_from=[JobStatus.QUEUED],
+                                                       start_time=now)  # fmt: skip
+
     def _beat(self) -> None:
         while not self._stop_beat.wait(HEARTBEAT_S):
             try:
@@ -158,21 +168,28 @@ class Supervisor:
     # -- the job ----------------------------------------------------------------------------
     def run(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        with self.ws.store.transaction(write=True) as tx:
-            tx.jobs.touch(self.name, supervisor_pid=os.getpid(), heartbeat_at=datetime.now(UTC))
-            tx.jobs.transition(self.name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED])
         beat = threading.Thread(target=self._beat, daemon=True)
-        beat.start()
         slot = None
         try:
             job = self.jobs.get(self.name)
             assert isinstance(job, CommandJob)
             compute = ComputeService(self.ws).get(job.compute or "local")
-            slot = acquire_slot(self.ws.path / "compute" / compute.name, compute.max_instances,
-                                should_stop=self._canceled)  # fmt: skip
-            if slot is None or not self._move(JobStatus.PREPARING, {JobStatus.QUEUED},
-                                              start_time=datetime.now(UTC)):  # fmt: skip
-                raise _Stop
+            slots = self.ws.path / "compute" / compute.name
+            # A free slot: claimed, and the job Preparing, in one transaction with this supervisor's
+            # pid. Otherwise the pid is recorded first, so that a supervisor that dies while the job
+            # waits in the queue is noticed.
+            slot = acquire_slot(slots, compute.max_instances, should_stop=lambda: True)
+            if slot is None:
+                self._claim(preparing=False)
+                beat.start()
+                slot = acquire_slot(slots, compute.max_instances, should_stop=self._canceled)
+                if slot is None or not self._move(JobStatus.PREPARING, {JobStatus.QUEUED},
+                                                  start_time=datetime.now(UTC)):  # fmt: skip
+                    raise _Stop
+            else:
+                if not self._claim(preparing=True):
+                    raise _Stop
+                beat.start()
             python = self._prepare_environment(job)
             workdir, inputs, outputs = self._materialise(job)
             if self._canceled() or not self._move(JobStatus.RUNNING, {JobStatus.PREPARING}):
@@ -435,6 +452,7 @@ def warm_up(workspace: Path | None = None) -> None:
         tx.jobs.transition(nobody, JobStatus.PREPARING, only_from=[JobStatus.QUEUED], start_time=now)
         tx.jobs.transition(nobody, JobStatus.COMPLETED, only_from=JobStatus.ACTIVE, end_time=now, error=None)
         tx.jobs.get(nobody)
+        tx.tracking.run_data([nobody])
         tx.lineage.environments([nobody])
     with contextlib.suppress(SmaltError):
         ComputeService(context).get("local")

@@ -7,6 +7,7 @@ names (code, local inputs, conda files, components): the CLI and the server shar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,16 +68,18 @@ def get_job(name: str, jobs: Jobs) -> dict[str, Any]:
     return jobs.get(name).to_dict()
 
 
-@router.get("/jobs/{name}/logs", response_class=StreamingResponse)
-def stream_job_logs(name: str, jobs: Jobs) -> StreamingResponse:
-    """The job's log as it is written, until the job has finished (a pipeline: every step's)."""
+@router.get("/jobs/{name}/stream", response_class=StreamingResponse)
+def stream_job(name: str, jobs: Jobs) -> StreamingResponse:
+    """Follow a job until it has finished, as JSON lines: ``{"log": "..."}`` for each piece of its
+    log as it is written (a pipeline: every step's), then ``{"job": {...}}``, the finished job."""
     jobs.get(name)  # a missing job is a 404 before the stream starts
 
-    def chunks() -> Iterator[bytes]:
+    def events() -> Iterator[bytes]:
         for chunk in jobs.stream(name):
-            yield chunk.encode()
+            yield json.dumps({"log": chunk}).encode() + b"\n"
+        yield json.dumps({"job": jobs.get(name).to_dict()}).encode() + b"\n"
 
-    return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8")
+    return StreamingResponse(events(), media_type="application/x-ndjson")
 
 
 @router.get("/jobs/{name}/metrics")
