@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from smalt.entities import CommandJob, Compute, Data, Datastore, Input, JobStatus, Model
+from smalt.entities import CommandJob, Compute, Data, Datastore, Entity, Input, JobStatus, Model
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.errors import SmaltError
 from smalt.execution import ProcessGroup, acquire_slot, ring, ring_all
@@ -440,7 +440,8 @@ def warm_up(workspace: Path | None = None) -> None:
     import smalt.environments  # noqa: F401 - every job resolves its environment
 
     fsspec.filesystem("file")  # fsspec's import, its registry and the local filesystem
-    for cls in (CommandJob, Data, Model, Compute, *Datastore.__subclasses__(), Datastore):
+    entities: list[type[Entity]] = [CommandJob, Data, Model, Compute, Datastore, *Datastore.__subclasses__()]
+    for cls in entities:
         cls.model_rebuild(force=True)  # validators are built on first use (defer_build)
     if workspace is None:
         return
