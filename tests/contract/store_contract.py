@@ -365,7 +365,9 @@ class StoreContract:
             other.close()
 
     # -- lineage ---------------------------------------------------------------------------
-    def test_lineage_walks_both_ways_and_environments_keep_their_first_record(self, context: WorkspaceContext) -> None:
+    def test_lineage_walks_both_ways_and_environments_keep_their_first_record(
+        self, context: WorkspaceContext
+    ) -> None:
         from smalt.store import Edge
 
         with context.store.transaction(write=True) as tx:

@@ -16,7 +16,7 @@ from tests.e2e.test_pipelines import pipeline, steps
 # The training script logs through MLflow's REST protocol with the standard library alone, so the
 # job runs in the base environment (no package to install); the mlflow client itself is tested in
 # tests/integration/test_mlflow_*.py and tests/e2e/test_job_tracking.py.
-TRAIN = """
+TRAIN = '''
 import argparse, json, os, pathlib, urllib.request
 
 parser = argparse.ArgumentParser()
@@ -46,16 +46,16 @@ model = pathlib.Path(args.model)
 (model / "input_example.json").write_text(json.dumps({"columns": ["x"], "data": [[1.0]]}))
 (model / "requirements.txt").write_text("numpy==2.1.0\\n")
 (model / "weights.json").write_text(json.dumps({"weight": weight}))
-"""
+'''
 
-PREP = """
+PREP = '''
 import argparse, pathlib
 parser = argparse.ArgumentParser()
 parser.add_argument("--raw"); parser.add_argument("--out")
 args = parser.parse_args()
 values = [line.split(",")[1] for line in pathlib.Path(args.raw).read_text().splitlines()[1:]]
 pathlib.Path(args.out, "clean.txt").write_text(" ".join(values))
-"""
+'''
 
 
 def project(tmp_path: Path) -> Path:

@@ -751,15 +751,8 @@ def test_registry_models_versions_and_aliases(both: Both) -> None:
     assert expected["registered_model"]["aliases"] == [{"alias": "champion", "version": "1"}]
 
     prompt_check = "tag.`mlflow.prompt.is_prompt` != 'true'"
-    expected = both.same(
-        "GET",
-        "registered-models/search",
-        params=[
-            ("filter", f"name LIKE 'cmp-rm%' AND {prompt_check}"),
-            ("max_results", "100"),
-            ("order_by", "name ASC"),
-        ],
-    ).mlflow
+    expected = both.same("GET", "registered-models/search", params=[
+        ("filter", f"name LIKE 'cmp-rm%' AND {prompt_check}"), ("max_results", "100"), ("order_by", "name ASC")]).mlflow
     assert [m["name"] for m in expected["registered_models"]] == ["cmp-rm", "cmp-rm-x"]
     expected = both.same("GET", "registered-models/search", params=[
         ("filter", f"name = 'cmp-rm-x' AND {prompt_check}"), ("max_results", "100")]).mlflow  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from importlib import import_module
 from typing import Annotated
 
 import typer
@@ -16,79 +17,38 @@ import typer
 from smalt.cli import context
 
 
-def _workspace_app() -> typer.Typer:
-    from smalt.cli.resources import workspace_app
-
-    return workspace_app
+def _app(module: str, name: str) -> Callable[[], typer.Typer]:
+    return lambda: getattr(import_module(module), name)
 
 
-def _data_app() -> typer.Typer:
-    from smalt.cli.assets import asset_app
-    from smalt.cli.lineage import add_data_commands
+def _asset_app(noun: str, what: str, *extras: str) -> Callable[[], typer.Typer]:
+    """``smalt <noun>``: the asset verbs, plus the commands each of ``extras`` (``module:function``) adds."""
 
-    app = asset_app("data", "data assets (uri_file, uri_folder, mltable)")
-    add_data_commands(app)
-    return app
+    def make() -> typer.Typer:
+        from smalt.cli.assets import asset_app
 
+        app = asset_app(noun, what)
+        for extra in extras:
+            module, function = extra.split(":")
+            getattr(import_module(module), function)(app)
+        return app
 
-def _environment_app() -> typer.Typer:
-    from smalt.cli.assets import asset_app
-
-    return asset_app("environment", "environments (conda file, image, build)")
-
-
-def _component_app() -> typer.Typer:
-    from smalt.cli.assets import asset_app
-
-    return asset_app("component", "components")
-
-
-def _model_app() -> typer.Typer:
-    from smalt.cli.assets import asset_app
-    from smalt.cli.lineage import add_model_commands
-    from smalt.cli.package import add_package_command
-
-    app = asset_app("model", "models (custom, MLflow, Triton)")
-    add_model_commands(app)
-    add_package_command(app)
-    return app
-
-
-def _job_app() -> typer.Typer:
-    from smalt.cli.job import job_app
-
-    return job_app
-
-
-def _compute_app() -> typer.Typer:
-    from smalt.cli.resources import compute_app
-
-    return compute_app
-
-
-def _datastore_app() -> typer.Typer:
-    from smalt.cli.resources import datastore_app
-
-    return datastore_app
-
-
-def _endpoint_app() -> typer.Typer:
-    from smalt.cli.endpoint import endpoint_app
-
-    return endpoint_app
-
-
-def _deployment_app() -> typer.Typer:
-    from smalt.cli.endpoint import deployment_app
-
-    return deployment_app
+    return make
 
 
 #: ``smalt <noun>``: each noun's commands, built only when they may be needed.
 NOUNS: dict[str, Callable[[], typer.Typer]] = {
-    "workspace": _workspace_app, "data": _data_app, "environment": _environment_app,
-    "component": _component_app, "model": _model_app, "job": _job_app, "compute": _compute_app,
-    "datastore": _datastore_app, "online-endpoint": _endpoint_app, "online-deployment": _deployment_app,
+    "workspace": _app("smalt.cli.resources", "workspace_app"),
+    "data": _asset_app("data", "data assets (uri_file, uri_folder, mltable)", "smalt.cli.lineage:add_data_commands"),
+    "environment": _asset_app("environment", "environments (conda file, image, build)"),
+    "component": _asset_app("component", "components"),
+    "model": _asset_app("model", "models (custom, MLflow, Triton)", "smalt.cli.lineage:add_model_commands",
+                        "smalt.cli.package:add_package_command"),
+    "job": _app("smalt.cli.job", "job_app"),
+    "compute": _app("smalt.cli.resources", "compute_app"),
+    "datastore": _app("smalt.cli.resources", "datastore_app"),
+    "online-endpoint": _app("smalt.cli.endpoint", "endpoint_app"),
+    "online-deployment": _app("smalt.cli.endpoint", "deployment_app"),
 }  # fmt: skip
 
 

@@ -18,23 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from smalt.errors import (
-    AlreadyExistsError,
-    BackendError,
-    ConfigurationError,
-    InvalidSpecError,
-    InvalidStateError,
-    NotFoundError,
-    SmaltError,
-    SpecProblem,
-    UserCodeError,
-    VersionConflictError,
-)
+from smalt.errors import BackendError, ConfigurationError, InvalidSpecError, SmaltError, SpecProblem
 
-_ERRORS: dict[str, type[SmaltError]] = {cls.__name__: cls for cls in (
-    NotFoundError, AlreadyExistsError, VersionConflictError, InvalidStateError, ConfigurationError, BackendError,
-    UserCodeError,
-)}  # fmt: skip
+
+def _kinds(base: type[SmaltError]) -> Iterator[type[SmaltError]]:
+    for kind in base.__subclasses__():
+        yield kind
+        yield from _kinds(kind)
+
+
+#: Each smalt error by the name the server gives its kind.
+_ERRORS = {kind.__name__: kind for kind in _kinds(SmaltError)}
 
 #: A job as the server describes it: ``name``, ``status``, ``inputs``, ``outputs``, ``error``...
 JobData = dict[str, Any]

@@ -31,8 +31,8 @@ from typing import IO, Any, NoReturn
 
 from smalt.errors import BackendError
 
-#: The modules whose ``main`` runs detached; preloaded by the fork server (and their ``warm_up()``
-#: called, if they have one).
+#: The modules whose ``main`` runs detached; preloaded by the fork server, which calls their
+#: ``warm_up()`` and, for a workspace it is told of, ``warm_workspace(path)``, where they have them.
 PRELOAD = ("smalt.services.supervisor", "smalt.services.pipelines")
 
 
@@ -60,10 +60,6 @@ class _ForkServer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
-
-    def ensure_running(self) -> subprocess.Popen[bytes]:
-        with self._lock:
-            return self._running()
 
     def _running(self) -> subprocess.Popen[bytes]:
         if self._process is not None and self._process.poll() is not None:
@@ -147,13 +143,15 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     for module in modules:
         if hasattr(module, "warm_up"):
             module.warm_up()
+    # The kernel reaps the children, so one fork each is enough and none lingers as a zombie.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     for line in requests:
         request = json.loads(line)
         if "warm" in request:  # open a workspace once, for every child (a failure costs only speed)
             with contextlib.suppress(Exception):
                 for module in modules:
-                    if hasattr(module, "warm_up"):
-                        module.warm_up(Path(request["warm"]))
+                    if hasattr(module, "warm_workspace"):
+                        module.warm_workspace(Path(request["warm"]))
             answers.write(b"ok\n")
             answers.flush()
             continue
@@ -165,9 +163,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 
 
 def _fork_once(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:
-    """``fork_detached`` with one fork instead of two: the fork server ignores SIGCHLD, so the
-    kernel reaps its children and none lingers as a zombie."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    """``fork_detached`` with one fork instead of two, for the fork server (which ignores SIGCHLD)."""
     if os.fork():
         return
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the child waits for its own children

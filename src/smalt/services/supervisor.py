@@ -431,10 +431,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def warm_up(workspace: Path | None = None) -> None:
+def warm_up() -> None:
     """Make ready, once, what every supervisor needs: a fork server calls this before it forks
-    supervisors, so that no job pays for it again (about 50 ms per job here). With
-    ``workspace``, it is opened and its statements compiled, by running them on no job at all."""
+    supervisors, so that no job pays for it again (about 50 ms per job here)."""
     import fsspec
 
     import smalt.environments  # noqa: F401 - every job resolves its environment
@@ -443,8 +442,11 @@ def warm_up(workspace: Path | None = None) -> None:
     entities: list[type[Entity]] = [CommandJob, Data, Model, Compute, Datastore, *Datastore.__subclasses__()]
     for cls in entities:
         cls.model_rebuild(force=True)  # validators are built on first use (defer_build)
-    if workspace is None:
-        return
+
+
+def warm_workspace(workspace: Path) -> None:
+    """Open ``workspace`` for the supervisors a fork server forks (``open_kept``), with the
+    statements they run compiled, by running them on no job at all."""
     context = open_workspace(workspace, create=False)
     nobody, now = "-", datetime.now(UTC)
     with context.store.transaction(write=True) as tx:

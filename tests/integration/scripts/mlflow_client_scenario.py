@@ -59,8 +59,7 @@ out["run"] = {
 out["history"] = [[m.step, m.value] for m in client.get_metric_history(run_id, "acc")]
 out["loss_points"] = len(client.get_metric_history(run_id, "loss"))
 found = mlflow.search_runs(
-    experiment_ids=[experiment.experiment_id],
-    filter_string="metrics.acc > 0.5 and params.lr = '0.1'",
+    experiment_ids=[experiment.experiment_id], filter_string="metrics.acc > 0.5 and params.lr = '0.1'",
     output_format="list",
 )
 out["found"] = [r.info.run_name for r in found]
