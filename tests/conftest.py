@@ -78,7 +78,7 @@ def smalt(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, w
     ``smalt("data", "list", "-o", "json")`` returns a CliResult; the workspace is the test's own
     unless ``--workspace``/``SMALT_WORKSPACE`` says otherwise.
     """
-    from smalt.cli.main import run
+    from smalt.cli import run
 
     def invoke(*args: str, workspace: bool = True) -> CliResult:
         argv = ["smalt", *(["--workspace", str(workspace_path)] if workspace else []), *args]

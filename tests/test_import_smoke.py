@@ -124,7 +124,7 @@ HELP_PROBE = textwrap.dedent(
     import json, sys
     args, heavy = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
     sys.argv = ["smalt", *args]
-    from smalt.cli.main import run
+    from smalt.cli import run
     try:
         run()
         code = 0

@@ -152,23 +152,44 @@ def test_commands_without_a_server_route_are_refused_rather_than_run_locally(
 
 PROBE = textwrap.dedent(
     """
-    import sys
-    sys.argv = ["smalt", "job", "list", "-o", "json"]
-    from smalt.cli.main import run
+    import json, sys
+    sys.argv = ["smalt", *json.loads(sys.argv[1])]
+    from smalt.cli import run
     try:
         run()
+        code = 0
     except SystemExit as exc:
         code = exc.code or 0
-    heavy = sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "pydantic", "fastapi", "ruamel", "httpx"})
-    print("@@", code, ",".join(heavy))
+    sys.stdout.flush()
+    watched = {"sqlalchemy", "pydantic", "fastapi", "ruamel", "httpx", "typer", "smalt.errors", "dataclasses"}
+    print("@@", code, ",".join(sorted(set(sys.modules) & watched)))
     """
 )
 
 
-def test_the_thin_client_imports_no_store_no_entities(remote: RunningServer) -> None:
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SMALT_URL": remote.url})  # fmt: skip
-    listing, _, report = done.stdout.rpartition("@@")
+def probe(url: str, *args: str) -> tuple[str, str, list[str]]:
+    """Run the CLI in its own interpreter: its output, errors, and its exit code and what it loaded."""
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "SMALT_URL": url})  # fmt: skip
     assert done.returncode == 0, done.stderr
+    out, _, report = done.stdout.rpartition("@@")
+    return out, done.stderr, report.split()
+
+
+def test_the_thin_client_imports_no_store_no_entities(remote: RunningServer) -> None:
+    listing, _, report = probe(remote.url, "job", "list", "-o", "json")
     assert json.loads(listing) == []
-    assert report.split() == ["0"], report  # exit code 0 and no heavy library loaded
+    assert report == ["0", "typer"]  # exit code 0; Typer, but no heavy library
+
+
+def test_the_everyday_loop_runs_without_typer(remote: RunningServer, tmp_path: Path) -> None:
+    spec = write(tmp_path / "hello.yml", """
+        type: command
+        command: echo hello world
+    """)  # fmt: skip
+    out, err, report = probe(remote.url, "job", "create", "-f", str(spec), "--stream")
+    assert out == "hello world\n"
+    assert "submitted; streaming its logs" in err and "finished: Completed" in err
+    assert report == ["0"]  # exit code 0, and none of Typer, smalt.errors or a heavy library loaded
+    _, err, report = probe(remote.url, "job", "stream", "-n", "no_such_job")
+    assert report[0] == "1" and "Error: " in err and "no_such_job" in err  # the same line the full CLI prints

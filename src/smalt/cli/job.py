@@ -8,6 +8,7 @@ import typer
 
 from smalt.cli import context
 from smalt.cli.assets import OutputOpt, SetOpt
+from smalt.cli.fast import report
 from smalt.cli.output import emit
 
 job_app = typer.Typer(help="Run and follow command jobs.", no_args_is_help=True)
@@ -50,13 +51,8 @@ def _stream(name: str) -> dict[str, Any]:
 
 
 def _report(job: dict[str, Any]) -> None:
-    status = job.get("status")
-    sys.stderr.write(f"\nJob {job.get('name', '')} finished: {status}\n")
-    error = job.get("error")
-    if error:
-        sys.stderr.write(f"{error.get('cause', '')} error: {error.get('message', '')}\n")
-    if status != "Completed":
-        raise typer.Exit(1)
+    if code := report(job):
+        raise typer.Exit(code)
 
 
 @job_app.command("validate")

@@ -1,13 +1,8 @@
-"""The ``smalt`` command: ``smalt <noun> <verb>``, like ``az ml``.
-
-One error boundary: a known error prints one clear line (and its hint) on stderr and exits 1; an
-unknown one says "internal error" and how to see the traceback.
-"""
+"""The ``smalt`` command's Typer app: ``smalt <noun> <verb>``, like ``az ml``. Its entry point and
+error boundary are ``smalt.cli.run``."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from importlib import import_module
 from typing import Annotated
@@ -81,7 +76,7 @@ def build(nouns: list[str] | None = None) -> typer.Typer:
     return app
 
 
-def _invoked_noun(argv: list[str]) -> str | None:
+def invoked_noun(argv: list[str]) -> str | None:
     """The noun a command line names (``smalt -w WS job show`` names ``job``), if any."""
     args = iter(argv)
     for arg in args:
@@ -92,36 +87,7 @@ def _invoked_noun(argv: list[str]) -> str | None:
     return None
 
 
-def run() -> None:
-    """Entry point of the console script: the CLI's one error boundary. Typer handles usage errors,
-    ``--help`` and exit codes itself; a smalt error prints one clear line and exits 1. Only the
-    invoked noun's commands are built (building all of them costs every command tens of ms)."""
-    from smalt.errors import SmaltError
-
-    noun = _invoked_noun(sys.argv[1:])
-    try:
-        try:
-            build([noun] if noun else None)()
-        finally:
-            context.close()
-    except SmaltError as exc:
-        hint = f"\nHint: {exc.hint}" if exc.hint else ""
-        sys.stderr.write(f"Error: {exc.message}{hint}\n")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.stderr.write("Interrupted.\n")
-        sys.exit(130)
-    except Exception:
-        if os.environ.get("SMALT_DEBUG"):
-            raise
-        error = sys.exc_info()[1]
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        sys.stderr.write(
-            f"Internal error: {type(error).__name__}: {first}\n"
-            "Run again with SMALT_DEBUG=1 to see the traceback, and report it.\n"
-        )
-        sys.exit(2)
-
-
 if __name__ == "__main__":
+    from smalt.cli import run
+
     run()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from smalt.cli.main import NOUNS, _invoked_noun
+from smalt.cli.main import NOUNS, invoked_noun
 
 
 def test_a_missing_option_is_a_usage_error(smalt: Callable[..., Any]) -> None:
@@ -23,8 +23,8 @@ def test_an_unknown_command_is_a_usage_error(smalt: Callable[..., Any]) -> None:
 
 
 def test_the_invoked_noun_is_found_past_the_workspace_option() -> None:
-    assert _invoked_noun(["--workspace", "ws", "job", "show"]) == "job"
-    assert _invoked_noun(["-w", "job", "data", "list"]) == "data"  # "job" is the workspace's name here
-    assert _invoked_noun(["--help"]) is None
-    assert _invoked_noun(["server", "--port", "1"]) is None
+    assert invoked_noun(["--workspace", "ws", "job", "show"]) == "job"
+    assert invoked_noun(["-w", "job", "data", "list"]) == "data"  # "job" is the workspace's name here
+    assert invoked_noun(["--help"]) is None
+    assert invoked_noun(["server", "--port", "1"]) is None
     assert set(NOUNS) >= {"job", "data", "model", "online-endpoint"}
