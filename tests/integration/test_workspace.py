@@ -358,3 +358,19 @@ def _load_data() -> Any:
     from smalt import load_data
 
     return load_data(EXAMPLES / "data.yml")
+
+
+def test_a_kept_workspace_stays_kept_for_what_its_children_fork(workspace_path: Path) -> None:
+    """The fork server keeps a workspace open; the driver it forks finds it, and so must the step
+    supervisors the driver forks in turn (else each opens the workspace again, statements cold)."""
+    from smalt.services.workspace import keep_open, open_kept, open_workspace
+
+    context = open_workspace(workspace_path, create=True)
+    try:
+        keep_open(context)  # its connections are closed: none may cross a fork
+        assert open_kept(workspace_path) is context
+        assert open_kept(workspace_path) is context  # still kept, for a grandchild
+        with context.store.transaction() as tx:  # and still usable: it reconnects
+            assert tx.jobs.status("no-such-job") is None
+    finally:
+        context.close()

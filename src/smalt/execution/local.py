@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import select
 import signal
 import subprocess
 import time
@@ -18,6 +20,11 @@ from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
+from smalt.execution.doorbell import Doorbell, ring_all
+
+#: Under a compute's slot folder: the doorbells of the jobs waiting for a slot.
+SLOT_WAITERS = "waiters"
+
 
 @dataclass
 class ComputeSlot:
@@ -25,25 +32,42 @@ class ComputeSlot:
     index: int
 
     def release(self) -> None:
+        """Free the slot, and wake the jobs waiting for one (the first to try takes it)."""
         self.lock.release()
+        ring_all(Path(self.lock.lock_file).parent / SLOT_WAITERS)
 
 
 def acquire_slot(
     folder: Path, slots: int, *, should_stop: Callable[[], bool], poll_s: float = 0.2
 ) -> ComputeSlot | None:
-    """Wait for one of ``slots`` slots under ``folder``; None if ``should_stop()`` turns true first."""
+    """Wait for one of ``slots`` slots under ``folder``; None if ``should_stop()`` turns true first
+    (asked every ``poll_s``). A waiting job is woken the moment a slot is released."""
     folder.mkdir(parents=True, exist_ok=True)
     locks = [FileLock(str(folder / f"slot-{i}.lock")) for i in range(max(1, slots))]
-    while True:
-        for index, lock in enumerate(locks):
-            try:
-                lock.acquire(timeout=0)
-                return ComputeSlot(lock, index)
-            except Timeout:
-                continue
-        if should_stop():
-            return None
-        time.sleep(poll_s)
+    slot = _try_slots(locks)
+    if slot is not None or should_stop():
+        return slot
+    (folder / SLOT_WAITERS).mkdir(exist_ok=True)
+    # The bell exists before each try, so a release between a try and the wait still wakes it.
+    bell = Doorbell(folder / SLOT_WAITERS / f"{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        while (slot := _try_slots(locks)) is None:
+            if should_stop():
+                return None
+            bell.wait(poll_s)
+        return slot
+    finally:
+        bell.close()
+
+
+def _try_slots(locks: list[FileLock]) -> ComputeSlot | None:
+    for index, lock in enumerate(locks):
+        try:
+            lock.acquire(timeout=0)
+            return ComputeSlot(lock, index)
+        except Timeout:
+            continue
+    return None
 
 
 def pid_alive(pid: int) -> bool:
@@ -91,12 +115,12 @@ class ProcessGroup:
         return next((c for c in codes if c != 0), 0)
 
     def wait(self, timeout_s: float) -> int | None:
-        """poll(), after waiting up to ``timeout_s`` for a process to end (woken as soon as one
-        does, where sleeping a fixed interval cost every short job that interval)."""
+        """poll(), after waiting up to ``timeout_s`` for a process to end: woken the moment one
+        does (a pidfd per process, on Linux), where a sleep, or Popen.wait's growing naps, cost
+        every short job up to their length."""
         running = [p for p in self.processes if p.poll() is None]
         if running:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                running[0].wait(timeout_s)
+            _wait_for_any(running, timeout_s)
         return self.poll()
 
     def kill(self, grace_s: float = 3.0) -> None:
@@ -120,6 +144,22 @@ class ProcessGroup:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _wait_for_any(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """Until one of ``processes`` ends, or ``timeout_s``."""
+    fds: list[int] = []
+    try:
+        try:
+            fds = [os.pidfd_open(p.pid) for p in processes]
+        except (AttributeError, OSError):  # no pidfds here (not Linux, or a kernel before 5.3)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                processes[0].wait(timeout_s)
+            return
+        select.select(fds, [], [], timeout_s)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _wait_gone(processes: list[Any], timeout_s: float) -> list[Any]:

@@ -27,7 +27,7 @@ from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
 from smalt.services.provenance import creation_context
-from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
+from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, keep_open
 from smalt.specs import DatastoreUri, is_local_path, parse_asset_ref, parse_datastore_uri, prepare
 from smalt.store import Edge, JobRecord
 from smalt.store.tracking import MetricRecord, RunData
@@ -345,7 +345,8 @@ class JobService:
         start_detached(self._ws, "smalt.services.supervisor", name, folder / "supervisor.log")
 
     # -- reading ----------------------------------------------------------------------------
-    def _entity(self, record: JobRecord, data: RunData | None = None) -> AnyJob:
+    def entity(self, record: JobRecord, data: RunData | None = None) -> AnyJob:
+        """The job a record holds; with ``data``, its metrics, params and tags too."""
         common = {
             "status": record.status, "display_name": record.display_name, "start_time": record.start_time,
             "end_time": record.end_time, "error": record.error,
@@ -374,7 +375,7 @@ class JobService:
                 f"'{name}' is a run that an MLflow client created, not a command job.",
                 hint=f"smalt job metrics --name {name} shows what it logged",
             )
-        return self._entity(record, data)
+        return self.entity(record, data)
 
     def list(self, *, status: str | None = None, experiment_name: str | None = None,
              include_archived: bool = False, max_results: int | None = None,
@@ -394,7 +395,7 @@ class JobService:
                                          top_level=True, include_archived=include_archived,
                                          limit=None if order else max_results)  # fmt: skip
             data = tx.tracking.run_data([r.name for r in records])
-        jobs = [self._entity(r, data[r.name]) for r in records]
+        jobs = [self.entity(r, data[r.name]) for r in records]
         if order is not None:
             jobs = _ordered(jobs, *order)[:max_results]
         return jobs
@@ -607,7 +608,7 @@ def _ordered(jobs: JobList, entity: str, key: str, ascending: bool) -> JobList:
 def start_detached(workspace: WorkspaceContext, module: str, name: str, log: Path) -> None:
     """Run ``<module>.main([workspace, name])`` (a job's supervisor, a pipeline's driver) detached
     from this process and warm (see ``execution/detached.py``), its output appended to ``log``."""
-    detached.start(module, [str(workspace.path), name], log, before_fork=workspace.store.release_connections)
+    detached.start(module, [str(workspace.path), name], log, before_fork=lambda: keep_open(workspace))
 
 
 @contextmanager

@@ -277,10 +277,9 @@ class Driver:
         while True:
             self._beat()
             with self.ws.store.transaction() as tx:
-                pipeline = tx.jobs.get(self.name)
+                pipeline_status = tx.jobs.status(self.name)
                 children = {r.spec.get("step", {}).get("key", r.display_name): r for r in tx.jobs.children(self.name)}
-            assert pipeline is not None
-            if pipeline.status == JobStatus.CANCEL_REQUESTED:
+            if pipeline_status == JobStatus.CANCEL_REQUESTED:
                 self._finish_canceled()
                 return
             status = {key: children[key].status for key in self.steps}
@@ -479,7 +478,7 @@ class Driver:
     def _why_run(self, record: JobRecord, parts: dict[str, Any]) -> str:
         """The first field that differs from the latest earlier run of this step, in plain words."""
         with self.ws.store.transaction() as tx:
-            earlier = tx.jobs.earlier_steps(record.experiment_id, record.display_name or "", record.created_at)
+            earlier = tx.jobs.earlier_steps(record.experiment_id, record.display_name or "", record.created_at, limit=1)
         if not earlier:
             return "first run: no earlier run of this step to reuse"
         previous = earlier[0]

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from smalt.entities import CommandJob, Compute, Data, Datastore, Entity, Input, JobStatus, Model
 from smalt.entities.io import PRIMITIVE_TYPES
-from smalt.errors import SmaltError
+from smalt.errors import NotFoundError, SmaltError
 from smalt.execution import ProcessGroup, acquire_slot, ring, ring_all
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
@@ -34,6 +34,7 @@ from smalt.services.tracking import run_artifact_path
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, keep_open, open_kept, open_workspace
 from smalt.specs import parse_datastore_uri
 from smalt.specs.command import literal, render
+from smalt.store import JobRecord
 
 HEARTBEAT_S = 2.0
 _FILE_OUTPUTS = ("uri_file", *PRIMITIVE_TYPES)
@@ -120,6 +121,8 @@ class Supervisor:
         self.logs = self.folder / "logs"
         self.cancel = threading.Event()
         self._stop_beat = threading.Event()
+        #: The job's record as read at the start: its spec, parent and experiment do not change.
+        self.record: JobRecord | None = None
 
     # -- status -----------------------------------------------------------------------------
     def _move(self, to: str, only_from: set[str] | frozenset[str], **values: Any) -> bool:
@@ -158,21 +161,31 @@ class Supervisor:
     def _finish(self, status: str, error: dict[str, Any] | None = None) -> None:
         self._move(status, JobStatus.ACTIVE, end_time=datetime.now(UTC), error=error)
         ring_all(self.folder / WATCHERS)  # whoever streams the job sees its end at once
-        with self.ws.store.transaction() as tx:
-            record = tx.jobs.get(self.name)
-        if record is not None and record.parent_name is not None:
-            parent = job_folder(self.ws, record.parent_name)
+        if self.record is None:  # the job could not be read: it may still be a step
+            with self.ws.store.transaction() as tx:
+                self.record = tx.jobs.get(self.name)
+        if self.record is not None and self.record.parent_name is not None:
+            parent = job_folder(self.ws, self.record.parent_name)
             ring(parent / DOORBELL)  # the pipeline's driver: a step ended
             ring_all(parent / WATCHERS)
 
     # -- the job ----------------------------------------------------------------------------
+    def _read(self) -> CommandJob:
+        """The job as submitted: only its spec (no metrics or params, which it has none of yet)."""
+        with self.ws.store.transaction() as tx:
+            self.record = tx.jobs.get(self.name)
+        if self.record is None:
+            raise NotFoundError(f"Job '{self.name}' not found.")
+        job = self.jobs.entity(self.record)
+        assert isinstance(job, CommandJob)
+        return job
+
     def run(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         beat = threading.Thread(target=self._beat, daemon=True)
         slot = None
         try:
-            job = self.jobs.get(self.name)
-            assert isinstance(job, CommandJob)
+            job = self._read()
             compute = ComputeService(self.ws).get(job.compute or "local")
             slots = self.ws.path / "compute" / compute.name
             # A free slot: claimed, and the job Preparing, in one transaction with this supervisor's
@@ -196,7 +209,8 @@ class Supervisor:
                 raise _Stop
             tracking = TrackingEndpoint(self.ws.path, self.logs / "tracking_server.txt")
             try:
-                tries = 1 + self._retries()
+                step = (self.record.spec if self.record else {}).get("step") or {}
+                tries = 1 + int(step.get("retry") or 0)  # a pipeline step's retry_settings.max_retries
                 for attempt in range(1, tries + 1):
                     code, reason = self._execute(job, python, workdir, inputs, outputs, tracking)
                     if code == 0 or reason == "canceled" or attempt == tries:
@@ -230,12 +244,6 @@ class Supervisor:
             self._stop_beat.set()
             if slot is not None:
                 slot.release()
-
-    def _retries(self) -> int:
-        """How often a failed pipeline step is tried again (its node's retry_settings.max_retries)."""
-        with self.ws.store.transaction() as tx:
-            record = tx.jobs.get(self.name)
-        return int(((record.spec.get("step") or {}).get("retry") or 0) if record is not None else 0)
 
     def _say(self, line: str) -> None:
         with open(self.logs / "std_log.txt", "a") as handle:
@@ -304,7 +312,8 @@ class Supervisor:
         venv_bin = str(Path(python).parent)
         env = {**os.environ, **job.environment_variables}
         env.pop("SMALT_WORKSPACE", None)
-        env.update(tracking.environment(self.name, self._experiment_id()))
+        assert self.record is not None
+        env.update(tracking.environment(self.name, self.record.experiment_id))
         env.update({
             "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "VIRTUAL_ENV": str(Path(venv_bin).parent),
             "AZUREML_RUN_ID": self.name, "AZUREML_JOB_NAME": self.name,
@@ -345,11 +354,6 @@ class Supervisor:
                                                "task": {"type": "worker", "index": rank}})  # fmt: skip
             envs.append(env)
         return envs
-
-    def _experiment_id(self) -> int:
-        with self.ws.store.transaction() as tx:
-            record = tx.jobs.get(self.name)
-        return record.experiment_id if record is not None else 0
 
     def _execute(self, job: CommandJob, python: str, workdir: Path, inputs: dict[str, str | None],
                  outputs: dict[str, str], tracking: TrackingEndpoint) -> tuple[int, str | None]:  # fmt: skip

@@ -164,14 +164,16 @@ _kept: dict[Path, WorkspaceContext] = {}
 def keep_open(context: WorkspaceContext) -> None:
     """Keep ``context`` for the processes this one forks (``open_kept``): they skip opening it,
     and find its engine's statement cache already filled. Its connections are closed now, since
-    none may cross into a child."""
+    none may cross into a child (the context stays usable: it reconnects when next used). Call it
+    just before each fork."""
     context.store.release_connections()
     _kept[context.path] = context
 
 
 def open_kept(path: Path) -> WorkspaceContext:
-    """The workspace at ``path`` as kept open before this process was forked, else opened now."""
-    kept = _kept.pop(path, None)
+    """The workspace at ``path`` as kept open before this process was forked, else opened now. It
+    stays kept: what this process forks in turn (a pipeline's driver, its steps) starts warm too."""
+    kept = _kept.get(path)
     return kept if kept is not None else open_workspace(path, create=False)
 
 

@@ -87,6 +87,11 @@ class JobRepository:
             found.extend(_record(r) for r in self._connection.execute(select(jobs).where(jobs.c.name.in_(chunk))))
         return found
 
+    def status(self, name: str) -> str | None:
+        """The job's status alone; None when there is no such job (no spec to parse: for loops)."""
+        found = self._connection.execute(select(jobs.c.status).where(jobs.c.name == name)).first()
+        return str(found[0]) if found is not None else None
+
     def archived(self, name: str) -> bool | None:
         """Whether the job is archived; None when there is no such job (a cheap check for hot paths)."""
         found = self._connection.execute(select(jobs.c.archived).where(jobs.c.name == name)).first()
