@@ -51,3 +51,34 @@ def test_jobs_start_from_the_fork_server_with_the_environment_of_their_submissio
     assert run(ml_client, "echo after") == ("Completed", "after\n")
     assert run(ml_client, "echo again") == ("Completed", "again\n")
     assert detached._server._process is not None and detached._server._process.poll() is None
+
+
+WARM_PROBE = """
+import json
+from pydantic._internal._mock_val_ser import MockValSer
+from smalt.execution.detached import PRELOAD
+from importlib import import_module
+for name in PRELOAD:
+    import_module(name)
+from smalt.entities import Entity
+from smalt.services.supervisor import warm_up
+warm_up()
+cold, pending = [], list(Entity.__subclasses__())
+while pending:
+    cls = pending.pop()
+    pending.extend(cls.__subclasses__())
+    if isinstance(cls.__pydantic_validator__, MockValSer):
+        cold.append(cls.__name__)
+print(json.dumps(sorted(cold)))
+"""
+
+
+def test_the_fork_server_builds_every_entity_validator_before_it_forks() -> None:
+    """Entities build their validators on first use; one that a supervisor or a driver builds
+    itself costs every job (every pipeline: about 15 ms) again, in each forked process."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", WARM_PROBE], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout) == []

@@ -88,10 +88,11 @@ class DatastoreService:
         relative = upload(local, self.location(datastore), files=files)
         return DatastoreUri(datastore, relative)
 
-    def promote(self, local: Path, uri: str) -> None:
-        """Publish a finished folder at a datastore URI, all at once."""
+    def promote(self, local: Path, uri: str, *, consume: bool = False) -> None:
+        """Publish a finished folder at a datastore URI, all at once (``consume``: ``local`` is
+        scratch, moved rather than copied where it can be)."""
         parsed = _require_uri(uri)
-        promote(local, self.location(parsed.datastore), parsed.path)
+        promote(local, self.location(parsed.datastore), parsed.path, consume=consume)
 
     def exists(self, uri: str) -> bool:
         parsed = _require_uri(uri)

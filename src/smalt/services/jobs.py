@@ -336,10 +336,14 @@ class JobService:
         digests = {relative: digest[:16] for relative, digest in files.items()}
         return str(self._datastores.upload(folder, files=files)), digests
 
-    def _spawn(self, name: str) -> None:
+    def _spawn(self, name: str, **record: Any) -> None:
+        """Queue the job and start its supervisor; ``record``: fields to write in the same
+        transaction (a pipeline step's resolved spec and reuse key)."""
         folder = job_folder(self._ws, name)
         folder.mkdir(parents=True, exist_ok=True)
         with self._ws.store.transaction(write=True) as tx:
+            if record:
+                tx.jobs.touch(name, **record)
             tx.jobs.transition(name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED],
                                heartbeat_at=datetime.now(UTC))  # fmt: skip
         start_detached(self._ws, "smalt.services.supervisor", name, folder / "supervisor.log")

@@ -414,10 +414,8 @@ class Driver:
                 children[step.key] = tx.jobs.get(record.name) or record
             return JobStatus.COMPLETED
         spec["step"] = meta
-        with self.ws.store.transaction(write=True) as tx:
-            # Only a deterministic step that ran is a candidate for reuse later.
-            tx.jobs.touch(record.name, spec=spec, reuse_key=key if step.is_deterministic else None)
-        self.jobs._spawn(record.name)
+        # Only a deterministic step that ran is a candidate for reuse later.
+        self.jobs._spawn(record.name, spec=spec, reuse_key=key if step.is_deterministic else None)
         return JobStatus.QUEUED
 
     def _reuse_parts(self, spec: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from smalt.entities import CommandJob, Compute, Data, Datastore, Entity, Input, JobStatus, Model
+from smalt.entities import CommandJob, Data, Entity, Input, JobStatus, Model
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.errors import NotFoundError, SmaltError
 from smalt.execution import ProcessGroup, acquire_slot, ring, ring_all
@@ -389,7 +389,7 @@ class Supervisor:
         for port, output in job.outputs.items():
             assert output.path is not None
             local = Path(outputs[port])
-            self.datastores.promote(local.parent if output.type in _FILE_OUTPUTS else local, output.path)
+            self.datastores.promote(local.parent if output.type in _FILE_OUTPUTS else local, output.path, consume=True)
             if not output.name or output.type in PRIMITIVE_TYPES:
                 continue
             description = f"Output '{port}' of job {self.name}"
@@ -405,19 +405,20 @@ class Supervisor:
             AssetService(self.ws, Data).create_or_update(registered, produced_by=(self.name, port))
 
     def _collect_artifacts(self, workdir: Path) -> None:
-        artifacts = self.folder / "artifacts"
+        """Publish the command's ``./outputs`` and ``./logs`` and the job's own logs as its artifacts,
+        each part on its own, so that what the job logged through MLflow stays beside them. The
+        working directory is scratch: its parts are moved, not copied, where they can be."""
+        root = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{run_artifact_path(self.name)}"
         for part in ("outputs", "logs"):
             source = workdir / part
             if source.is_dir() and any(source.iterdir()):
-                shutil.copytree(source, artifacts / part, dirs_exist_ok=True)
+                self.datastores.promote(source, f"{root}/{part}", consume=True)
+        system_logs = self.folder / "system_logs"  # copies: `job stream` may still read the originals
         for log in self.logs.glob("*.txt"):
-            (artifacts / "system_logs").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log, artifacts / "system_logs" / log.name)
-        if artifacts.is_dir():
-            # Each part is published on its own: what the job logged through MLflow stays beside them.
-            root = f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{run_artifact_path(self.name)}"
-            for folder in sorted(p for p in artifacts.iterdir() if p.is_dir()):
-                self.datastores.promote(folder, f"{root}/{folder.name}")
+            system_logs.mkdir(exist_ok=True)
+            shutil.copyfile(log, system_logs / log.name)
+        if system_logs.is_dir():
+            self.datastores.promote(system_logs, f"{root}/system_logs", consume=True)
 
     def _log_tail(self) -> str:
         logs = sorted(self.logs.glob("std_log*.txt"))
@@ -443,9 +444,14 @@ def warm_up() -> None:
     import smalt.environments  # noqa: F401 - every job resolves its environment
 
     fsspec.filesystem("file")  # fsspec's import, its registry and the local filesystem
-    entities: list[type[Entity]] = [CommandJob, Data, Model, Compute, Datastore, *Datastore.__subclasses__()]
-    for cls in entities:
-        cls.model_rebuild(force=True)  # validators are built on first use (defer_build)
+    # Validators are built on first use (defer_build): here, every entity's, once for every
+    # process forked from this one (a pipeline's driver meets components, inputs and outputs).
+    pending: list[type[Entity]] = [Entity]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls is not Entity:
+            cls.model_rebuild(force=True)
 
 
 def warm_workspace(workspace: Path) -> None:

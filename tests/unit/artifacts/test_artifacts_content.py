@@ -7,7 +7,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from smalt.artifacts import Location, download, list_files, path_digest, upload
+from smalt.artifacts import Location, download, list_files, path_digest, promote, upload
 from smalt.errors import InvalidSpecError, NotFoundError
 
 
@@ -189,3 +189,23 @@ def test_download_of_a_folder_round_trips_every_file(tmp_path: Path, folder: Pat
 def test_download_of_nothing_is_not_found(tmp_path: Path, location: Location) -> None:
     with pytest.raises(NotFoundError, match="Nothing is stored at 'LocalUpload/none'"):
         download(location, "LocalUpload/none", tmp_path / "out")
+
+
+# --- promotion -----------------------------------------------------------------------------------
+def test_promote_copies_and_replaces_a_folder_as_a_whole(tmp_path: Path, location: Location) -> None:
+    old = make_tree(tmp_path / "old", {"stale.txt": "x"})
+    promote(old, location, "azureml/job/out")
+    new = make_tree(tmp_path / "new", {"a.txt": "a", "sub/b.txt": "b"})
+    promote(new, location, "azureml/job/out")
+    assert stored_files(location) == ["azureml/job/out/a.txt", "azureml/job/out/sub/b.txt"]
+    assert (new / "a.txt").read_text() == "a"  # the local folder is left as it was
+    assert not [p for p in (Path(location.root) / "azureml/job").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_promote_consumes_a_scratch_folder_by_moving_it(tmp_path: Path, location: Location) -> None:
+    scratch = make_tree(tmp_path / "scratch", {"a.txt": "a", "sub/b.txt": "b"})
+    inode = (scratch / "a.txt").stat().st_ino
+    promote(scratch, location, "azureml/job/out", consume=True)
+    assert stored_files(location) == ["azureml/job/out/a.txt", "azureml/job/out/sub/b.txt"]
+    assert not scratch.exists()
+    assert (Path(location.root) / "azureml/job/out/a.txt").stat().st_ino == inode  # moved, not copied
