@@ -118,6 +118,8 @@ Index("ix_jobs_reuse_key", jobs.c.reuse_key)
 Index("ix_jobs_created_at", jobs.c.created_at)
 Index("ix_jobs_experiment_id", jobs.c.experiment_id)
 Index("ix_jobs_parent_name", jobs.c.parent_name)
+# A pipeline step's earlier runs (JobRepository.earlier_steps), newest first.
+Index("ix_jobs_step_history", jobs.c.experiment_id, jobs.c.display_name, jobs.c.created_at)
 
 # Alias -> version of an asset (MLflow's registered model aliases; `azureml:<name>@<alias>`).
 asset_aliases = Table(
