@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +95,33 @@ def smalt(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, w
         return CliResult(code, out, err)
 
     return invoke
+
+
+CLI_PROBE = """
+import json, sys
+args, watched = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
+sys.argv = ["smalt", *args]
+from smalt.cli import run
+try:
+    run()
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+sys.stdout.flush()
+print("\\n@@" + json.dumps({"code": code, "loaded": sorted(set(sys.modules) & watched)}))
+"""
+
+
+def cli_probe(*args: str, watched: Iterable[str], env: dict[str, str] | None = None) -> tuple[str, str, dict[str, Any]]:
+    """Run the CLI through its entry point in an interpreter of its own: what it printed on stdout
+    and on stderr, and its exit code with which of the ``watched`` modules it loaded."""
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_PROBE, json.dumps(list(args)), json.dumps(sorted(watched))],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out, _, report = done.stdout.rpartition("\n@@")
+    return out, done.stderr, json.loads(report)
 
 
 def _admin_engine():  # type: ignore[no-untyped-def]

@@ -16,6 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.conftest import cli_probe
+
 import smalt
 
 #: Modules that are not meant to be imported directly: Alembic runs env.py itself, with a context.
@@ -119,35 +121,9 @@ def test_the_check_catches_an_import_cycle(tmp_path: Path) -> None:
     assert "partially initialized module" in failures["cyclic.a"]
 
 
-HELP_PROBE = textwrap.dedent(
-    """
-    import json, sys
-    args, heavy = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
-    sys.argv = ["smalt", *args]
-    from smalt.cli import run
-    try:
-        run()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    sys.stdout.flush()
-    loaded = sorted({name.split(".")[0] for name in sys.modules} & heavy)
-    print("\\n@@" + json.dumps({"code": code, "loaded": loaded}))
-    """
-)
-
-
 def help_probe(*args: str) -> tuple[str, dict[str, object]]:
-    done = subprocess.run(
-        [sys.executable, "-c", HELP_PROBE, json.dumps(list(args)), json.dumps(HEAVY)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    assert done.returncode == 0, done.stderr
-    text, _, report = done.stdout.rpartition("\n@@")
-    return text, json.loads(report)
+    text, _, report = cli_probe(*args, watched=HEAVY, env={"COLUMNS": "120"})
+    return text, report
 
 
 def test_help_loads_no_heavy_library() -> None:

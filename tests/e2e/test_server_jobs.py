@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer, cli_probe, start_server
 
 Smalt = Callable[..., Any]
 
@@ -150,36 +148,15 @@ def test_commands_without_a_server_route_are_refused_rather_than_run_locally(
     assert unreachable.exit_code == 1 and "Cannot reach the smalt server" in unreachable.stderr
 
 
-PROBE = textwrap.dedent(
-    """
-    import json, sys
-    sys.argv = ["smalt", *json.loads(sys.argv[1])]
-    from smalt.cli import run
-    try:
-        run()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    sys.stdout.flush()
-    watched = {"sqlalchemy", "pydantic", "fastapi", "ruamel", "httpx", "typer", "smalt.errors", "dataclasses"}
-    print("@@", code, ",".join(sorted(set(sys.modules) & watched)))
-    """
-)
-
-
-def probe(url: str, *args: str) -> tuple[str, str, list[str]]:
-    """Run the CLI in its own interpreter: its output, errors, and its exit code and what it loaded."""
-    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "SMALT_URL": url})  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    out, _, report = done.stdout.rpartition("@@")
-    return out, done.stderr, report.split()
+#: What the thin client must not load (Typer, smalt.errors and dataclasses: not even those, on
+#: the fast commands).
+WATCHED = ("sqlalchemy", "pydantic", "fastapi", "ruamel", "httpx", "typer", "smalt.errors", "dataclasses")
 
 
 def test_the_thin_client_imports_no_store_no_entities(remote: RunningServer) -> None:
-    listing, _, report = probe(remote.url, "job", "list", "-o", "json")
+    listing, _, report = cli_probe("job", "list", "-o", "json", watched=WATCHED, env={"SMALT_URL": remote.url})
     assert json.loads(listing) == []
-    assert report == ["0", "typer"]  # exit code 0; Typer, but no heavy library
+    assert report == {"code": 0, "loaded": ["typer"]}  # Typer, but no heavy library
 
 
 def test_the_everyday_loop_runs_without_typer(remote: RunningServer, tmp_path: Path) -> None:
@@ -187,9 +164,10 @@ def test_the_everyday_loop_runs_without_typer(remote: RunningServer, tmp_path: P
         type: command
         command: echo hello world
     """)  # fmt: skip
-    out, err, report = probe(remote.url, "job", "create", "-f", str(spec), "--stream")
+    server = {"SMALT_URL": remote.url}
+    out, err, report = cli_probe("job", "create", "-f", str(spec), "--stream", watched=WATCHED, env=server)
     assert out == "hello world\n"
     assert "submitted; streaming its logs" in err and "finished: Completed" in err
-    assert report == ["0"]  # exit code 0, and none of Typer, smalt.errors or a heavy library loaded
-    _, err, report = probe(remote.url, "job", "stream", "-n", "no_such_job")
-    assert report[0] == "1" and "Error: " in err and "no_such_job" in err  # the same line the full CLI prints
+    assert report == {"code": 0, "loaded": []}  # none of Typer, smalt.errors or a heavy library
+    _, err, report = cli_probe("job", "stream", "-n", "no_such_job", watched=WATCHED, env=server)
+    assert report["code"] == 1 and "Error: " in err and "no_such_job" in err  # the line the full CLI prints

@@ -121,6 +121,15 @@ def _upload_local(local: Path, base: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _moved(source: Path, target: Path) -> bool:
+    """Rename ``source`` to ``target``; False where they are on different filesystems."""
+    try:
+        source.rename(target)
+    except OSError:
+        return False
+    return True
+
+
 def _upload_remote(local: Path, location: Location, target: str) -> None:
     if local.is_file():
         location.fs.put_file(str(local), target)
@@ -169,11 +178,7 @@ def promote(local: Path, location: Location, relative: str, *, consume: bool = F
             final = Path(target)
             final.parent.mkdir(parents=True, exist_ok=True)
             staging = final.parent / f".tmp-{uuid.uuid4().hex}"
-            try:
-                if not consume:
-                    raise OSError("copy")
-                local.rename(staging)  # the same filesystem: no byte is copied
-            except OSError:
+            if not (consume and _moved(local, staging)):
                 shutil.copytree(local, staging)
             if final.exists():
                 shutil.rmtree(final)

@@ -476,7 +476,7 @@ class Driver:
     def _why_run(self, record: JobRecord, parts: dict[str, Any]) -> str:
         """The first field that differs from the latest earlier run of this step, in plain words."""
         with self.ws.store.transaction() as tx:
-            earlier = tx.jobs.earlier_steps(record.experiment_id, record.display_name or "", record.created_at, limit=1)
+            earlier = tx.jobs.earlier_steps(record.experiment_id, record.display_name or "", record.created_at)
         if not earlier:
             return "first run: no earlier run of this step to reuse"
         previous = earlier[0]

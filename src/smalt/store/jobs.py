@@ -137,8 +137,8 @@ class JobRepository:
         )  # fmt: skip
         return [_record(r) for r in self._connection.execute(query)]
 
-    def earlier_steps(self, experiment_id: int, display_name: str, before: datetime, limit: int = 5) -> list[JobRecord]:
-        """Pipeline steps of the experiment with this step name that started before ``before``, newest first."""
+    def earlier_steps(self, experiment_id: int, display_name: str, before: datetime, limit: int = 1) -> list[JobRecord]:
+        """The latest ``limit`` pipeline steps of the experiment with this step name created before ``before``."""
         query = (
             select(jobs)
             .where(jobs.c.experiment_id == experiment_id, jobs.c.display_name == display_name,
