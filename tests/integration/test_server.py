@@ -66,3 +66,33 @@ def test_errors_have_mlflow_bodies_and_codes(smalt_server: RunningServer) -> Non
     assert "metrics.acc >>> 1" in bad.json()["message"]
     malformed = httpx.post(f"{base}/runs/log-metric", json={"run_id": "x", "key": "acc", "value": "not a number"})
     assert malformed.status_code == 400 and malformed.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_a_batch_body_is_validated_from_its_bytes_with_the_same_errors(smalt_server: RunningServer) -> None:
+    """log-batch reads its body with json_body (pydantic on the raw bytes): its errors, its values
+    and the OpenAPI document are those of any other body."""
+    base = f"{smalt_server.url}/api/2.0/mlflow"
+    run_id = httpx.post(f"{base}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]["run_id"]
+
+    not_json = httpx.post(f"{base}/runs/log-batch", content=b'{"run_id": ', headers={"content-type": "application/json"})
+    assert not_json.status_code == 400 and not_json.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    wrong = httpx.post(f"{base}/runs/log-batch", json={"run_id": run_id, "metrics": [
+        {"key": "a", "value": 1.0, "timestamp": 1, "step": 0}, {"key": "b", "value": "high", "timestamp": 1}]})  # fmt: skip
+    assert wrong.status_code == 400 and wrong.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "metrics.1.value" in wrong.json()["message"]
+    # Nothing of the refused batch was recorded.
+    assert "metrics" not in httpx.get(f"{base}/runs/get", params={"run_id": run_id}).json()["run"]["data"]
+
+    # MLflow's JSON: int64 as strings, NaN as "NaN", a missing step is 0.
+    logged = httpx.post(f"{base}/runs/log-batch", json={"run_id": run_id, "metrics": [
+        {"key": "loss", "value": "NaN", "timestamp": "1700000000000", "step": "3"},
+        {"key": "acc", "value": 0.5, "timestamp": "1700000000001"}]})  # fmt: skip
+    assert logged.status_code == 200, logged.text
+    data = httpx.get(f"{base}/runs/get", params={"run_id": run_id}).json()["run"]["data"]
+    metrics = {m["key"]: m for m in data["metrics"]}
+    assert int(metrics["loss"]["step"]) == 3 and str(metrics["loss"]["value"]) == "NaN"
+    assert metrics["acc"]["value"] == 0.5 and int(metrics["acc"]["step"]) == 0
+
+    body = httpx.get(f"{smalt_server.url}/openapi.json").json()["paths"]["/api/2.0/mlflow/runs/log-batch"]["post"]
+    schema = body["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["properties"]["metrics"]["items"]["properties"]) >= {"key", "value", "timestamp", "step"}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from smalt.services.jobs import JobService
 from smalt.services.tracking import TrackingService
@@ -29,6 +31,47 @@ async def _jobs(request: Request) -> JobService:
     if service is None:
         service = request.app.state.jobs = JobService(request.app.state.workspace)
     return service
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def json_body(model: type[Model]) -> Any:
+    """A dependency giving the request's JSON body as ``model``, validated by pydantic straight
+    from its bytes. FastAPI's own body parameter decodes the JSON to Python objects first and then
+    validates those: for a 1,000-metric batch that is about 2.5 ms against 1. Errors are FastAPI's
+    (a ``RequestValidationError`` located in ``body``), so the error handlers answer as for any
+    other body. Pair it with ``body_schema(model)`` so that the OpenAPI document still shows it."""
+
+    async def parse(request: Request) -> Model:
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+
+    return Depends(parse)
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route whose body ``json_body`` reads: ``model``'s JSON schema,
+    its definitions written in place (pydantic puts them in ``$defs``, which the document's root
+    does not have)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    content = {"application/json": {"schema": inline(schema)}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 Jobs = Annotated[JobService, Depends(_jobs)]

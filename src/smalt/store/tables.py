@@ -184,7 +184,9 @@ metrics = Table(
     Column("dataset_name", String(500), nullable=True),
     Column("dataset_digest", String(64), nullable=True),
 )
-Index("ix_metrics_run_key", metrics.c.run, metrics.c.key)
+# By run alone, not (run, key): a batch of many keys then adds its entries at the end of one run's
+# range instead of one in each page of it (migration 0008). A key's history scans its run's values.
+Index("ix_metrics_run", metrics.c.run)
 # Partial: most metrics belong to no logged model, and each index costs every insert. Migration 0003
 # makes it partial on PostgreSQL too; naming postgresql_where here would import the PostgreSQL
 # dialect into every SQLite-only command (about 50 ms).

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import Tracking
+from smalt.server.deps import Tracking, body_schema, json_body
 from smalt.server.routes.mlflow_experiments import KeyValue
-from smalt.services.tracking import metric
+from smalt.services.tracking import now_ms
+from smalt.store.tracking import MetricRecord
 
 router = APIRouter(tags=["mlflow runs"])
 
@@ -105,9 +107,10 @@ class SearchRuns(BaseModel):
     page_token: str | None = None
 
 
-def _metric(m: Metric) -> Any:
-    return metric(m.key, m.value if m.value is not None else float("nan"), m.timestamp, m.step,
-                  model_id=m.model_id, dataset_name=m.dataset_name, dataset_digest=m.dataset_digest)  # fmt: skip
+def _metric(m: Metric, now: int) -> MetricRecord:
+    # Positional and already typed: a batch makes 1,000 of these (``metric()`` took 2.7 ms for them).
+    return MetricRecord(m.key, math.nan if m.value is None else m.value, now if m.timestamp is None else m.timestamp,
+                        m.step or 0, m.model_id, m.dataset_name, m.dataset_digest)  # fmt: skip
 
 
 @router.post("/runs/create")
@@ -142,7 +145,7 @@ def restore(body: RunRef, tracking: Tracking) -> dict[str, Any]:
 
 @router.post("/runs/log-metric")
 def log_metric(body: LogMetric, tracking: Tracking) -> dict[str, Any]:
-    tracking.log_batch(body.id, metrics=[_metric(body)])
+    tracking.log_batch(body.id, metrics=[_metric(body, now_ms())])
     return {}
 
 
@@ -164,10 +167,12 @@ def delete_tag(body: DeleteTag, tracking: Tracking) -> dict[str, Any]:
     return {}
 
 
-@router.post("/runs/log-batch")
-def log_batch(body: LogBatch, tracking: Tracking) -> dict[str, Any]:
+# The body is read by json_body: a batch carries up to 1,000 metrics (see json_body).
+@router.post("/runs/log-batch", openapi_extra=body_schema(LogBatch))
+def log_batch(body: Annotated[LogBatch, json_body(LogBatch)], tracking: Tracking) -> dict[str, Any]:
+    now = now_ms()
     tracking.log_batch(
-        body.id, metrics=[_metric(m) for m in body.metrics], params=[(p.key, p.value or "") for p in body.params],
+        body.id, metrics=[_metric(m, now) for m in body.metrics], params=[(p.key, p.value or "") for p in body.params],
         tags=[(t.key, t.value or "") for t in body.tags],
     )  # fmt: skip
     return {}
