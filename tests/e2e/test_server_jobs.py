@@ -171,3 +171,33 @@ def test_the_everyday_loop_runs_without_typer(remote: RunningServer, tmp_path: P
     assert report == {"code": 0, "loaded": []}  # none of Typer, smalt.errors or a heavy library
     _, err, report = cli_probe("job", "stream", "-n", "no_such_job", watched=WATCHED, env=server)
     assert report["code"] == 1 and "Error: " in err and "no_such_job" in err  # the line the full CLI prints
+
+
+def test_the_console_script_ends_a_fast_command_with_its_code_and_all_its_output(
+    remote: RunningServer, tmp_path: Path
+) -> None:
+    """The installed `smalt` skips the interpreter's teardown after a fast command: what it wrote
+    to a pipe still arrives whole, and the exit code is the job's."""
+    import subprocess
+    import sys
+
+    smalt_script = str(Path(sys.executable).with_name("smalt"))
+    lines = "; ".join(f"echo line-{i}" for i in range(200))
+    ok = write(tmp_path / "ok.yml", f"""
+        type: command
+        command: {lines}
+    """)  # fmt: skip
+    failing = write(tmp_path / "failing.yml", """
+        type: command
+        command: echo before the failure; exit 3
+    """)  # fmt: skip
+    env = {**os.environ, "SMALT_URL": remote.url}
+    done = subprocess.run([smalt_script, "job", "create", "-f", str(ok), "--stream"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"line-{i}" for i in range(200)]
+    assert done.stderr.rstrip().endswith("finished: Completed")
+    failed = subprocess.run([smalt_script, "job", "create", "-f", str(failing), "--stream"], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert failed.returncode == 1 and "before the failure" in failed.stdout
+    assert "finished: Failed" in failed.stderr and "exited with code 3" in failed.stderr

@@ -178,3 +178,39 @@ def test_dsl_condition_skips_the_branch_not_taken_and_outputs_go_to_the_default_
             said = steps["said_yes"].outputs["out"].path
             assert said is not None and said.startswith("azureml://datastores/second/")
             assert (tmp_path / "second" / said.split("/paths/", 1)[1] / "said.txt").read_text() == "yes\n"
+
+
+def test_steps_that_share_a_code_folder_snapshot_it_once(
+    components: tuple[CommandComponent, CommandComponent], workspace_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline is resolved as one submission: its steps' shared code folder is hashed and
+    uploaded once, and every step records the same snapshot."""
+    import smalt.artifacts.content as content
+    from smalt.services.jobs import JobService
+    from smalt.services.workspace import open_workspace
+
+    prep, train = components
+    hashed: list[Path] = []
+    real_manifest = content.manifest
+
+    def counting_manifest(folder: Path, *args: Any, **kwargs: Any) -> Any:
+        hashed.append(Path(folder))
+        return real_manifest(folder, *args, **kwargs)
+
+    monkeypatch.setattr(content, "manifest", counting_manifest)
+
+    @dsl.pipeline(default_compute="local", experiment_name="dsl-shared-code")
+    def three() -> None:
+        first = prep()
+        second = train(data=first.outputs.out)
+        train(data=second.outputs.model)
+
+    context = open_workspace(workspace_path, create=True)
+    try:
+        jobs = JobService(context)
+        submitted = jobs.create_or_update(three(), start=False)
+        steps = jobs.list(parent_job_name=submitted.name)
+    finally:
+        context.close()
+    assert len(hashed) == 1, hashed
+    assert len(steps) == 3 and len({step.code for step in steps}) == 1

@@ -74,10 +74,12 @@ def test_a_batch_body_is_validated_from_its_bytes_with_the_same_errors(smalt_ser
     base = f"{smalt_server.url}/api/2.0/mlflow"
     run_id = httpx.post(f"{base}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]["run_id"]
 
-    not_json = httpx.post(f"{base}/runs/log-batch", content=b'{"run_id": ', headers={"content-type": "application/json"})
+    json_type = {"content-type": "application/json"}
+    not_json = httpx.post(f"{base}/runs/log-batch", content=b'{"run_id": ', headers=json_type)
     assert not_json.status_code == 400 and not_json.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     wrong = httpx.post(f"{base}/runs/log-batch", json={"run_id": run_id, "metrics": [
-        {"key": "a", "value": 1.0, "timestamp": 1, "step": 0}, {"key": "b", "value": "high", "timestamp": 1}]})  # fmt: skip
+        {"key": "a", "value": 1.0, "timestamp": 1, "step": 0},
+        {"key": "b", "value": "high", "timestamp": 1}]})  # fmt: skip
     assert wrong.status_code == 400 and wrong.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "metrics.1.value" in wrong.json()["message"]
     # Nothing of the refused batch was recorded.

@@ -88,6 +88,6 @@ def invoked_noun(argv: list[str]) -> str | None:
 
 
 if __name__ == "__main__":
-    from smalt.cli import run
+    from smalt.cli import console
 
-    run()
+    console()

@@ -1,12 +1,14 @@
 """The local backend: jobs as process trees on this machine, bounded per compute by slot locks.
 
-A compute with ``max_instances: N`` has N slot lock files; a job holds one while it runs. The
-operating system drops a lock when its holder dies, so a killed supervisor never keeps a slot.
+A compute with ``max_instances: N`` has N slot lock files; a job holds one while it runs (an
+``flock``). The operating system drops a lock when its holder dies, so a killed supervisor never
+keeps a slot.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import select
@@ -18,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from filelock import FileLock, Timeout
-
 from smalt.execution.doorbell import Doorbell, ring_all
 
 #: Under a compute's slot folder: the doorbells of the jobs waiting for a slot.
@@ -28,13 +28,15 @@ SLOT_WAITERS = "waiters"
 
 @dataclass
 class ComputeSlot:
-    lock: FileLock
+    path: Path
     index: int
+    #: The open lock file: closing it drops the lock. Not inherited by what the job runs (PEP 446).
+    fd: int
 
     def release(self) -> None:
         """Free the slot, and wake the jobs waiting for one (the first to try takes it)."""
-        self.lock.release()
-        ring_all(Path(self.lock.lock_file).parent / SLOT_WAITERS)
+        os.close(self.fd)
+        ring_all(self.path.parent / SLOT_WAITERS)
 
 
 def acquire_slot(
@@ -43,7 +45,7 @@ def acquire_slot(
     """Wait for one of ``slots`` slots under ``folder``; None if ``should_stop()`` turns true first
     (asked every ``poll_s``). A waiting job is woken the moment a slot is released."""
     folder.mkdir(parents=True, exist_ok=True)
-    locks = [FileLock(str(folder / f"slot-{i}.lock")) for i in range(max(1, slots))]
+    locks = [folder / f"slot-{i}.lock" for i in range(max(1, slots))]
     slot = _try_slots(locks)
     if slot is not None or should_stop():
         return slot
@@ -60,13 +62,17 @@ def acquire_slot(
         bell.close()
 
 
-def _try_slots(locks: list[FileLock]) -> ComputeSlot | None:
-    for index, lock in enumerate(locks):
+def _try_slots(locks: list[Path]) -> ComputeSlot | None:
+    # flock itself, not the filelock package: this runs once per job in a freshly forked process,
+    # where filelock's bookkeeping cost about 1.5 ms against 0.1.
+    for index, path in enumerate(locks):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            lock.acquire(timeout=0)
-            return ComputeSlot(lock, index)
-        except Timeout:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
             continue
+        return ComputeSlot(path, index, fd)
     return None
 
 

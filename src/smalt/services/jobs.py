@@ -12,12 +12,12 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from smalt.entities import CommandJob, Data, Environment, Input, JobStatus, Model, Output, PipelineJob
 from smalt.entities.environment import InlineEnvironment
@@ -77,12 +77,36 @@ def new_job_name() -> str:
     return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}_{tail}"
 
 
+_T = TypeVar("_T")
+
+
 class JobService:
     """Submit, read, list, cancel, stream and download jobs."""
 
     def __init__(self, workspace: WorkspaceContext) -> None:
         self._ws = workspace
         self._datastores = DatastoreService(workspace)
+        #: While ``resolving_together``: what the jobs being resolved share, looked up once.
+        self._shared: dict[tuple[str, str | None], Any] | None = None
+
+    @contextmanager
+    def resolving_together(self) -> Iterator[None]:
+        """Resolve several jobs (a pipeline's steps) as one submission: a compute, a datastore or a
+        code folder that several name is looked up, or snapshotted, once (a 10-step pipeline with
+        one code folder hashed and uploaded it ten times)."""
+        self._shared = {}
+        try:
+            yield
+        finally:
+            self._shared = None
+
+    def _once(self, kind: str, key: str | None, make: Callable[[], _T]) -> _T:
+        if self._shared is None:
+            return make()
+        if (kind, key) not in self._shared:
+            self._shared[kind, key] = make()  # a failure is not kept: each job reports its own
+        value: _T = self._shared[kind, key]
+        return value
 
     # -- submitting -------------------------------------------------------------------------
     def create_or_update(self, job: AnyJob, *, start: bool = True) -> AnyJob:
@@ -130,7 +154,7 @@ class JobService:
         sources: dict[str, str] = {}
         digest: str | None = None
         with _collect(found_problems, "compute"):
-            ComputeService(self._ws).get(compute)
+            self._once("compute", compute, lambda: ComputeService(self._ws).get(compute))
         with _collect(found_problems, "environment"):
             found = self._resolve_environment(job.environment)
             environment = InlineEnvironment.model_validate(found) if isinstance(found, dict) else found
@@ -149,7 +173,7 @@ class JobService:
         problems.extend(SpecProblem(p.message, f"{prefix}{p.field}", p.file, p.line) for p in found_problems)
         if found_problems:
             return None
-        code, code_files = self._snapshot(job.code)
+        code, code_files = self._once("code", job.code, lambda: self._snapshot(job.code))
         experiment = job.experiment_name or (Path(job.code).name if job.code and is_local_path(job.code) else None)
         resolved = job.model_copy(update={
             "name": name, "compute": compute, "environment": environment, "inputs": inputs,
@@ -322,7 +346,8 @@ class JobService:
                 f"output path {path!r} must be an azureml://datastores/<datastore>/paths/<path> URI",
                 f"outputs.{port}.path",
             )])  # fmt: skip
-        self._datastores.get(parse_datastore_uri(path).datastore)  # type: ignore[union-attr]
+        datastore = parse_datastore_uri(path).datastore  # type: ignore[union-attr]
+        self._once("datastore", datastore, lambda: self._datastores.get(datastore))
         return output.model_copy(update={"path": path})
 
     def _snapshot(self, code: str | None) -> tuple[str | None, dict[str, str]]:

@@ -77,11 +77,12 @@ class PipelineService:
         """Each step resolved as a command job; every problem of every step at once."""
         problems: list[SpecProblem] = []
         resolved = {}
-        for key, step in steps.items():
-            command = _step_job(step, names[key], job.experiment_name or "Default", job.settings.default_datastore)
-            found = self._jobs.resolve(command, names[key], problems, prefix=f"jobs.{key}.")
-            if found is not None:
-                resolved[key] = found
+        with self._jobs.resolving_together():
+            for key, step in steps.items():
+                command = _step_job(step, names[key], job.experiment_name or "Default", job.settings.default_datastore)
+                found = self._jobs.resolve(command, names[key], problems, prefix=f"jobs.{key}.")
+                if found is not None:
+                    resolved[key] = found
         if problems:
             for i, p in enumerate(problems):
                 file, line = job.where(p.field)
@@ -396,10 +397,13 @@ class Driver:
         elif self.force_rerun:
             meta["run_reason"] = "force_rerun is set"
         else:
-            reused = self._reusable(key, record.name)
+            with self.ws.store.transaction() as tx:  # one read for both questions
+                candidates = tx.jobs.with_reuse_key(key, JobStatus.COMPLETED)
+                earlier = tx.jobs.earlier_steps(record.experiment_id, record.display_name or "", record.created_at)
+            reused = self._reusable(candidates, record.name)
             original = ((reused.spec.get("step") or {}).get("reused_from") or reused.name) if reused else None
             meta["run_reason"] = (f"reused: nothing changed since {original}" if reused is not None
-                                  else self._why_run(record, parts))  # fmt: skip
+                                  else self._why_run(record, parts, earlier))  # fmt: skip
         now = datetime.now(UTC)
         if reused is not None:
             # A step that was itself reused names the job that ran.
@@ -461,10 +465,9 @@ class Driver:
         except Exception:  # noqa: BLE001 - a path that cannot be listed is fingerprinted by name
             return {"type": value.get("type"), "path": path}
 
-    def _reusable(self, key: str, this: str) -> JobRecord | None:
-        """A completed job with this key whose outputs all still exist."""
-        with self.ws.store.transaction() as tx:
-            candidates = tx.jobs.with_reuse_key(key, JobStatus.COMPLETED)
+    def _reusable(self, candidates: list[JobRecord], this: str) -> JobRecord | None:
+        """The first of ``candidates`` (completed jobs with this step's reuse key) whose outputs
+        all still exist."""
         for candidate in candidates:
             if candidate.name == this:
                 continue
@@ -473,10 +476,9 @@ class Driver:
                 return candidate
         return None
 
-    def _why_run(self, record: JobRecord, parts: dict[str, Any]) -> str:
-        """The first field that differs from the latest earlier run of this step, in plain words."""
-        with self.ws.store.transaction() as tx:
-            earlier = tx.jobs.earlier_steps(record.experiment_id, record.display_name or "", record.created_at)
+    def _why_run(self, record: JobRecord, parts: dict[str, Any], earlier: list[JobRecord]) -> str:
+        """The first field that differs from ``earlier`` (the latest earlier run of this step, if
+        any), in plain words."""
         if not earlier:
             return "first run: no earlier run of this step to reuse"
         previous = earlier[0]

@@ -20,7 +20,7 @@ import traceback
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from smalt.entities import CommandJob, Data, Entity, Input, JobStatus, Model
 from smalt.entities.io import PRIMITIVE_TYPES
@@ -35,6 +35,9 @@ from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, keep_o
 from smalt.specs import parse_datastore_uri
 from smalt.specs.command import literal, render
 from smalt.store import JobRecord
+
+if TYPE_CHECKING:
+    from smalt.environments import ResolvedEnvironment
 
 HEARTBEAT_S = 2.0
 _FILE_OUTPUTS = ("uri_file", *PRIMITIVE_TYPES)
@@ -116,7 +119,7 @@ class Supervisor:
         self.ws = workspace
         self.name = name
         self.jobs = JobService(workspace)
-        self.datastores = DatastoreService(workspace)
+        self.datastores = DatastoreService(workspace, remember=True)
         self.folder = job_folder(workspace, name)
         self.logs = self.folder / "logs"
         self.cancel = threading.Event()
@@ -129,15 +132,17 @@ class Supervisor:
         with self.ws.store.transaction(write=True) as tx:
             return tx.jobs.transition(self.name, to, only_from=only_from, **values)
 
-    def _claim(self, *, preparing: bool) -> bool:
+    def _claim(self, *, preparing: bool, environment: str) -> tuple[bool, bool]:
         """Record this supervisor (pid, heartbeat) and the job Queued; with ``preparing``, also
-        Preparing. False if the job was canceled meanwhile."""
+        Preparing. Whether the job was not canceled meanwhile, and whether the lineage of the
+        ``environment`` digest is recorded already (asked here: one transaction fewer)."""
         now = datetime.now(UTC)
         with self.ws.store.transaction(write=True) as tx:
             tx.jobs.touch(self.name, supervisor_pid=os.getpid(), heartbeat_at=now)
             tx.jobs.transition(self.name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED])
-            return not preparing or tx.jobs.transition(self.name, JobStatus.PREPARING, only_from=[JobStatus.QUEUED],
-                                                       start_time=now)  # fmt: skip
+            claimed = not preparing or tx.jobs.transition(self.name, JobStatus.PREPARING, only_from=[JobStatus.QUEUED],
+                                                          start_time=now)  # fmt: skip
+            return claimed, bool(tx.lineage.environments([environment]))
 
     def _beat(self) -> None:
         while not self._stop_beat.wait(HEARTBEAT_S):
@@ -186,6 +191,9 @@ class Supervisor:
         slot = None
         try:
             job = self._read()
+            from smalt.environments import resolve
+
+            environment = resolve(job.environment)
             compute = ComputeService(self.ws).get(job.compute or "local")
             slots = self.ws.path / "compute" / compute.name
             # A free slot: claimed, and the job Preparing, in one transaction with this supervisor's
@@ -193,17 +201,18 @@ class Supervisor:
             # waits in the queue is noticed.
             slot = acquire_slot(slots, compute.max_instances, should_stop=lambda: True)
             if slot is None:
-                self._claim(preparing=False)
+                _, recorded = self._claim(preparing=False, environment=environment.digest)
                 beat.start()
                 slot = acquire_slot(slots, compute.max_instances, should_stop=self._canceled)
                 if slot is None or not self._move(JobStatus.PREPARING, {JobStatus.QUEUED},
                                                   start_time=datetime.now(UTC)):  # fmt: skip
                     raise _Stop
             else:
-                if not self._claim(preparing=True):
+                claimed, recorded = self._claim(preparing=True, environment=environment.digest)
+                if not claimed:
                     raise _Stop
                 beat.start()
-            python = self._prepare_environment(job)
+            python = self._prepare_environment(environment, recorded=recorded)
             workdir, inputs, outputs = self._materialise(job)
             if self._canceled() or not self._move(JobStatus.RUNNING, {JobStatus.PREPARING}):
                 raise _Stop
@@ -249,17 +258,15 @@ class Supervisor:
         with open(self.logs / "std_log.txt", "a") as handle:
             handle.write(line + "\n")
 
-    def _prepare_environment(self, job: CommandJob) -> str:
-        from smalt.environments import ensure, resolve
+    def _prepare_environment(self, resolved: ResolvedEnvironment, *, recorded: bool) -> str:
+        """Build the environment unless it is built; ``recorded``: its lineage is recorded already."""
+        from smalt.environments import ensure
 
-        resolved = resolve(job.environment)
         with open(self.logs / "build_log.txt", "a") as log:
             for warning in resolved.warnings:
                 log.write(f"warning: {warning}\n")
             python = ensure(resolved, self.ws.path / "envs", log)
         # Lineage: what the environment holds, recorded by the first job that uses it.
-        with self.ws.store.transaction() as tx:
-            recorded = bool(tx.lineage.environments([resolved.digest]))
         if not recorded:
             from smalt.environments import installed_packages
 

@@ -38,6 +38,34 @@ def test_a_released_slot_wakes_the_job_waiting_for_it(tmp_path: Path) -> None:
     assert not any((tmp_path / "waiters").iterdir())  # its doorbell is gone with it
 
 
+def test_slots_are_counted_and_a_dead_holder_or_its_command_keeps_none(tmp_path: Path) -> None:
+    first = acquire_slot(tmp_path, 2, should_stop=lambda: True)
+    second = acquire_slot(tmp_path, 2, should_stop=lambda: True)
+    assert first is not None and second is not None and {first.index, second.index} == {0, 1}
+    assert acquire_slot(tmp_path, 2, should_stop=lambda: True) is None
+    # What a job runs does not inherit its slot: it stays taken only while the holder lives.
+    command = subprocess.Popen(["sleep", "30"])
+    try:
+        second.release()
+        again = acquire_slot(tmp_path, 2, should_stop=lambda: True)
+        assert again is not None and again.index == second.index
+        again.release()
+    finally:
+        command.kill()
+        command.wait()
+    # A holder that dies without releasing (a killed supervisor) frees its slot.
+    first.release()
+    child = os.fork()
+    if child == 0:
+        held = acquire_slot(tmp_path, 1, should_stop=lambda: True)
+        os._exit(0 if held is not None else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    freed = acquire_slot(tmp_path, 1, should_stop=lambda: True)
+    assert freed is not None
+    freed.release()
+
+
 def test_the_wait_for_a_command_ends_when_it_exits(tmp_path: Path) -> None:
     log = (tmp_path / "log").open("ab")
     group = ProcessGroup.start("exit 3", tmp_path, [dict(os.environ)], [log])

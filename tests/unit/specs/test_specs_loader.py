@@ -589,3 +589,24 @@ def test_load_job_and_typed_loaders_return_their_classes(spec_dir: Path) -> None
     job = specs.load_job(path)
     assert isinstance(job, CommandJob)
     assert job.inputs == {"n": 3, "flag": True}
+
+
+def test_a_file_read_again_is_parsed_once_and_each_load_gets_its_own_copy(tmp_path: Path) -> None:
+    """A server is handed the same job file at each submission: the parse is kept by the file's
+    text, so an edited file is read afresh and what one load changes (--set) is not another's."""
+    from smalt.specs import yaml_source
+
+    path = write(tmp_path, "job.yml", """
+        command: echo one
+        environment_variables: {A: "1"}
+    """)
+    first = specs.load("job", path, overrides=["environment_variables.A=2"])
+    again = specs.load("job", path)
+    assert first.environment_variables == {"A": "2"} and again.environment_variables == {"A": "1"}
+    assert yaml_source._parsed.cache_info().hits >= 1
+    write(tmp_path, "job.yml", """
+        command: echo two
+        bogus_key: 1
+    """)
+    problem = only(problems_of("job", path))
+    assert problem.field == "bogus_key" and problem.line == 2
