@@ -536,7 +536,10 @@ class Driver:
             time.sleep(0.05)
 
     def _publish_outputs(self) -> None:
-        """The pipeline's outputs are the step outputs bound to them."""
+        """The pipeline's outputs are the step outputs bound to them (a pipeline without any
+        has nothing to record)."""
+        if not any(step.publishes for step in self.steps.values()):
+            return
         with self.ws.store.transaction() as tx:
             record = tx.jobs.get(self.name)
             children = {r.spec.get("step", {}).get("key"): r for r in tx.jobs.children(self.name)}

@@ -214,7 +214,8 @@ class Supervisor:
                 beat.start()
             python = self._prepare_environment(environment, recorded=recorded)
             workdir, inputs, outputs = self._materialise(job)
-            if self._canceled() or not self._move(JobStatus.RUNNING, {JobStatus.PREPARING}):
+            # A cancel requested meanwhile left the job CancelRequested: this move then fails.
+            if not self._move(JobStatus.RUNNING, {JobStatus.PREPARING}):
                 raise _Stop
             tracking = TrackingEndpoint(self.ws.path, self.logs / "tracking_server.txt")
             try:
