@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import math
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -515,19 +514,12 @@ def _view(view: str | int | None) -> str:
     return view
 
 
-def metric(key: str, value: float, timestamp: int | None = None, step: int | None = None, **extra: Any) -> MetricRecord:
-    """A metric as MLflow sends it; a missing timestamp is now and a missing step is 0."""
-    return MetricRecord(key, float(value) if value is not None else math.nan,
-                        int(timestamp) if timestamp is not None else now_ms(), int(step or 0), **extra)  # fmt: skip
-
-
 __all__ = [
     "LoggedModel",
     "Page",
     "Run",
     "RunInfo",
     "TrackingService",
-    "metric",
     "next_page_token",
     "now_ms",
     "page_offset",
