@@ -110,12 +110,15 @@ def test_logged_model_registers_loads_by_version_alias_and_stage(client: MlflowC
 
 
 def _register(client: MlflowClient, tmp_path: Path, name: str, files: dict[str, str] | None = None) -> Any:
-    """A model version from a folder on this machine (the server's machine in these tests)."""
+    """A model version from files uploaded through the artifacts proxy into a run's artifacts (a
+    server registers no path of its own machine), named by their artifact URI, with no run id."""
     folder = tmp_path / f"src-{name}-{len(list(tmp_path.iterdir()))}"
     folder.mkdir()
     for file, text in (files or {"weights.txt": "1 2 3"}).items():
         (folder / file).write_text(text)
-    return client.create_model_version(name, str(folder))
+    run = client.create_run("0")
+    client.log_artifacts(run.info.run_id, str(folder), "model")
+    return client.create_model_version(name, f"{run.info.artifact_uri}/model")
 
 
 def test_registered_model_update_rename_tags_and_delete(client: MlflowClient, tmp_path: Path) -> None:
@@ -256,10 +259,11 @@ def test_registry_wire_shapes(smalt_server: Any, tmp_path: Path) -> None:
     with httpx.Client(base_url=base, timeout=30) as http:
         made = http.post("/registered-models/create", json={"name": "shape"}).json()["registered_model"]
         assert set(made) == {"name", "creation_timestamp", "last_updated_timestamp"}
-        folder = tmp_path / "m"
-        folder.mkdir()
-        (folder / "MLmodel").write_text("flavors:\n  python_function: {loader_module: x}\n")
-        created = http.post("/model-versions/create", json={"name": "shape", "source": str(folder),
+        mlmodel = b"flavors:\n  python_function: {loader_module: x}\n"
+        artifacts = f"{smalt_server.url}/api/2.0/mlflow-artifacts/artifacts"
+        assert http.put(f"{artifacts}/azureml/r1/artifacts/m/MLmodel", content=mlmodel).status_code == 200
+        source = "mlflow-artifacts:/azureml/r1/artifacts/m"
+        created = http.post("/model-versions/create", json={"name": "shape", "source": source,
                                                              "run_id": "r1"}).json()["model_version"]  # fmt: skip
         assert {k: created[k] for k in ("name", "version", "current_stage", "description", "run_id", "status",
                                         "run_link")} == {  # fmt: skip
@@ -268,7 +272,7 @@ def test_registry_wire_shapes(smalt_server: Any, tmp_path: Path) -> None:
         }  # fmt: skip
         assert "tags" not in created and "aliases" not in created
         uri = http.get("/model-versions/get-download-uri", params={"name": "shape", "version": "1"}).json()
-        assert uri["artifact_uri"].startswith("mlflow-artifacts:/LocalUpload/")
+        assert uri["artifact_uri"] == source
         listing = http.get(f"{smalt_server.url}/api/2.0/mlflow-artifacts/artifacts",
                            params={"path": uri["artifact_uri"].removeprefix("mlflow-artifacts:/")}).json()  # fmt: skip
         assert [f["path"].rsplit("/", 1)[-1] for f in listing["files"]] == ["MLmodel"]

@@ -9,6 +9,7 @@ from smalt.artifacts.content import (
     promote,
     read_stream,
     upload,
+    verify_upload,
     write_stream,
 )
 from smalt.artifacts.filesystems import Location, open_location
@@ -24,5 +25,6 @@ __all__ = [
     "promote",
     "read_stream",
     "upload",
+    "verify_upload",
     "write_stream",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
@@ -15,6 +17,7 @@ from smalt.errors import BackendError, InvalidSpecError, NotFoundError, SpecProb
 
 _IGNORE_FILES = (".amlignore", ".gitignore")
 _MARKER = ".smalt-complete"
+_UPLOADED = re.compile(r"^(?P<prefix>LocalUpload)/(?P<digest>[0-9a-f]{32})/[^/]+$")
 _CHUNK = 1 << 20
 
 
@@ -96,6 +99,22 @@ def upload(local: Path, location: Location, prefix: str = "LocalUpload", files: 
     return relative
 
 
+def verify_upload(location: Location, relative: str, local: Path) -> None:
+    """Check that ``local``, a copy of the content-addressed upload at ``relative``
+    (``LocalUpload/<digest>/<name>``), still has that digest; anything else is left alone. A
+    changed upload is removed, so that the next submission of the same code uploads it afresh,
+    and refused: nothing runs code other than what was submitted."""
+    match = _UPLOADED.match(relative)
+    if match is None or path_digest(local)[:32] == match["digest"]:
+        return
+    with contextlib.suppress(OSError):
+        location.fs.rm(location.join(f"{match['prefix']}/{match['digest']}"), recursive=True)
+    raise BackendError(
+        f"The stored code snapshot {relative} does not match its digest: it was changed after it was "
+        "uploaded. It has been removed; submit the job again to upload the code afresh."
+    )
+
+
 def _upload_local(local: Path, base: Path) -> None:
     # Build the whole digest folder aside, then rename it into place: readers never see half.
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +159,7 @@ def _upload_remote(local: Path, location: Location, target: str) -> None:
 
 def download(location: Location, relative: str, destination: Path) -> Path:
     """Copy the file or folder at ``relative`` into ``destination/<its name>``; returns that path."""
-    fs, source = location.fs, location.join(relative)
+    fs, source = location.fs, location.inside(relative)
     if not fs.exists(source):
         raise NotFoundError(f"Nothing is stored at '{relative}' in {location.root}.")
     from fsspec.implementations.local import LocalFileSystem
@@ -150,8 +169,8 @@ def download(location: Location, relative: str, destination: Path) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     try:
         if isinstance(fs, LocalFileSystem):  # a plain copy: fsspec's walk costs each step milliseconds
-            if Path(source).is_dir():
-                shutil.copytree(source, target, dirs_exist_ok=True)
+            if Path(source).is_dir():  # links are copied as links: a stored link never reads elsewhere
+                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
             else:
                 shutil.copyfile(source, target)
         elif fs.isdir(source):
@@ -173,22 +192,43 @@ def promote(local: Path, location: Location, relative: str, *, consume: bool = F
     from fsspec.implementations.local import LocalFileSystem
 
     target = location.join(relative).rstrip("/")
+    drop_escaping_links(local)
     try:
         if isinstance(location.fs, LocalFileSystem):
             final = Path(target)
             final.parent.mkdir(parents=True, exist_ok=True)
             staging = final.parent / f".tmp-{uuid.uuid4().hex}"
             if not (consume and _moved(local, staging)):
-                shutil.copytree(local, staging)
+                shutil.copytree(local, staging, symlinks=True)
             if final.exists():
                 shutil.rmtree(final)
             staging.rename(final)
             return
-        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+        for file in sorted(p for p in local.rglob("*") if p.is_file() and not p.is_symlink()):
             location.fs.put_file(str(file), f"{target}/{file.relative_to(local).as_posix()}")
         location.fs.pipe_file(f"{target}/{_MARKER}", b"")
     except OSError as exc:
         raise BackendError(f"Publishing '{local}' to {target} failed: {exc}") from exc
+
+
+def drop_escaping_links(folder: Path) -> list[str]:
+    """Remove every symbolic link in ``folder`` that is absolute or leads outside it, so that a
+    published output never points elsewhere (``/etc/shadow``, ``/``); the relative paths removed."""
+    if not folder.is_dir():
+        return []
+    root = folder.resolve()
+    removed = []
+    for here, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            path = Path(here, name)
+            if not path.is_symlink():
+                continue
+            target = os.readlink(path)
+            real = path.resolve()
+            if os.path.isabs(target) or (real != root and root not in real.parents):
+                path.unlink()
+                removed.append(path.relative_to(folder).as_posix())
+    return removed
 
 
 @dataclass(frozen=True)
@@ -229,7 +269,7 @@ def write_stream(location: Location, relative: str, chunks: Iterable[bytes]) -> 
 
 def read_stream(location: Location, relative: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
     """The bytes of a stored file, in chunks. NotFoundError when there is no file there."""
-    target = location.join(relative)
+    target = location.inside(relative)
     if not location.fs.isfile(target):
         raise NotFoundError(f"No artifact at '{relative}'.")
 
@@ -243,7 +283,7 @@ def read_stream(location: Location, relative: str, chunk_size: int = 1 << 20) ->
 
 def list_entries(location: Location, relative: str) -> list[Entry]:
     """The direct children of a stored folder (nothing when there is no folder), sorted by path."""
-    base = location.join(relative).rstrip("/")
+    base = location.inside(relative).rstrip("/")
     fs = location.fs
     if not fs.isdir(base):
         return []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smalt.entities import Datastore
-from smalt.errors import ConfigurationError
+from smalt.errors import ConfigurationError, InvalidSpecError, NotFoundError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -29,8 +30,24 @@ class Location:
     root: str
 
     def join(self, relative: str) -> str:
+        """The path of ``relative`` in the filesystem; raises when it would leave the root (a
+        ``..`` segment or a NUL byte: every caller hands in paths it has normalised already)."""
         relative = relative.strip("/")
+        if "\x00" in relative or ".." in relative.replace("\\", "/").split("/"):
+            raise InvalidSpecError.one(f"The path {relative!r} leads outside its datastore.", "path")
         return f"{self.root.rstrip('/')}/{relative}" if relative else self.root
+
+    def inside(self, relative: str) -> str:
+        """``join``, and on a local disk the place itself: a symbolic link on the way that leads
+        out of the root is refused, so that a stored link never serves a file from elsewhere."""
+        target = self.join(relative)
+        from fsspec.implementations.local import LocalFileSystem
+
+        if isinstance(self.fs, LocalFileSystem):
+            real, root = os.path.realpath(target), os.path.realpath(self.root)
+            if real != root and not real.startswith(root.rstrip("/") + "/"):
+                raise NotFoundError(f"No file at '{relative}': it is a link that leads outside its datastore.")
+        return target
 
 
 def _require(type_: str) -> None:

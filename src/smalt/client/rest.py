@@ -62,15 +62,32 @@ class RestClient:
 
     # -- jobs --------------------------------------------------------------------------------
     def create_job(self, file: Path, *, name: str | None = None, overrides: list[str] | None = None) -> JobData:
-        """Submit the job in ``file`` (a path the server can read)."""
-        body = {"file": str(file.resolve()), "name": name, "set": list(overrides or [])}
-        data: JobData = self._call("POST", "/jobs", body)
+        """Submit the job in ``file``, sent with every local file it names (client.bundle)."""
+        data: JobData = self._submit("/jobs", file, name, overrides)
         return data
 
     def validate_job(self, file: Path, *, overrides: list[str] | None = None) -> list[str]:
         """Check the job in ``file`` as submitting would; a pipeline's step names."""
-        answer = self._call("POST", "/jobs/validate", {"file": str(file.resolve()), "set": list(overrides or [])})
+        answer = self._submit("/jobs/validate", file, None, overrides)
         return list(answer["steps"])
+
+    def _submit(self, path: str, file: Path, name: str | None, overrides: list[str] | None) -> Any:
+        from smalt.client.bundle import pack
+
+        if not file.is_file():
+            from smalt.errors import InvalidSpecError
+
+            raise InvalidSpecError.one(f"No job file at {file}.", "file")
+        archive, inside, origin = pack(file)
+        query: list[tuple[str, str]] = [("file", inside), ("origin", origin)]
+        query += [("name", name)] if name else []
+        query += [("set", item) for item in overrides or []]
+        headers = {**self._headers, "Content-Type": "application/x-tar"}
+        response = self._send("POST", f"{path}?{urllib.parse.urlencode(query)}", archive, headers=headers)
+        data = response.read()
+        if response.status >= 400:
+            raise _error(response.status, data, self.url)
+        return json.loads(data)
 
     def get_job(self, name: str) -> JobData:
         data: JobData = self._call("GET", f"/jobs/{_quote(name)}")
@@ -114,10 +131,12 @@ class RestClient:
         self._connection.close()
 
     # -- HTTP --------------------------------------------------------------------------------
-    def _send(self, method: str, path: str, body: Any = None) -> http.client.HTTPResponse:
-        payload = None if body is None else json.dumps(body).encode()
+    def _send(
+        self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None
+    ) -> http.client.HTTPResponse:
+        payload = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         try:
-            self._connection.request(method, self._base + path, body=payload, headers=self._headers)
+            self._connection.request(method, self._base + path, body=payload, headers=headers or self._headers)
             return self._connection.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             from smalt.errors import BackendError

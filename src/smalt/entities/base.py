@@ -34,6 +34,10 @@ def _str_dict(value: Any) -> Any:
 
 Version = Annotated[str, BeforeValidator(_to_str), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,99}$")]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+#: Free text a client sends is bounded: what is stored is read back by every list and show.
+Description = Annotated[str, Field(max_length=8192)]
+DisplayName = Annotated[str, Field(max_length=256)]
+ExperimentName = Annotated[str, Field(min_length=1, max_length=256)]
 StrDict = Annotated[dict[str, str], BeforeValidator(_str_dict)]
 
 
@@ -100,7 +104,7 @@ class Asset(Entity):
 
     name: Name
     version: Version | None = None
-    description: str | None = None
+    description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
     creation_context: CreationContext | None = None

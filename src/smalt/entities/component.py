@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from smalt.entities.base import Asset, StrDict
+from smalt.entities.base import Asset, DisplayName, StrDict
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.expressions import bindings
 from smalt.entities.io import Input, Output
@@ -26,7 +26,7 @@ class CommandComponent(Asset):
     kind: ClassVar[str] = "component"
 
     type: Literal["command"] = "command"
-    display_name: str | None = None
+    display_name: DisplayName | None = None
     command: str
     code: str | None = None
     environment: str | InlineEnvironment | None = None

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from smalt.entities.base import CreationContext, Entity, Name, StrDict
+from smalt.entities.base import CreationContext, Description, Entity, Name, StrDict
 
 _TIERS = {"dedicated": "dedicated", "lowpriority": "low_priority", "low_priority": "low_priority"}
 
@@ -26,7 +26,7 @@ class Compute(Entity):
 
     name: Name
     type: Literal["amlcompute", "local", "computeinstance", "kubernetes", "ray"] = "amlcompute"
-    description: str | None = None
+    description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
     size: str | None = None
     min_instances: int = Field(default=0, ge=0)

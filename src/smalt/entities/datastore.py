@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import model_validator
 
-from smalt.entities.base import CreationContext, Entity, Name, StrDict
+from smalt.entities.base import CreationContext, Description, Entity, Name, StrDict
 
 DatastoreType = Literal["local", "azure_blob", "azure_data_lake_gen2", "azure_file", "s3", "gcs"]
 
@@ -91,7 +91,7 @@ class Datastore(Entity):
 
     name: Name
     type: DatastoreType
-    description: str | None = None
+    description: Description | None = None
     tags: StrDict = {}
     # local
     path: str | None = None

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from smalt.entities.base import CreationContext, Entity, Name, StrDict
+from smalt.entities.base import CreationContext, Description, Entity, Name, StrDict
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.model import ModelType
 
@@ -58,7 +58,7 @@ class OnlineEndpoint(Entity):
 
     name: Name
     auth_mode: Annotated[Literal["key", "aml_token", "aad_token"], BeforeValidator(_auth_mode)] = "key"
-    description: str | None = None
+    description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
     traffic: Weights = Field(default_factory=dict)
@@ -107,7 +107,7 @@ class InlineModel(Entity):
     version: str | None = None
     path: str
     type: ModelType = "custom_model"
-    description: str | None = None
+    description: Description | None = None
 
 
 class RequestSettings(Entity):
@@ -165,7 +165,7 @@ class OnlineDeployment(Entity):
 
     name: Name
     endpoint_name: Name
-    description: str | None = None
+    description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
     model: str | InlineModel | None = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import model_validator
 
-from smalt.entities.base import Asset, Entity
+from smalt.entities.base import Asset, Description, Entity
 
 
 class BuildContext(Entity):
@@ -48,7 +50,7 @@ class InlineEnvironment(_RunsIn):
 
     name: str | None = None
     version: str | None = None
-    description: str | None = None
+    description: Description | None = None
     tags: dict[str, str] | None = None
 
 
@@ -64,3 +66,19 @@ class Environment(Asset, _RunsIn):
     """
 
     kind: ClassVar[str] = "environment"
+
+
+#: Variables of the platform's own process that user code never inherits: smalt's settings (its
+#: database URL, secret key, server token) and the credentials the platform reads storage with. A
+#: job that needs a credential declares it (``environment_variables``), as on Azure ML.
+_PLATFORM_PREFIXES = ("SMALT_", "AWS_", "AZURE_", "MLFLOW_TRACKING_")
+_PLATFORM_NAMES = frozenset({"GOOGLE_APPLICATION_CREDENTIALS", "MLFLOW_S3_ENDPOINT_URL"})
+
+
+def inherited_variables(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What user code (a job's command, a deployment's scoring script) inherits from the process
+    that starts it: everything but the platform's settings and secrets."""
+    return {
+        key: value for key, value in environ.items()
+        if not key.startswith(_PLATFORM_PREFIXES) and key not in _PLATFORM_NAMES
+    }  # fmt: skip

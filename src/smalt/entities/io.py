@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationInfo, field_validator
 
-from smalt.entities.base import Entity
+from smalt.entities.base import Description, Entity
 
 PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")
 ASSET_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model")
@@ -49,7 +49,7 @@ class Input(Entity):
     enum: list[str] | None = None
     default: Any = None
     mode: InputMode | None = None
-    description: str | None = None
+    description: Description | None = None
 
     @field_validator("min", "max")
     @classmethod
@@ -104,6 +104,6 @@ class Output(Entity):
     mode: InputMode | None = None
     name: str | None = None
     version: str | None = None
-    description: str | None = None
+    description: Description | None = None
     is_control: bool | None = None
     early_available: bool | None = None

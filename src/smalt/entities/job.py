@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from smalt.entities.base import CreationContext, Entity, StrDict
+from smalt.entities.base import CreationContext, Description, DisplayName, Entity, ExperimentName, Name, StrDict
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.expressions import binding_problems
 from smalt.entities.io import Input, Output
@@ -21,10 +21,10 @@ class CommandJob(Entity):
     """A command job (Azure ML ``commandJob``)."""
 
     type: Literal["command"] = "command"
-    name: str | None = None
-    display_name: str | None = None
-    description: str | None = None
-    experiment_name: str | None = None
+    name: Name | None = None
+    display_name: DisplayName | None = None
+    description: Description | None = None
+    experiment_name: ExperimentName | None = None
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
     code: str | None = None

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, PrivateAttr, Tag
 
-from smalt.entities.base import Asset, CreationContext, Entity, StrDict
+from smalt.entities.base import Asset, CreationContext, Description, DisplayName, Entity, ExperimentName, Name, StrDict
 from smalt.entities.component import CommandComponent
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.io import Input, Output
@@ -50,8 +50,8 @@ class PipelineSettings(Entity):
 
 
 class _Node(Entity):
-    display_name: str | None = None
-    description: str | None = None
+    display_name: DisplayName | None = None
+    description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
     compute: str | None = None
     inputs: dict[str, StepInput] = Field(default_factory=dict)
@@ -74,7 +74,7 @@ class CommandNode(_Node):
     limits: JobLimits | None = None
     retry_settings: RetrySettings | None = None
     is_deterministic: bool | None = None
-    experiment_name: str | None = None
+    experiment_name: ExperimentName | None = None
     identity: dict[str, Any] | None = None
     queue_settings: dict[str, Any] | None = None
 
@@ -134,7 +134,7 @@ class PipelineComponent(Asset, Located):
     kind: ClassVar[str] = "component"
 
     type: Literal["pipeline"] = "pipeline"
-    display_name: str | None = None
+    display_name: DisplayName | None = None
     inputs: dict[str, Input] = Field(default_factory=dict)
     outputs: dict[str, Output] = Field(default_factory=dict)
     jobs: dict[str, Node] = Field(default_factory=dict)
@@ -150,10 +150,10 @@ class PipelineJob(Located):
     """A pipeline job (Azure ML ``pipelineJob``): ``jobs``, or the top-level ``component:`` form."""
 
     type: Literal["pipeline"] = "pipeline"
-    name: str | None = None
-    display_name: str | None = None
-    description: str | None = None
-    experiment_name: str | None = None
+    name: Name | None = None
+    display_name: DisplayName | None = None
+    description: Description | None = None
+    experiment_name: ExperimentName | None = None
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
     inputs: dict[str, StepInput] = Field(default_factory=dict)

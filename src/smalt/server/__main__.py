@@ -31,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     token = os.environ.pop(args.token_env, None) if args.token_env else None
+    if args.fd is None and not token and not is_loopback(args.host):
+        print(f"Error: smalt server will not listen on {args.host} without a token: anyone who can reach "
+              "that address could submit jobs, which run as this machine's user.\n"
+              "Hint: set SMALT_TOKEN to a long random secret (clients set the same SMALT_TOKEN), or "
+              "listen on 127.0.0.1.", file=sys.stderr)  # fmt: skip
+        workspace.close()
+        return 2
     try:
         import uvicorn
 
@@ -55,6 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         workspace.close()
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reached only from this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to anything
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from smalt.artifacts import Location, download, open_location, promote, upload
+from smalt.artifacts import Location, download, open_location, promote, upload, verify_upload
 from smalt.entities import Datastore, DatastoreCredentials
 from smalt.errors import InvalidStateError, NotFoundError
 from smalt.services.provenance import creation_context
@@ -112,16 +112,22 @@ class DatastoreService:
         """The bytes of the file an ``azureml://datastores/<ds>/paths/<p>`` URI names."""
         parsed = _require_uri(uri)
         location = self.location(parsed.datastore)
-        target = location.join(parsed.path)
+        target = location.inside(parsed.path)
         if not location.fs.isfile(target):
             raise NotFoundError(f"No file at {uri}.", hint=f"smalt datastore show --name {parsed.datastore}")
         data = location.fs.cat_file(target)
         assert isinstance(data, bytes)
         return data
 
-    def download(self, uri: str, destination: Path) -> Path:
+    def download(self, uri: str, destination: Path, *, verify: bool = False) -> Path:
+        """Copy what ``uri`` names into ``destination``. ``verify``: it is a content-addressed
+        upload (a code snapshot) whose copy must still have its digest (raises otherwise)."""
         parsed = _require_uri(uri)
-        return download(self.location(parsed.datastore), parsed.path, destination)
+        location = self.location(parsed.datastore)
+        copied = download(location, parsed.path, destination)
+        if verify:
+            verify_upload(location, parsed.path, copied)
+        return copied
 
 
 def _stored(record: NamedRecord) -> Datastore:

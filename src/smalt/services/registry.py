@@ -40,6 +40,7 @@ from smalt.services.tracking import ARTIFACT_SCHEME, Page, TrackingService, next
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import DatastoreUri, is_local_path, parse_datastore_uri
 from smalt.specs.filters import parse_filter, parse_order_by
+from smalt.specs.references import confined_path
 from smalt.store import AssetVersionRecord, Edge, Transaction
 from smalt.store.assets import ContainerDetail
 
@@ -122,8 +123,12 @@ def _check_tag(key: str, value: str | None) -> None:
 class RegistryService:
     """Registered models and model versions, as MLflow's registry API offers them."""
 
-    def __init__(self, workspace: WorkspaceContext) -> None:
+    def __init__(self, workspace: WorkspaceContext, *, local_sources: bool = True) -> None:
+        """``local_sources``: whether a version may be registered from a path on this machine.
+        A server says no: a client names what it may reach (a run's artifacts, a logged model, a
+        datastore, an http(s) URL), never a file of the server's."""
         self._ws = workspace
+        self._local_sources = local_sources
 
     # -- reading helpers --------------------------------------------------------------------
     @staticmethod
@@ -324,10 +329,17 @@ class RegistryService:
         if runs is not None:
             run = tracking.get_run(runs["run"])
             base = run.info.artifact_uri.rstrip("/")
-            sub = (runs["path"] or "").strip("/")
+            sub = confined_path(runs["path"] or "", source, field="source")
             return _path(f"{base}/{sub}" if sub else base), run.info.run_id, None
         if source.startswith(ARTIFACT_SCHEME):
             return _path(source), None, None
+        if is_local_path(source) and not self._local_sources:
+            raise InvalidSpecError.one(
+                f"Invalid model version source {source!r}: a server registers no file of its own machine. "
+                "Log the model with the run (mlflow.<flavor>.log_model) and register models:/m-<id> or "
+                "runs:/<run_id>/<path>, or name an azureml://datastores/... or https:// URI.",
+                "source",
+            )
         if is_local_path(source):
             local = Path(source.removeprefix("file://").removeprefix("file:")).expanduser()
             if not local.is_absolute() or not local.exists():
@@ -340,6 +352,13 @@ class RegistryService:
         datastore = parse_datastore_uri(source)
         if datastore is not None:
             DatastoreService(self._ws).get(datastore.datastore)  # an unknown datastore is an error now
+            return str(datastore), None, None
+        if not self._local_sources and not source.lower().startswith(("http://", "https://")):
+            raise InvalidSpecError.one(
+                f"Invalid model version source {source!r}: write models:/m-<id>, runs:/<run_id>/<path>, "
+                "mlflow-artifacts:/<path>, azureml://datastores/<datastore>/paths/<path> or an http(s) URL.",
+                "source",
+            )
         return source, None, None
 
     def _flavors(self, path: str) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
@@ -507,7 +526,7 @@ def _path(uri: str) -> str:
         if uri.startswith(f"{ARTIFACT_SCHEME}//"):
             # mlflow-artifacts://host:port/X names the server too; the path after it is what counts.
             relative = relative.partition("/")[2]
-        return str(DatastoreUri(DEFAULT_DATASTORE, relative.strip("/")))
+        return str(DatastoreUri(DEFAULT_DATASTORE, confined_path(relative, uri, field="source")))
     return uri
 
 

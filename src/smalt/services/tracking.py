@@ -23,6 +23,7 @@ from smalt.errors import AlreadyExistsError, InvalidSpecError, NotFoundError, Sp
 from smalt.services.datastores import DatastoreService
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs.filters import parse_filter, parse_order_by
+from smalt.specs.references import confined_path
 from smalt.store import JobRecord
 from smalt.store.tracking import (
     ExperimentRecord,
@@ -401,15 +402,24 @@ class TrackingService:
 
     @staticmethod
     def _relative(path: str) -> str:
-        parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-        if ".." in parts:
-            raise InvalidSpecError.one(f"Invalid artifact path {path!r}: '..' is not allowed.", "path")
-        return "/".join(parts)
+        try:
+            return confined_path(path.replace("\\", "/"))
+        except InvalidSpecError:
+            raise InvalidSpecError.one(f"Invalid artifact path {path!r}: it leads outside the artifact store.",
+                                       "path") from None  # fmt: skip
 
     def upload_artifact(self, path: str, chunks: Iterable[bytes]) -> int:
+        """Store a file of a run's or a logged model's artifacts; nowhere else: the same datastore
+        holds code snapshots and jobs' outputs, which only smalt itself writes."""
         relative = self._relative(path)
         if not relative:
             raise InvalidSpecError.one("An artifact path is needed to upload.", "path")
+        if not writable_artifact(relative):
+            raise InvalidSpecError.one(
+                f"Invalid artifact path {path!r}: artifacts are written under a run's or a logged model's "
+                "artifact location (<run artifact_uri>/<path>).",
+                "path",
+            )
         return write_stream(self._location(), relative, chunks)
 
     def download_artifact(self, path: str) -> Iterator[bytes]:
@@ -486,6 +496,21 @@ class TrackingService:
             found = tx.tracking.model_metrics([r.model_id for r in records])
         models = [LoggedModel(r, found.get(r.model_id, [])) for r in records]
         return Page(models, next_page_token(offset, len(models), max_results))
+
+
+def writable_artifact(relative: str) -> bool:
+    """Whether the artifact proxy may write ``relative`` (normalised): inside the ``artifacts``
+    folder of a run (``azureml/<run>/artifacts/...``), of a logged model
+    (``azureml/models/<id>/artifacts/...``), or of a run of an experiment created with its own
+    ``mlflow-artifacts:`` location (``<location>/<run>/artifacts/...``). Never a code snapshot
+    (``LocalUpload/...``) nor a job's outputs (``azureml/<job>/<output>/...``)."""
+    parts = relative.split("/")
+    if parts[0] == "LocalUpload" or parts[0].startswith(".tmp-"):
+        return False
+    if parts[0] == "azureml":
+        at = 3 if len(parts) > 1 and parts[1] == "models" else 2
+        return len(parts) > at + 1 and parts[at] == "artifacts"
+    return any(part == "artifacts" for part in parts[2:-1])
 
 
 def _custom_location(experiment: ExperimentRecord | None) -> str | None:

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +63,45 @@ def is_local_path(value: str) -> bool:
 
 
 def parse_datastore_uri(value: str) -> DatastoreUri | None:
+    """The datastore and the path inside it; raises when the path would leave the datastore."""
     match = _DATASTORE_URI.match(value)
     if match is None:
         return None
-    return DatastoreUri(match["datastore"], match["path"].strip("/"))
+    return DatastoreUri(match["datastore"], confined_path(match["path"], value))
+
+
+def confined_path(path: str, named: str | None = None, *, field: str = "path") -> str:
+    """``path`` as a relative path inside whatever it is relative to (a datastore, a run's
+    artifacts, a job's output), with ``.`` and ``..`` folded away; raises when it would leave it.
+
+    The check is made on the path as any layer below might read it: percent-decoded (repeatedly)
+    and with backslashes as separators, so ``%2e%2e/`` and ``..\\`` leave nothing either. A NUL
+    byte is refused: no file system takes one.
+    """
+    decoded = path
+    for _ in range(4):
+        once = urllib.parse.unquote(decoded)
+        if once == decoded:
+            break
+        decoded = once
+    for form in (path, decoded.replace("\\", "/")):
+        if "\x00" in form:
+            raise InvalidSpecError.one(f"{named or path!r} holds a NUL byte", field)
+        kept: list[str] = []
+        for part in form.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not kept:
+                    raise InvalidSpecError.one(
+                        f"{named or path!r} leads outside the place it names ('..' past its root)", field
+                    )
+                kept.pop()
+            else:
+                kept.append(part)
+        if form is path:
+            normalised = "/".join(kept)
+    return normalised
 
 
 def parse_asset_ref(value: str) -> AssetRef | None:
@@ -97,11 +137,56 @@ def require_asset_ref(value: str, field: str) -> AssetRef:
     return ref
 
 
+@dataclass(frozen=True)
+class Submission:
+    """The files a client sent with a spec, unpacked at ``root``; ``origin`` is the folder they
+    came from on the client, so that an absolute path the client wrote still finds its file."""
+
+    root: Path
+    origin: str
+
+
+_SUBMISSION: ContextVar[Submission | None] = ContextVar("smalt_submission", default=None)
+
+
+@contextmanager
+def confined_to(submission: Submission) -> Iterator[None]:
+    """Within this block every local path a spec names must lie inside ``submission.root``: a
+    server reads the files its client sent, never its own."""
+    token = _SUBMISSION.set(submission)
+    try:
+        yield
+    finally:
+        _SUBMISSION.reset(token)
+
+
 def resolve_local(value: str, base_dir: Path) -> str:
     """A local path made absolute against ``base_dir`` (the YAML file's folder); URIs unchanged."""
     if not is_local_path(value):
         return value
     if value.startswith("file:"):
         value = value.removeprefix("file://").removeprefix("file:")
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (base_dir / path).resolve())
+    submission = _SUBMISSION.get()
+    if submission is None:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else (base_dir / path).resolve())
+    return str(_inside(submission, value, base_dir))
+
+
+def _inside(submission: Submission, value: str, base_dir: Path) -> Path:
+    if "\x00" in value or value.startswith("~"):
+        raise InvalidSpecError.one(f"{value!r} is not a path the submission can name", "path")
+    path = Path(value)
+    if path.is_absolute():
+        relative = os.path.relpath(path, submission.origin) if submission.origin else ".."
+        path = submission.root / relative
+    else:
+        path = base_dir / path
+    resolved = path.resolve()
+    root = submission.root.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise InvalidSpecError.one(
+            f"{value!r} lies outside the files sent with the submission",
+            "path",
+        )
+    return resolved

@@ -41,6 +41,8 @@ class SecretBox:
             from cryptography.fernet import Fernet
 
             publish_file(path, Fernet.generate_key(), mode=0o600)
+        elif path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # a key made by an older smalt, or copied in, is its owner's alone
         return cls(path.read_bytes().strip())
 
     def seal(self, secrets: dict[str, str]) -> str:

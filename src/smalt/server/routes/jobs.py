@@ -1,55 +1,152 @@
 """smalt's REST API for jobs: what ``smalt job`` does when ``SMALT_URL`` points at this server.
 
-A job is submitted by the path of its YAML file, which the server reads with every file it
-names (code, local inputs, conda files, components): the CLI and the server share a filesystem
-(the same machine, or a shared mount).
+A job is submitted as content, never as a path on the server: a tar archive of its YAML file and
+every local file it names (what ``smalt.client.bundle`` packs). The archive is unpacked into a
+scratch folder of the workspace and the spec is read confined to it: a path in the spec that
+leads outside it is refused, and nothing on the server is read or run on a client's say-so.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tarfile
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from smalt.errors import InvalidSpecError
+from smalt.errors import InvalidSpecError, SpecProblem
 from smalt.server.deps import Jobs
+from smalt.services.workspace import WorkspaceContext
 
 router = APIRouter(tags=["jobs"])
 
+#: The largest submission archive taken (its code folders and local inputs together).
+MAX_SUBMISSION_BYTES = 1 << 30
+#: The most files one submission may hold.
+MAX_SUBMISSION_FILES = 100_000
+_ARCHIVE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "A tar archive of the job's YAML file and every local file it names.",
+    }
+}
+FileParam = Annotated[str, Query(max_length=1024, description="The job file's path inside the archive.")]
+OriginParam = Annotated[str, Query(max_length=4096, description="The archive's root on the client: "
+                                   "absolute paths in the spec are read against it.")]  # fmt: skip
+SetParam = Annotated[list[str], Query(max_length=1000, description="Overrides, `key=value`, as `--set` takes them.")]
+NameParam = Annotated[str | None, Query(max_length=255, description="The job's name (default: generated).")]
 
-class JobSubmission(BaseModel):
-    file: str = Field(description="Absolute path of the job's YAML file, as the server sees it.")
-    name: str | None = Field(default=None, description="The job's name (default: generated).")
-    set: list[str] = Field(default_factory=list, description="Overrides, `key=value`, as `--set` takes them.")
+
+async def _receive(request: Request, folder: Path) -> Path:
+    """The request's archive, written to ``folder`` as it arrives; refused past the size bound."""
+    archive = folder / "submission.tar"
+    size = 0
+    with archive.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_SUBMISSION_BYTES:
+                raise InvalidSpecError.one(
+                    f"The submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB.", "body"
+                )
+            out.write(chunk)
+    return archive
 
 
-def _load(submission: JobSubmission, params: dict[str, Any]) -> Any:
+def _unpack(archive: Path, root: Path) -> None:
+    """Unpack with the standard library's ``data`` filter: no absolute paths, no ``..``, no links
+    leading out, no devices; refused whole if anything is."""
+    try:
+        with tarfile.open(archive, mode="r:*") as tar:
+            members = tar.getmembers()
+            if len(members) > MAX_SUBMISSION_FILES:
+                raise InvalidSpecError.one(f"The submission holds more than {MAX_SUBMISSION_FILES} files.", "body")
+            for member in members:  # a client packs relative names; anything else is refused, not fixed
+                if member.name.startswith("/") or ".." in member.name.split("/") or "\x00" in member.name:
+                    raise InvalidSpecError.one(f"The submission's entry {member.name!r} leads outside it.", "body")
+            tar.extractall(root, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise InvalidSpecError.one(f"The submission is not a valid tar archive: {exc}", "body") from None
+
+
+def _load(root: Path, file: str, origin: str, overrides: list[str], params: dict[str, Any]) -> Any:
     from smalt import specs
+    from smalt.specs.references import Submission, confined_to, resolve_local
 
-    file = Path(submission.file)
-    if not file.is_absolute() or not file.is_file():
-        raise InvalidSpecError.one(
-            f"The server cannot read the job file {submission.file}: the CLI and the server must share "
-            "a filesystem (the same machine or a shared mount).", "file",
-        )  # fmt: skip
-    return specs.load("job", file, overrides=submission.set, params=params)
-
-
-@router.post("/jobs", status_code=201)
-def create_job(submission: JobSubmission, jobs: Jobs) -> dict[str, Any]:
-    """Submit a job (command or pipeline); every problem is reported at once and nothing is queued."""
-    return jobs.create_or_update(_load(submission, {"name": submission.name})).to_dict()
+    with confined_to(Submission(root, origin)):
+        path = Path(resolve_local(file, root))
+        if not path.is_file():
+            raise InvalidSpecError.one(f"The submission holds no job file {file!r}.", "file")
+        return specs.load("job", path, overrides=overrides, params=params)
 
 
-@router.post("/jobs/validate")
-def validate_job(submission: JobSubmission, jobs: Jobs) -> dict[str, Any]:
+def _as_sent(exc: InvalidSpecError, root: Path, origin: str) -> InvalidSpecError:
+    """The error with the client's paths in it, not the scratch folder's."""
+    here = str(root.resolve())
+
+    def client(text: str | None) -> str | None:
+        return text.replace(here, origin.rstrip("/") or "/") if text else text
+
+    problems = [SpecProblem(str(client(p.message)), p.field, client(p.file), p.line) for p in exc.problems]
+    return InvalidSpecError(problems, summary=client(exc.summary), hint=exc.hint)
+
+
+async def _submitted(request: Request, ws: WorkspaceContext, then: Any) -> Any:
+    scratch = ws.path / "submissions"
+    scratch.mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{uuid.uuid4().hex[:8]}-", dir=scratch))
+    try:
+        archive = await _receive(request, folder)
+        # Named as on the client: a job whose code is that folder takes its name for the experiment.
+        root = folder / (Path(request.query_params.get("origin", "")).name or "files")
+        root.mkdir()
+        await run_in_threadpool(_unpack, archive, root)
+        archive.unlink()
+        try:
+            return await run_in_threadpool(then, root)
+        except InvalidSpecError as exc:
+            raise _as_sent(exc, root, request.query_params.get("origin", "")) from None
+    finally:
+        await run_in_threadpool(shutil.rmtree, folder, True)
+
+
+@router.post("/jobs", status_code=201, openapi_extra=_ARCHIVE_BODY)
+async def create_job(
+    request: Request, jobs: Jobs, file: FileParam, origin: OriginParam = "", name: NameParam = None,
+    set: SetParam = [],  # noqa: A002, B006 - the CLI's --set; FastAPI copies the default
+) -> dict[str, Any]:  # fmt: skip
+    """Submit a job (command or pipeline) with its files; every problem is reported at once and
+    nothing is queued."""
+    ws: WorkspaceContext = request.app.state.workspace
+
+    def submit(root: Path) -> dict[str, Any]:
+        job = _load(root, file, origin, set, {"name": name})
+        return jobs.create_or_update(job).to_dict()
+
+    result: dict[str, Any] = await _submitted(request, ws, submit)
+    return result
+
+
+@router.post("/jobs/validate", openapi_extra=_ARCHIVE_BODY)
+async def validate_job(
+    request: Request, jobs: Jobs, file: FileParam, origin: OriginParam = "",
+    set: SetParam = [],  # noqa: A002, B006
+) -> dict[str, Any]:  # fmt: skip
     """Check a job as submitting would, running nothing: a pipeline's step names."""
-    return {"steps": jobs.validate(_load(submission, {}))}
+    ws: WorkspaceContext = request.app.state.workspace
+
+    def check(root: Path) -> dict[str, Any]:
+        return {"steps": jobs.validate(_load(root, file, origin, set, {}))}
+
+    result: dict[str, Any] = await _submitted(request, ws, check)
+    return result
 
 
 @router.get("/jobs")

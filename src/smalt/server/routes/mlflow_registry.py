@@ -16,7 +16,7 @@ router = APIRouter(tags=["mlflow model registry"])
 
 
 async def _registry(workspace: Workspace) -> RegistryService:
-    return RegistryService(workspace)
+    return RegistryService(workspace, local_sources=False)
 
 
 Registry = Annotated[RegistryService, Depends(_registry)]

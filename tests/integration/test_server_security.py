@@ -1,0 +1,317 @@
+"""`smalt server` probed as an attacker would (issue 17): each finding that gave the server's
+machine away is reproduced here and must now be refused, with a 4xx naming what was wrong, and
+with nothing read, written or run outside what the client may name."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.conftest import RunningServer, free_port, start_server
+
+from smalt.client.rest import RestClient
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    folder = tmp_path_factory.mktemp("attacked")
+    running = start_server(folder / "ws", folder / "server.log")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def http(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def tar(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+    return buffer.getvalue()
+
+
+def submit(http: httpx.Client, archive: bytes, file: str = "job.yml", route: str = "/api/v1/jobs",
+           **params: Any) -> httpx.Response:  # fmt: skip
+    return http.post(route, params={"file": file, **params}, content=archive,
+                     headers={"Content-Type": "application/x-tar"})  # fmt: skip
+
+
+def job_names(http: httpx.Client) -> set[str]:
+    return {job["name"] for job in http.get("/api/v1/jobs").json()}
+
+
+# -- commands run by anyone who can reach the server ------------------------------------------
+def test_a_submission_naming_a_server_path_runs_nothing(http: httpx.Client, tmp_path: Path) -> None:
+    # The attack: a job file written through the artifacts proxy, then submitted by its path.
+    planted = http.put("/api/2.0/mlflow-artifacts/artifacts/x/job.yml", content=b"type: command\ncommand: id\n")
+    assert planted.status_code == 400  # the proxy writes only into runs' and logged models' artifacts
+    before = job_names(http)
+    by_path = http.post("/api/v1/jobs", json={"file": str(tmp_path / "job.yml")})
+    assert by_path.status_code == 400
+    # A path inside the archive that leads out of it is refused, whether or not it exists there.
+    for file in ("/etc/passwd", "../../etc/passwd", "/nonexistent/job.yml"):
+        answer = submit(http, tar({"job.yml": b"type: command\ncommand: id\n"}), file=file, origin="/home/me")
+        assert answer.status_code == 400, answer.text
+        assert "outside the files sent" in answer.json()["error"]["message"]
+    assert job_names(http) == before
+
+
+@pytest.mark.parametrize("spec", [
+    "code: /etc", "code: ../../..", "code: file:///etc", "code: ~/",
+    "inputs: {data: {type: uri_file, path: /etc/passwd}}",
+    "environment: {image: x, conda_file: ../../../../etc/hostname}",
+])  # fmt: skip
+def test_a_spec_naming_server_files_is_refused(http: httpx.Client, spec: str) -> None:
+    before = job_names(http)
+    job = f"type: command\ncommand: cat ${{{{inputs.data}}}} || ls\n{spec}\n".encode()
+    if "inputs" not in spec:
+        job = f"type: command\ncommand: ls\n{spec}\n".encode()
+    for route in ("/api/v1/jobs", "/api/v1/jobs/validate"):
+        answer = submit(http, tar({"job.yml": job}), route=route, origin="/home/me/project")
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        text = error["message"] + " ".join(p["message"] for p in error.get("problems", []))
+        assert "outside the files sent" in text or "not a path the submission can name" in text
+    assert job_names(http) == before
+
+
+def test_the_validate_route_does_not_tell_whether_a_server_path_exists(http: httpx.Client) -> None:
+    answers = []
+    for path in ("/etc/passwd", "/etc/no-such-file-at-all"):
+        job = f"type: command\ncommand: ls\ninputs: {{d: {{type: uri_file, path: {path}}}}}\n".encode()
+        answer = submit(http, tar({"job.yml": job}), route="/api/v1/jobs/validate", origin="/srv")
+        answers.append((answer.status_code, answer.json()["error"]["message"].replace(path, "<path>")))
+    assert answers[0] == answers[1] and answers[0][0] == 400
+
+
+def test_an_archive_that_escapes_its_folder_is_refused_whole(http: httpx.Client, server: RunningServer) -> None:
+    before = job_names(http)
+    escaping = [
+        tar({"job.yml": b"type: command\ncommand: ls\n", "../../escaped.txt": b"x"}),
+        tar({"job.yml": b"type: command\ncommand: ls\n", "/tmp/escaped-abs.txt": b"x"}),
+        tar({"job.yml": b"type: command\ncommand: ls\ncode: src\n"}, links={"src": "/etc"}),
+        b"this is not a tar archive",
+    ]
+    for archive in escaping:
+        answer = submit(http, archive, origin="/home/me")
+        assert answer.status_code == 400, answer.text
+    assert job_names(http) == before
+    assert not (server.workspace.parent / "escaped.txt").exists()
+    assert not list((server.workspace / "submissions").iterdir())  # nothing is left behind
+
+
+def test_a_job_with_code_outside_its_folder_travels_with_it(server: RunningServer, tmp_path: Path) -> None:
+    # What a client legitimately sends: code in a sibling folder, data named by an absolute path.
+    write(tmp_path / "src" / "main.py", "import sys; print(open(sys.argv[1]).read())\n")
+    write(tmp_path / "data" / "rows.csv", "a,b\n1,2\n")
+    spec = write(tmp_path / "jobs" / "job.yml", f"""
+        type: command
+        code: ../src
+        command: python main.py ${{{{inputs.rows}}}}
+        inputs:
+          rows: {{type: uri_file, path: {tmp_path / 'data' / 'rows.csv'}}}
+    """)  # fmt: skip
+    client = RestClient(server.url)
+    try:
+        job = client.create_job(spec)
+        finished = client.stream_job(job["name"], out=io.StringIO())
+    finally:
+        client.close()
+    assert finished["status"] == "Completed", finished
+
+
+# -- any server file can be read ----------------------------------------------------------------
+@pytest.mark.parametrize("source", [
+    "/etc/shadow", "/etc/passwd", "file:///etc/passwd", "{ws}/secret.key", "{ws}/metadata.db",
+    "azureml://datastores/workspaceblobstore/paths/../../", "azureml://datastores/workspaceblobstore/paths/a/%2e%2e/%2e%2e/..",
+    "mlflow-artifacts:/../..", "mlflow-artifacts:/azureml/..\\..\\..", "s3://bucket/key",
+])  # fmt: skip
+def test_a_model_version_source_is_confined(http: httpx.Client, server: RunningServer, source: str) -> None:
+    registry = "/api/2.0/mlflow"
+    http.post(f"{registry}/registered-models/create", json={"name": "stolen"})
+    answer = http.post(f"{registry}/model-versions/create",
+                       json={"name": "stolen", "source": source.format(ws=server.workspace)})  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    found = http.get(f"{registry}/model-versions/search", params={"filter": "name='stolen'"}).json()
+    assert found.get("model_versions", []) == []
+
+
+def test_a_runs_source_cannot_climb_out_of_its_run(http: httpx.Client) -> None:
+    registry = "/api/2.0/mlflow"
+    run = http.post(f"{registry}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]
+    http.post(f"{registry}/registered-models/create", json={"name": "climb"})
+    answer = http.post(f"{registry}/model-versions/create",
+                       json={"name": "climb", "source": f"runs:/{run['run_id']}/../../.."})  # fmt: skip
+    assert answer.status_code == 400, answer.text
+
+
+# -- stored code can be swapped -----------------------------------------------------------------
+def test_snapshots_cannot_be_written_through_the_artifacts_proxy(http: httpx.Client, server: RunningServer,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    spec = write(tmp_path / "job.yml", "type: command\ncode: src\ncommand: python main.py\n")
+    write(tmp_path / "src" / "main.py", "print('the submitted code')\n")
+    client = RestClient(server.url)
+    try:
+        first = client.create_job(spec)
+        out = io.StringIO()
+        assert client.stream_job(first["name"], out=out)["status"] == "Completed"
+    finally:
+        client.close()
+    snapshot = first["code"].removeprefix("azureml://datastores/workspaceblobstore/paths/")
+    assert snapshot.startswith("LocalUpload/")
+    listing = http.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": snapshot}).json()
+    assert [f["path"] for f in listing["files"]] == ["main.py"]
+    swapped = http.put(f"/api/2.0/mlflow-artifacts/artifacts/{snapshot}/main.py", content=b"print('swapped')\n")
+    assert swapped.status_code == 400
+    for path in ("LocalUpload/x/y.py", f"azureml/{first['name']}/default/x", "azureml/../LocalUpload/x",
+                 "a%00b/artifacts/c", "x/%2e%2e/%2e%2e/y"):  # fmt: skip
+        assert http.put(f"/api/2.0/mlflow-artifacts/artifacts/{path}", content=b"x").status_code == 400, path
+
+
+def test_a_changed_snapshot_is_never_run(server: RunningServer, tmp_path: Path) -> None:
+    spec = write(tmp_path / "job.yml", "type: command\ncode: src\ncommand: python main.py\n")
+    write(tmp_path / "src" / "main.py", "print('the submitted code')\n")
+    client = RestClient(server.url)
+    try:
+        first = client.create_job(spec)
+        assert client.stream_job(first["name"], out=io.StringIO())["status"] == "Completed"
+        # However it was changed (a disk shared with others, a bug), the stored copy no longer
+        # has its digest: a rerun fails before running it, and a new submission uploads afresh.
+        stored = server.workspace / "blobs" / first["code"].split("/paths/", 1)[1] / "main.py"
+        stored.write_text("print('swapped')\n")
+        rerun = client.rerun_job(first["name"])
+        out = io.StringIO()
+        finished = client.stream_job(rerun["name"], out=out)
+        assert finished["status"] == "Failed"
+        assert "does not match its digest" in finished["error"]["message"]
+        assert "swapped" not in out.getvalue()
+        again = client.create_job(spec)
+        out = io.StringIO()
+        assert client.stream_job(again["name"], out=out)["status"] == "Completed"
+        assert "the submitted code" in out.getvalue()
+    finally:
+        client.close()
+
+
+# -- paths escape the workspace -----------------------------------------------------------------
+def test_an_output_path_cannot_leave_its_datastore(http: httpx.Client, server: RunningServer, tmp_path: Path) -> None:
+    victim = server.workspace.parent / "victim"
+    victim.mkdir(exist_ok=True)
+    (victim / "keep.txt").write_text("precious")
+    spec = write(tmp_path / "job.yml", """
+        type: command
+        command: echo x > ${{outputs.out}}/x
+        outputs:
+          out: {type: uri_folder, path: "azureml://datastores/workspaceblobstore/paths/../../victim"}
+    """)  # fmt: skip
+    client = RestClient(server.url)
+    try:
+        with pytest.raises(Exception, match="outside"):
+            client.create_job(spec)
+    finally:
+        client.close()
+    assert (victim / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "x" * 300, "a\x00b"])
+def test_a_job_name_follows_azure_rules(http: httpx.Client, server: RunningServer, name: str) -> None:
+    answer = submit(http, tar({"job.yml": b"type: command\ncommand: ls\n"}), name=name)
+    assert answer.status_code == 400, answer.text
+    assert not (server.workspace / "x").exists() and not (server.workspace.parent / "x").exists()
+
+
+def test_a_published_output_keeps_no_link_that_leads_outside(http: httpx.Client, server: RunningServer,
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    spec = write(tmp_path / "job.yml", """
+        type: command
+        command: >-
+          ln -s /etc/passwd ${{outputs.out}}/passwd && ln -s / ${{outputs.out}}/root &&
+          echo inside > ${{outputs.out}}/real.txt && ln -s real.txt ${{outputs.out}}/alias.txt &&
+          mkdir -p outputs && ln -s /etc/passwd outputs/passwd
+        outputs:
+          out: {type: uri_folder}
+    """)  # fmt: skip
+    client = RestClient(server.url)
+    try:
+        job = client.create_job(spec)
+        assert client.stream_job(job["name"], out=io.StringIO())["status"] == "Completed"
+    finally:
+        client.close()
+    base = f"/api/2.0/mlflow-artifacts/artifacts/azureml/{job['name']}"
+    for path in ("out/passwd", "out/root/etc/passwd", "artifacts/outputs/passwd"):
+        answer = http.get(f"{base}/{path}")
+        assert answer.status_code == 404, (path, answer.text[:200])
+    assert http.get(f"{base}/out/alias.txt").text == "inside\n"
+
+
+# -- jobs inherit the platform's secrets; an open address ---------------------------------------
+def test_user_code_never_sees_the_platforms_secrets(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    env = {**os.environ, "SMALT_SECRET_KEY": key, "SMALT_DATABASE_URL": f"sqlite:///{tmp_path / 'meta.db'}",
+           "AWS_SECRET_ACCESS_KEY": "platform-secret"}  # fmt: skip
+    server = start_server(tmp_path / "ws", tmp_path / "server.log", env=env)
+    spec = write(tmp_path / "job.yml", "type: command\ncommand: env\nenvironment_variables: {DECLARED: yes}\n")
+    client = RestClient(server.url)
+    try:
+        job = client.create_job(spec)
+        out = io.StringIO()
+        assert client.stream_job(job["name"], out=out)["status"] == "Completed"
+    finally:
+        client.close()
+        server.stop()
+    seen = out.getvalue()
+    assert "DECLARED=yes" in seen and "MLFLOW_TRACKING_URI=" in seen
+    for secret in (key, "SMALT_DATABASE_URL", "SMALT_SECRET_KEY", "platform-secret"):
+        assert secret not in seen
+
+
+def test_the_secret_key_file_is_its_owners_alone(server: RunningServer, http: httpx.Client) -> None:
+    http.post("/api/2.0/mlflow/experiments/create", json={"name": "touch"})
+    from smalt.store.secrets import SecretBox
+
+    key = server.workspace / "secret.key"
+    SecretBox.for_workspace(server.workspace)
+    assert key.stat().st_mode & 0o777 == 0o600
+    key.chmod(0o644)
+    SecretBox.for_workspace(server.workspace)
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "example.org"])
+def test_an_open_address_needs_a_token(tmp_path: Path, host: str) -> None:
+    argv = [sys.executable, "-m", "smalt.server", "--workspace", str(tmp_path / "ws"), "--host", host,
+            "--port", str(free_port())]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "SMALT_TOKEN"}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2
+    assert "without a token" in done.stderr and "SMALT_TOKEN" in done.stderr
