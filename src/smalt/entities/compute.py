@@ -16,6 +16,10 @@ def _tier(value: Any) -> Any:
     return _TIERS.get(str(value).lower(), value) if isinstance(value, str) else value
 
 
+#: The most nodes (local: concurrent jobs) one compute may have.
+MAX_INSTANCES = 1000
+
+
 class Compute(Entity):
     """A compute target.
 
@@ -29,9 +33,9 @@ class Compute(Entity):
     description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
     size: str | None = None
-    min_instances: int = Field(default=0, ge=0)
-    max_instances: int = Field(default=4, ge=1)
-    idle_time_before_scale_down: int = Field(default=120, ge=0)
+    min_instances: int = Field(default=0, ge=0, le=MAX_INSTANCES)
+    max_instances: int = Field(default=4, ge=1, le=MAX_INSTANCES)
+    idle_time_before_scale_down: int = Field(default=120, ge=0, le=366 * 86400)
     tier: Annotated[Literal["dedicated", "low_priority"], BeforeValidator(_tier)] = "dedicated"
     location: str | None = None
     # Accepted so that Azure ML files load unchanged; they have no effect on local compute.

@@ -72,7 +72,8 @@ class OnlineEndpoint(Entity):
     scoring_uri: str | None = None
     openapi_uri: str | None = None
     provisioning_state: ProvisioningState | None = None
-    #: ``Running`` while its router answers, ``Stopped`` after ``online-endpoint stop`` or a restart.
+    #: ``Running`` while its router answers and every instance lives, ``Degraded`` while an instance
+    #: is dead or being restarted, ``Stopped`` after ``online-endpoint stop`` or a restart.
     state: str | None = None
     creation_context: CreationContext | None = None
 

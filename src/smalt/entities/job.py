@@ -14,7 +14,7 @@ from smalt.entities.io import Input, Output
 
 
 class JobLimits(Entity):
-    timeout: int | None = Field(default=None, gt=0)
+    timeout: int | None = Field(default=None, gt=0, le=2**31 - 1)
 
 
 class CommandJob(Entity):

@@ -10,6 +10,12 @@ Each create or update of a deployment starts a new generation of its instances b
 serving. Only when every new instance has run ``init()`` and listens does the router switch to it;
 then the old generation finishes its requests and stops. A generation whose ``init()`` fails
 never receives traffic: a new deployment is recorded Failed, an update leaves the old one serving.
+
+Once serving, the instances are the router's to keep alive: it starts a dead one again on the same
+socket and says so in ``endpoints/<endpoint>/instances.json`` (see ``smalt.serving.router``). So an
+instance's process is the one that file names for its socket, else the one recorded here; ``show``
+reports from it (an endpoint with a dead or restarting instance is ``Degraded``, its deployment
+``Updating``), and ``stop`` and ``delete`` stop both.
 """
 
 from __future__ import annotations
@@ -47,12 +53,15 @@ from smalt.serving.processes import (
     InstanceSpec,
     Process,
     free_port,
+    instance_env,
     invoke,
     port_is_free,
+    read_status,
     reload_router,
     socket_path,
     start_instance,
     start_router,
+    stop_processes,
     wait_ready,
 )
 from smalt.store import DeploymentRecord, EndpointRecord
@@ -63,6 +72,9 @@ _READY_TIMEOUT_S = 600.0
 
 EndpointList = list[OnlineEndpoint]
 DeploymentList = list[OnlineDeployment]
+Status = dict[str, dict[str, Any]]  # the router's account of its instances, by socket
+DeploymentRecords = list[DeploymentRecord]
+Processes = list[Process]
 
 
 def _hint_list(name: str) -> str:
@@ -115,20 +127,26 @@ class EndpointService:
         return record
 
     def _endpoint(self, record: EndpointRecord) -> OnlineEndpoint:
-        router = Process.from_dict(record.runtime.get("router"))
         port = record.runtime.get("port")
+        state = "Stopped"
+        if self._router_alive(record):
+            with self._ws.store.transaction() as tx:
+                deployments = tx.endpoints.deployments(record.name)
+            state = "Degraded" if self._restarting(record.name, deployments) else "Running"
         return OnlineEndpoint.model_validate(record.spec).model_copy(update={
             "scoring_uri": f"http://{HOST}:{port}/score" if port else None,
             "openapi_uri": None,
             "provisioning_state": record.provisioning_state,
-            "state": "Running" if router is not None and router.alive() else "Stopped",
+            "state": state,
             "creation_context": CreationContext(created_at=record.created_at, created_by=record.created_by,
                                                 last_modified_at=record.last_modified_at),
         })  # fmt: skip
 
-    def _deployment(self, record: DeploymentRecord) -> OnlineDeployment:
+    def _deployment(self, record: DeploymentRecord, *, restarting: bool = False) -> OnlineDeployment:
+        # A deployment whose router is starting a dead instance again is being provisioned anew.
+        state = "Updating" if restarting and record.provisioning_state == "Succeeded" else record.provisioning_state
         return OnlineDeployment.model_validate(record.spec).model_copy(update={
-            "provisioning_state": record.provisioning_state,
+            "provisioning_state": state,
             "model_ref": record.runtime.get("model_ref"),
             "creation_context": CreationContext(created_at=record.created_at, created_by=record.created_by,
                                                 last_modified_at=record.last_modified_at),
@@ -139,15 +157,20 @@ class EndpointService:
 
     def list(self) -> EndpointList:
         with self._ws.store.transaction() as tx:
-            return [self._endpoint(r) for r in tx.endpoints.list()]
+            records = tx.endpoints.list()
+        return [self._endpoint(r) for r in records]  # each reads its deployments: not inside that transaction
 
     def get_deployment(self, endpoint: str, name: str) -> OnlineDeployment:
-        return self._deployment(self._deployment_record(endpoint, name))
+        record = self._deployment_record(endpoint, name)
+        restarting = self._router_alive(self._record(endpoint)) and bool(self._restarting(endpoint, [record]))
+        return self._deployment(record, restarting=restarting)
 
     def list_deployments(self, endpoint: str) -> DeploymentList:
-        self._record(endpoint)
+        serving = self._router_alive(self._record(endpoint))
         with self._ws.store.transaction() as tx:
-            return [self._deployment(r) for r in tx.endpoints.deployments(endpoint)]
+            records = tx.endpoints.deployments(endpoint)
+        restarting = self._restarting(endpoint, records) if serving else set()
+        return [self._deployment(r, restarting=r.name in restarting) for r in records]
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -230,33 +253,52 @@ class EndpointService:
         return self.get(name)
 
     def start(self, name: str) -> OnlineEndpoint:
-        """Start whatever of the endpoint is not running: each deployment's instances, the router."""
+        """Start whatever of the endpoint is not running: the router, and a new generation of each
+        deployment with an instance that is not running, which replaces the old one whole (as an
+        update does: no request is dropped, and no instance is left beside its replacement)."""
         record = self._record(name)
         with self._locked(name):
+            status = read_status(self._folder(name))
             with self._ws.store.transaction() as tx:
                 deployments = tx.endpoints.deployments(name)
+            replaced = []
+            failure: BackendError | None = None
             for deployment in deployments:
-                if deployment.provisioning_state == "Succeeded" and not self._instances_alive(deployment):
+                if deployment.provisioning_state == "Succeeded" and not self._live(deployment.runtime, status):
                     spec = self._deployment(deployment)
                     runtime = self._start_generation(record, spec, deployment.runtime)
                     if runtime.get("error"):
-                        raise BackendError(f"Deployment '{deployment.name}' did not start: {runtime['error']}")
+                        failure = BackendError(f"Deployment '{deployment.name}' did not start: {runtime['error']}")
+                        break
                     with self._ws.store.transaction(write=True) as tx:
                         tx.endpoints.set_deployment(name, deployment.name, runtime=runtime)
-            self._apply(self._record(name))
+                    replaced.append(deployment.runtime)
+            if failure is None or replaced:
+                self._apply(self._record(name))
+                for runtime in replaced:
+                    self._stop_instances(name, runtime, status)
+            if failure is not None:
+                raise failure
         return self.get(name)
 
     def start_all(self) -> EndpointList:
         return [self.start(endpoint.name) for endpoint in self.list()]
 
     def _stop_all(self, record: EndpointRecord) -> None:
+        """Stop the router first, so that it starts no instance again, then every instance: those
+        recorded here and those the router started, which its last ``instances.json`` names."""
+        folder = self._folder(record.name)
+        before = read_status(folder)
         router = Process.from_dict(record.runtime.get("router"))
         if router is not None:
             router.stop()
+        after = read_status(folder)
         with self._ws.store.transaction() as tx:
             deployments = tx.endpoints.deployments(record.name)
-        for deployment in deployments:
-            self._stop_instances(deployment.runtime)
+        processes = [p for d in deployments for p in self._processes(d.runtime, before, after)]
+        processes += [Process(int(entry["pid"]), float(entry["started"]))
+                      for status in (before, after) for entry in status.values() if entry.get("pid")]  # fmt: skip
+        stop_processes(processes)
 
     # -- keys and tokens -------------------------------------------------------------------------
 
@@ -337,6 +379,7 @@ class EndpointService:
                     f"Deployment '{deployment.name}' of endpoint '{endpoint}' failed: {error}",
                     hint=f"smalt online-deployment get-logs -n {deployment.name} -e {endpoint}",
                 )
+            status = read_status(self._folder(endpoint))
             with self._ws.store.transaction(write=True) as tx:
                 tx.endpoints.put_deployment(endpoint, deployment.name, spec, self._ws.user, runtime=runtime,
                                             provisioning_state="Succeeded")  # fmt: skip
@@ -348,7 +391,7 @@ class EndpointService:
                 tx.endpoints.set(endpoint, spec={**record.spec, "traffic": traffic})
             self._apply(self._record(endpoint))
             if previous is not None:
-                self._stop_instances(previous.runtime)
+                self._stop_instances(endpoint, previous.runtime, status)
             self._register_capture(deployment)
         return self.get_deployment(endpoint, deployment.name)
 
@@ -361,6 +404,7 @@ class EndpointService:
                 hint=f"smalt online-endpoint update -n {endpoint} --traffic '{name}=0 <other>=100' first",
             )
         with self._locked(endpoint):
+            status = read_status(self._folder(endpoint))
             with self._ws.store.transaction(write=True) as tx:
                 tx.endpoints.delete_deployment(endpoint, name)
                 endpoint_spec = self._record(endpoint).spec
@@ -368,7 +412,7 @@ class EndpointService:
                     endpoint_spec[field] = {k: v for k, v in endpoint_spec.get(field, {}).items() if k != name}
                 tx.endpoints.set(endpoint, spec=endpoint_spec)
             self._apply(self._record(endpoint))
-            self._stop_instances(record.runtime)
+            self._stop_instances(endpoint, record.runtime, status)
         shutil.rmtree(self._folder(endpoint) / name, ignore_errors=True)
 
     def get_logs(self, endpoint: str, name: str, lines: int | None = None) -> str:
@@ -386,7 +430,7 @@ class EndpointService:
     def invoke(self, name: str, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
         """POST ``body`` to the endpoint's scoring URI with its credentials, as a client would."""
         endpoint = self.get(name)
-        if endpoint.state != "Running":
+        if endpoint.state == "Stopped":
             raise InvalidStateError(
                 f"Online endpoint '{name}' is stopped.", hint=f"smalt online-endpoint start -n {name}"
             )
@@ -444,14 +488,13 @@ class EndpointService:
         folder = self._folder(record.name) / deployment.name / generation
         folder.mkdir(parents=True)
         model = self._models.get_by_ref(runtime["model_ref"], "model") if runtime.get("model_ref") else None
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SMALT_", "MLFLOW_"))}
-        env.update(deployment.environment_variables)
-        env["AZUREML_ENDPOINT_NAME"], env["AZUREML_DEPLOYMENT_NAME"] = record.name, deployment.name
+        extra_env = {**deployment.environment_variables}  # what a restart by the router needs besides its own
+        extra_env["AZUREML_ENDPOINT_NAME"], extra_env["AZUREML_DEPLOYMENT_NAME"] = record.name, deployment.name
         mlflow_model: str | None = None
         if model is not None:
             models = folder / "azureml-models" / model.name / str(model.version)
             local = DatastoreService(self._ws).download(model.path, models)
-            env["AZUREML_MODEL_DIR"] = str(models)
+            extra_env["AZUREML_MODEL_DIR"] = str(models)
             if model.type == "mlflow_model":
                 mlflow_model = str(local)
             (folder / "model").symlink_to(models)
@@ -475,6 +518,7 @@ class EndpointService:
                 "a deployment without code_configuration needs an mlflow_model; give code and scoring_script",
                 "code_configuration")])  # fmt: skip
         python = self._environment(deployment, model, folder)
+        env = instance_env(extra_env)
         specs = [
             InstanceSpec(python=python, socket=socket_path(str(self._ws.path), record.name, deployment.name,
                                                            generation, str(i)),
@@ -489,7 +533,9 @@ class EndpointService:
         result: dict[str, Any] = {
             **{k: v for k, v in runtime.items() if k not in ("instances", "error")},
             "generation": generation, "python": python, "logs": [str(spec.log) for spec in specs],
-            "instances": [{**process.to_dict(), "socket": spec.socket} for process, spec in started],
+            "instances": [{**process.to_dict(), "socket": spec.socket, "log": str(spec.log)}
+                          for process, spec in started],
+            "launch": specs[0].launch(extra_env), "ready_timeout_s": timeout,
             "max_concurrent": deployment.request_settings.max_concurrent_requests_per_instance,
             "timeout_ms": deployment.request_settings.request_timeout_ms,
             "max_queue_wait_ms": deployment.request_settings.max_queue_wait_ms,
@@ -501,15 +547,48 @@ class EndpointService:
             result["instances"] = []
         return result
 
-    @staticmethod
-    def _instances_alive(record: DeploymentRecord) -> bool:
-        instances = record.runtime.get("instances") or []
-        return bool(instances) and all(Process(i["pid"], i["started"]).alive() for i in instances)
+    def _router_alive(self, record: EndpointRecord) -> bool:
+        router = Process.from_dict(record.runtime.get("router"))
+        return router is not None and router.alive()
 
     @staticmethod
-    def _stop_instances(runtime: dict[str, Any]) -> None:
+    def _restarted(instance: dict[str, Any], status: Status) -> Process | None:
+        """The process the router last started for an instance, if it started one."""
+        told = status.get(instance["socket"])
+        return Process(int(told["pid"]), float(told["started"])) if told and told.get("pid") else None
+
+    def _current(self, instance: dict[str, Any], status: Status) -> tuple[Process, str]:
+        """The process serving one instance now, and its state: the router's word, if it has one."""
+        restarted = self._restarted(instance, status)
+        if restarted is not None:
+            return restarted, str(status[instance["socket"]].get("state", "Running"))
+        return Process(instance["pid"], instance["started"]), "Running"
+
+    def _live(self, runtime: dict[str, Any], status: Status) -> bool:
+        """Every instance of the generation runs and is in rotation."""
+        instances = runtime.get("instances") or []
+        current = [self._current(i, status) for i in instances]
+        return bool(current) and all(state == "Running" and process.alive() for process, state in current)
+
+    def _restarting(self, endpoint: str, deployments: DeploymentRecords) -> set[str]:
+        """The deployments the router serves that have an instance dead or starting again."""
+        status = read_status(self._folder(endpoint))
+        return {d.name for d in deployments if d.provisioning_state in ("Succeeded", "Updating")
+                and d.runtime.get("instances") and not self._live(d.runtime, status)}  # fmt: skip
+
+    def _processes(self, runtime: dict[str, Any], *statuses: Status) -> Processes:
+        """Every process that may serve the generation's instances: each one started here and the
+        one the router started last for its socket, in any of ``statuses``."""
+        found = []
         for instance in runtime.get("instances") or []:
-            Process(instance["pid"], instance["started"]).stop()
+            found.append(Process(instance["pid"], instance["started"]))
+            found.extend(p for status in statuses if (p := self._restarted(instance, status)) is not None)
+        return found
+
+    def _stop_instances(self, endpoint: str, runtime: dict[str, Any], before: Status) -> None:
+        """Stop a generation the router no longer routes to; ``before`` is ``instances.json`` as it
+        was before the router took its new configuration (a router started anew forgets the old)."""
+        stop_processes(self._processes(runtime, before, read_status(self._folder(endpoint))))
 
     def _capture_config(self, endpoint: str, deployment: OnlineDeployment) -> dict[str, Any] | None:
         collector = deployment.data_collector
@@ -568,6 +647,7 @@ class EndpointService:
             deployments = [r for r in tx.endpoints.deployments(record.name) if r.provisioning_state == "Succeeded"
                            or (r.provisioning_state == "Updating" and r.runtime.get("instances"))]  # fmt: skip
         sealed = self._secrets(record)
+        status = read_status(folder)
         auth_mode = record.spec.get("auth_mode", "key")
         import hashlib
 
@@ -583,7 +663,10 @@ class EndpointService:
             "traffic": record.spec.get("traffic", {}), "mirror_traffic": record.spec.get("mirror_traffic", {}),
             "deployments": {
                 r.name: {
-                    "instances": [i["socket"] for i in r.runtime.get("instances", [])],
+                    # The process the router last started for an instance, where it did: a router
+                    # started anew must not take the one recorded here, long dead, for it.
+                    "instances": [{**i, **self._current(i, status)[0].to_dict()} for i in r.runtime["instances"]],
+                    "launch": r.runtime.get("launch"), "ready_timeout_s": r.runtime.get("ready_timeout_s", 600.0),
                     "max_concurrent": r.runtime.get("max_concurrent", 1),
                     "timeout_ms": r.runtime.get("timeout_ms", 5000),
                     "max_queue_wait_ms": r.runtime.get("max_queue_wait_ms", 500),

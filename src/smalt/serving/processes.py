@@ -3,6 +3,12 @@
 Every process starts in its own session, detached from the command that started it, with its
 output appended to a log file, so that it outlives that command. A process is known by its pid
 and start time together, so a pid reused after a restart is never taken for it.
+
+The router supervises the instances it routes to and starts a dead one again (see
+``smalt.serving.router``), so the pid the endpoint service recorded for an instance may be out of
+date. The router writes what it knows to ``instances.json`` beside its configuration
+(:func:`read_status`): per instance socket, the process that serves it now and its state. That
+file is the way the service finds every process of an endpoint, to report on it or to stop it.
 """
 
 from __future__ import annotations
@@ -19,13 +25,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from smalt.entities.environment import inherited_variables
 from smalt.errors import BackendError
 
 WORKER = Path(__file__).with_name("worker.py")
+#: The router's account of its instances, beside its configuration.
+STATUS_FILE = "instances.json"
 
 
 @dataclass(frozen=True)
@@ -51,17 +61,36 @@ class Process:
 
     def stop(self, grace_s: float = 30.0) -> None:
         """SIGTERM, then SIGKILL if it has not finished its requests and exited within ``grace_s``."""
-        import psutil
+        stop_processes([self], grace_s)
 
-        if not self.alive():
-            return
-        process = psutil.Process(self.pid)
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(grace_s)
-            except psutil.TimeoutExpired:
-                process.kill()
+
+def stop_processes(processes: Iterable[Process], grace_s: float = 30.0) -> None:
+    """:meth:`Process.stop` for many at once: all are asked to stop, then all are waited for.
+
+    A process counts as stopped once it is a zombie: it is no child of this one but init's, whose
+    reaping may lag by seconds, and nothing is left to wait for.
+    """
+    import psutil
+
+    def signal_all(processes: list[Process], signum: int) -> list[Process]:
+        sent = []
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                handle = psutil.Process(process.pid)
+                if abs(handle.create_time() - process.started) < 1:
+                    handle.send_signal(signum)  # psutil checks that the pid was not reused meanwhile
+                    sent.append(process)
+        return sent
+
+    def wait(processes: list[Process], timeout_s: float) -> list[Process]:
+        deadline = time.monotonic() + timeout_s
+        while processes and time.monotonic() < deadline:
+            time.sleep(0.02)
+            processes = [p for p in processes if p.alive()]
+        return processes
+
+    left = wait(signal_all([p for p in set(processes) if p.alive()], signal.SIGTERM), grace_s)
+    wait(signal_all(left, signal.SIGKILL), 5)
 
 
 def _spawn(command: list[str], log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Process:
@@ -169,6 +198,14 @@ def invoke(
 # -- instances ----------------------------------------------------------------------------------
 
 
+def instance_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment of an instance: this process's, less the platform's settings and secrets
+    (``inherited_variables``) and MLflow's, plus ``extra``."""
+    env = {k: v for k, v in inherited_variables().items() if not k.startswith("MLFLOW_")}
+    env.update(extra)
+    return env
+
+
 @dataclass(frozen=True)
 class InstanceSpec:
     python: str
@@ -179,6 +216,18 @@ class InstanceSpec:
     code: str | None = None
     script: str | None = None
     mlflow_model: str | None = None
+
+    def launch(self, extra_env: dict[str, str]) -> dict[str, Any]:
+        """What every instance of a generation shares, as JSON: enough to start one again, given
+        its socket and log. Only ``extra_env`` of the environment is kept (it may hold secrets of
+        the shell that started the generation, which the records must not keep)."""
+        shared = {k: v for k, v in asdict(self).items() if k not in ("socket", "log", "env")}
+        return {**shared, "cwd": str(self.cwd), "env": extra_env}
+
+    @classmethod
+    def from_launch(cls, launch: dict[str, Any], socket: str, log: str) -> InstanceSpec:
+        return cls(**{**launch, "cwd": Path(launch["cwd"]), "env": instance_env(launch["env"]),
+                      "socket": socket, "log": Path(log)})  # fmt: skip
 
 
 def start_instance(spec: InstanceSpec) -> Process:
@@ -208,3 +257,25 @@ def wait_ready(instances: list[tuple[Process, InstanceSpec]], timeout_s: float) 
             return f"instance {Path(spec.log).stem} was not ready within {timeout_s:.0f} s:\n{tail(spec.log)}"
         time.sleep(0.05)
     return None
+
+
+# -- the router's account of its instances ----------------------------------------------------
+
+
+def read_status(folder: Path) -> dict[str, dict[str, Any]]:
+    """What the router of the endpoint in ``folder`` last wrote of its instances, by socket:
+    ``deployment``, ``pid``, ``started``, ``state`` (``Running`` or ``Restarting``), ``restarts``
+    and ``retired`` (taken out of the routing table; listed while its process lives)."""
+    try:
+        status = json.loads((folder / STATUS_FILE).read_text())
+        instances = status["instances"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return instances if isinstance(instances, dict) else {}
+
+
+def write_status(path: Path, instances: dict[str, dict[str, Any]]) -> None:
+    """Replace the status file at once, so that a reader never sees half of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps({"instances": instances}, indent=1))
+    os.replace(temporary, path)

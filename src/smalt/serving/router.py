@@ -10,6 +10,13 @@ Routes: ``GET /`` (liveness), ``POST /score`` (Azure ML's scoring route), ``GET 
 (Prometheus), ``POST /-/reload``. The instances behind the router are ``worker.py`` processes on
 Unix sockets; a pooled connection that an instance closed (it was replaced) is retried once on a
 fresh connection, so a rollout drops nothing.
+
+The router also supervises those instances (:class:`Supervisor`): it is the one process of an
+endpoint that lives as long as the endpoint serves, and the only one that sees every request. A
+request whose instance fails (refused, reset, gone) is sent to another live instance of the same
+deployment, so no request fails while one instance lives; an instance whose process is dead leaves
+the rotation at once and is started again from the same configuration, on the same socket, with
+a growing wait between attempts that fail (a crash-looping ``init()`` does not spin).
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import asyncio
 import bisect
 import hashlib
 import json
+import os
 import random
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -28,7 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from smalt.errors import BackendError
 from smalt.serving.capture import Capture, CaptureWriter
+from smalt.serving.processes import STATUS_FILE, InstanceSpec, Process, start_instance, write_status
 from smalt.serving.worker import REQUEST, RESPONSE, SCORE
 
 Scope = MutableMapping[str, Any]
@@ -37,6 +48,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_WATCH_S = 0.2  # how often the supervisor looks at its instances' processes
+_STABLE_S = 10.0  # an instance that served this long before it died is started again at once
+_BACKOFF_S = (0.5, 30.0)  # the first and the longest wait before starting again one that keeps dying
 
 
 class WorkerGone(ConnectionError):
@@ -87,13 +101,25 @@ class _Upstream(asyncio.Protocol):
             self.transport.close()
 
 
-@dataclass
+@dataclass(eq=False)
 class Instance:
     socket: str
     slots: asyncio.Semaphore
+    deployment: str = ""
+    #: The process that serves the socket now; None where the configuration does not say.
+    process: Process | None = None
+    #: How to start it again; None where the configuration does not say (it is only watched).
+    spec: InstanceSpec | None = None
+    ready_timeout_s: float = 600.0
     idle: list[_Upstream] = field(default_factory=list)
     busy: int = 0
     retired: bool = False
+    #: ``Running`` (in rotation) or ``Restarting`` (dead, waiting to start or starting again).
+    state: str = "Running"
+    restarts: int = 0
+    crashes: int = 0  # consecutive deaths soon after a start, which the wait before the next one grows with
+    ready_at: float = field(default_factory=time.monotonic)
+    reviving: asyncio.Task[None] | None = None
 
     async def connection(self) -> _Upstream:
         while self.idle:
@@ -112,9 +138,135 @@ class Instance:
 
     def retire(self) -> None:
         self.retired = True
+        self.drop_idle()
+        if self.reviving is not None:
+            self.reviving.cancel()
+
+    def drop_idle(self) -> None:
         for upstream in self.idle:
             upstream.close()
         self.idle.clear()
+
+    def status(self) -> dict[str, Any]:
+        process = self.process.to_dict() if self.process is not None else {"pid": None, "started": None}
+        return {"deployment": self.deployment, **process, "state": self.state, "restarts": self.restarts,
+                "retired": self.retired}  # fmt: skip
+
+
+class Supervisor:
+    """Keeps every instance of the routing table running, and says how they are in ``instances.json``.
+
+    Its instances' processes are not its children (they outlive the router, as the endpoint
+    service starts them detached), so it looks at them every ``_WATCH_S``, and at once when a
+    request to one fails. A dead instance leaves the rotation and is started again with
+    ``start_instance``, on its socket, after a wait that doubles with each quick death (from
+    ``_BACKOFF_S[0]`` up to ``_BACKOFF_S[1]``); it is back in rotation once it listens. The file
+    names each process it started before anything else happens in the loop, so that the service,
+    which stops the endpoint's processes, can find them; and it keeps a retired instance listed
+    until its process is gone, for the same reason.
+    """
+
+    def __init__(self, status_path: Path) -> None:
+        self.status_path = status_path
+        self.instances: dict[str, Instance] = {}
+        self.retired: list[Instance] = []
+
+    def adopt(self, instances: dict[str, Instance]) -> None:
+        """Make ``instances`` the ones to keep running (on start and on every reload)."""
+        for socket, instance in self.instances.items():
+            if socket not in instances:
+                instance.retire()
+                self.retired.append(instance)
+        self.instances = instances
+        self.write()
+
+    def write(self) -> None:
+        listed = {i.socket: i.status() for i in self.retired}
+        listed.update((socket, i.status()) for socket, i in self.instances.items())
+        try:
+            write_status(self.status_path, listed)
+        except OSError as exc:  # the next change writes it again; supervising matters more
+            print(f"Could not write {self.status_path}: {exc}", flush=True)
+
+    async def watch(self) -> None:
+        while True:
+            try:
+                for instance in list(self.instances.values()):
+                    self.check(instance)
+                before = len(self.retired)
+                self.retired = [i for i in self.retired if i.process is not None and i.process.alive()]
+                if len(self.retired) != before:
+                    self.write()
+            except Exception:  # one bad pass must not end the watch
+                traceback.print_exc()
+            await asyncio.sleep(_WATCH_S)
+
+    def check(self, instance: Instance) -> None:
+        """Take ``instance`` out of rotation and start it again if its process is dead."""
+        if instance.retired or instance.state != "Running" or instance.process is None:
+            return
+        if instance.process.alive():
+            return
+        instance.state = "Restarting"
+        instance.drop_idle()
+        instance.crashes = 0 if time.monotonic() - instance.ready_at >= _STABLE_S else instance.crashes + 1
+        self.write()
+        if instance.spec is None:
+            print(f"Instance {instance.socket} of deployment '{instance.deployment}' (pid "
+                  f"{instance.process.pid}) is dead, and its configuration does not say how to start it; "
+                  "smalt online-endpoint start brings it back", flush=True)  # fmt: skip
+            return
+        instance.reviving = asyncio.get_running_loop().create_task(self._revive(instance, instance.spec))
+
+    async def _revive(self, instance: Instance, spec: InstanceSpec) -> None:
+        name = f"{Path(spec.log).stem} of deployment '{instance.deployment}'"
+        assert instance.process is not None
+        print(f"Instance {name} (pid {instance.process.pid}) is dead; starting it again", flush=True)
+        while not instance.retired:
+            if instance.crashes:
+                wait = min(_BACKOFF_S[0] * 2 ** (instance.crashes - 1), _BACKOFF_S[1])
+                print(f"Instance {name} waits {wait:g} s before its next start ({instance.crashes} quick deaths "
+                      f"in a row; see {spec.log})", flush=True)  # fmt: skip
+                await asyncio.sleep(wait)
+                if instance.retired:
+                    return
+            try:
+                process = start_instance(spec)  # in the loop, so no reload can come before the write
+            except (BackendError, OSError) as exc:
+                print(f"Instance {name} did not start: {exc}", flush=True)
+                instance.crashes += 1
+                continue
+            instance.process = process
+            instance.restarts += 1
+            self.write()
+            if await self._ready(spec, process, instance.ready_timeout_s):
+                if not instance.retired:
+                    instance.state = "Running"
+                    instance.ready_at = time.monotonic()
+                    self.write()
+                    print(f"Instance {name} is back (pid {process.pid})", flush=True)
+                return
+            print(f"Instance {name} (pid {process.pid}) did not get ready; see {spec.log}", flush=True)
+            await asyncio.to_thread(process.stop, 5)
+            instance.crashes += 1
+
+    @staticmethod
+    async def _ready(spec: InstanceSpec, process: Process, timeout_s: float) -> bool:
+        # The worker gives its socket its name only once it listens, after init().
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if os.path.exists(spec.socket):
+                return True
+            if not process.alive():
+                return False
+            await asyncio.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        for instance in self.instances.values():
+            if instance.reviving is not None:
+                instance.reviving.cancel()
+        self.write()
 
 
 class Metrics:
@@ -164,11 +316,17 @@ class Deployment:
     capture: Capture | None
     turn: int = 0
 
-    def pick(self) -> Instance:
-        # The least busy instance; ties go round the instances in turn.
+    def pick(self, tried: list[Instance]) -> Instance | None:
+        # The least busy live instance not tried yet; ties go round the instances in turn.
         self.turn += 1
         count = len(self.instances)
-        return min((self.instances[(self.turn + i) % count] for i in range(count)), key=lambda i: i.busy)
+        best: Instance | None = None
+        for i in range(count):
+            instance = self.instances[(self.turn + i) % count]
+            usable = instance.state == "Running" and not instance.retired and instance not in tried
+            if usable and (best is None or instance.busy < best.busy):
+                best = instance
+        return best
 
 
 @dataclass
@@ -200,6 +358,8 @@ class Router:
         self.admin_token: str = config["admin_token"]
         self.metrics = Metrics(self.endpoint)
         self.captures = CaptureWriter()
+        self.supervisor = Supervisor(config_path.with_name(STATUS_FILE))
+        self._supervising: asyncio.Task[None] | None = None
         self._instances: dict[str, Instance] = {}
         self._captures: dict[tuple[str, str], Capture] = {}
         self._tokens: dict[str, float] = {}
@@ -216,8 +376,14 @@ class Router:
         captures: dict[tuple[str, str], Capture] = {}
         for name, spec in config["deployments"].items():
             own = []
-            for socket in spec["instances"]:
-                instance = self._instances.get(socket) or Instance(socket, asyncio.Semaphore(spec["max_concurrent"]))
+            launch = spec.get("launch")
+            for entry in spec["instances"]:
+                socket = entry["socket"]
+                instance = self._instances.get(socket) or Instance(
+                    socket, asyncio.Semaphore(spec["max_concurrent"]), name, Process.from_dict(entry),
+                    InstanceSpec.from_launch(launch, socket, entry["log"]) if launch else None,
+                    spec.get("ready_timeout_s", 600.0),
+                )  # fmt: skip
                 instances[socket] = instance
                 own.append(instance)
             capture = None
@@ -236,9 +402,7 @@ class Router:
             cumulative.append((cumulative[-1] if cumulative else 0) + config["traffic"][name])
         mirror = [(name, weight / 100) for name, weight in sorted(config.get("mirror_traffic", {}).items())
                   if weight > 0 and name in deployments]  # fmt: skip
-        for socket, instance in self._instances.items():
-            if socket not in instances:
-                instance.retire()
+        self.supervisor.adopt(instances)
         self._instances = instances
         self._captures = captures
         self.captures.captures = list(captures.values())
@@ -278,40 +442,56 @@ class Router:
     # -- forwarding ----------------------------------------------------------------------------
 
     async def forward(self, deployment: Deployment, kind: int, body: bytes) -> tuple[int, bytes]:
-        instance = deployment.pick()
-        try:
-            await asyncio.wait_for(instance.slots.acquire(), deployment.queue_wait_s)
-        except TimeoutError:
-            return _json(429, {
-                "error": f"deployment '{deployment.name}' is busy; too many requests wait for it",
-                "hint": "raise request_settings.max_concurrent_requests_per_instance or instance_count",
-            })  # fmt: skip
-        instance.busy += 1
-        try:
-            for attempt in (1, 2):
-                upstream = await instance.connection()
-                try:
-                    answer = await asyncio.wait_for(upstream.send(kind, body), deployment.timeout_s)
-                except WorkerGone:
-                    # The instance was replaced or stopped between requests; a fresh connection
-                    # (to the same socket while it still listens) answers, or the error stands.
-                    upstream.close()
-                    if attempt == 2:
-                        raise
-                    continue
-                except TimeoutError:
-                    upstream.close()
-                    waited = int(deployment.timeout_s * 1000)
-                    return _json(408, {"error": f"deployment '{deployment.name}' did not answer within "
-                                                f"{waited} ms (request_timeout_ms)"})  # fmt: skip
-                instance.give_back(upstream)
-                return answer
-            raise AssertionError("unreachable")
-        except (WorkerGone, OSError) as exc:
-            return _json(502, {"error": f"deployment '{deployment.name}' is not answering: {exc}"})
-        finally:
-            instance.busy -= 1
-            instance.slots.release()
+        tried: list[Instance] = []
+        failure: Exception | None = None
+        while (instance := deployment.pick(tried)) is not None:
+            tried.append(instance)
+            try:
+                await asyncio.wait_for(instance.slots.acquire(), deployment.queue_wait_s)
+            except TimeoutError:
+                return _json(429, {
+                    "error": f"deployment '{deployment.name}' is busy; too many requests wait for it",
+                    "hint": "raise request_settings.max_concurrent_requests_per_instance or instance_count",
+                })  # fmt: skip
+            instance.busy += 1
+            try:
+                return await self._ask(deployment, instance, kind, body)
+            except (WorkerGone, OSError) as exc:
+                # The instance died (or stopped) under the request: it leaves the rotation if its
+                # process is gone, and the request goes to another instance, of the routing table
+                # as it is now if a reload came meanwhile.
+                failure = exc
+                self.supervisor.check(instance)
+                deployment = self.table.deployments.get(deployment.name, deployment)
+            finally:
+                instance.busy -= 1
+                instance.slots.release()
+        hint = f"smalt online-deployment get-logs -n {deployment.name} -e {self.endpoint}"
+        if all(i.state != "Running" for i in deployment.instances):
+            return _json(503, {"error": f"no instance of deployment '{deployment.name}' is running; "
+                                        "the router is starting them again", "hint": hint})  # fmt: skip
+        return _json(502, {"error": f"deployment '{deployment.name}' is not answering: {failure}", "hint": hint})
+
+    async def _ask(self, deployment: Deployment, instance: Instance, kind: int, body: bytes) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            upstream = await instance.connection()
+            try:
+                answer = await asyncio.wait_for(upstream.send(kind, body), deployment.timeout_s)
+            except WorkerGone:
+                # The instance was replaced or stopped between requests; a fresh connection
+                # (to the same socket while it still listens) answers, or the error stands.
+                upstream.close()
+                if attempt == 2:
+                    raise
+                continue
+            except TimeoutError:
+                upstream.close()
+                waited = int(deployment.timeout_s * 1000)
+                return _json(408, {"error": f"deployment '{deployment.name}' did not answer within "
+                                            f"{waited} ms (request_timeout_ms)"})  # fmt: skip
+            instance.give_back(upstream)
+            return answer
+        raise AssertionError("unreachable")
 
     async def mirror(self, deployment: Deployment, body: bytes) -> None:
         started = time.perf_counter()
@@ -386,8 +566,12 @@ class Router:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._supervising = asyncio.get_running_loop().create_task(self.supervisor.watch())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._supervising is not None:
+                    self._supervising.cancel()
+                self.supervisor.stop()
                 self.captures.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
