@@ -315,3 +315,64 @@ def test_an_open_address_needs_a_token(tmp_path: Path, host: str) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2
     assert "without a token" in done.stderr and "SMALT_TOKEN" in done.stderr
+
+
+# -- unbounded input ----------------------------------------------------------------------------
+def test_a_failed_jobs_log_tail_is_bounded_in_bytes(http: httpx.Client, server: RunningServer, tmp_path: Path) -> None:
+    spec = write(tmp_path / "job.yml", """
+        type: command
+        command: python -c "print('x' * 5_000_000); print('last words'); raise SystemExit(3)"
+        experiment_name: noisy
+    """)  # fmt: skip
+    client = RestClient(server.url)
+    try:
+        job = client.create_job(spec)
+        finished = client.stream_job(job["name"], out=io.StringIO())
+    finally:
+        client.close()
+    assert finished["status"] == "Failed"
+    assert "last words" in finished["error"]["log_tail"]
+    assert len(finished["error"]["log_tail"]) <= 4096
+    listed = http.get("/api/v1/jobs", params={"experiment_name": "noisy"})
+    assert len(listed.content) < 16_384
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ("type: command\ncommand: ls\ncompute: azureml:x\ndescription: " + "d" * 20_000 + "\n", "description"),
+    ("type: command\ncommand: ls\ndisplay_name: " + "n" * 1000 + "\n", "display_name"),
+    ("type: command\ncommand: ls\nlimits: {timeout: 10000000000000}\n", "timeout"),
+    ("type: command\ncommand: ls\ntags: " + "[" * 100_000 + "]" * 100_000 + "\n", "nest"),
+])  # fmt: skip
+def test_out_of_range_specs_are_refused_naming_the_field(http: httpx.Client, spec: str, field: str) -> None:
+    before = job_names(http)
+    answer = submit(http, tar({"job.yml": spec.encode()}), origin="/home/me")
+    assert answer.status_code == 400, answer.text[:500]
+    assert field in answer.text
+    assert job_names(http) == before
+
+
+def test_a_compute_with_absurd_instances_is_refused() -> None:
+    from smalt.entities import Compute
+    from smalt.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="max_instances"):
+        Compute(name="big", max_instances=10**10)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/api/2.0/mlflow/runs/log-metric", {"key": "m", "value": 1, "timestamp": 0, "step": 2**70}),
+    ("POST", "/api/2.0/mlflow/runs/log-metric", {"key": "m", "value": 1, "timestamp": 2**64, "step": 0}),
+    ("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "0", "start_time": -(10**15)}),
+    ("POST", "/api/2.0/mlflow/runs/search", {"experiment_ids": ["0"], "max_results": 10**12}),
+    ("GET", "/api/2.0/mlflow/registered-models/search?max_results=100000000000", None),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts/azureml/r/artifacts/a%00b", None),
+    ("PUT", "/api/2.0/mlflow-artifacts/artifacts/azureml/r/artifacts/a%00b", None),
+])  # fmt: skip
+def test_out_of_range_numbers_and_nul_bytes_are_4xx(http: httpx.Client, method: str, path: str,
+                                                    body: dict[str, Any] | None) -> None:  # fmt: skip
+    if body is not None and "key" in body:
+        run = http.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]
+        body = {**body, "run_id": run["run_id"]}
+    answer = http.request(method, path, json=body) if body is not None else http.request(method, path, content=b"x")
+    assert 400 <= answer.status_code < 500, answer.text[:300]
+    assert "Internal error" not in answer.text

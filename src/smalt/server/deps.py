@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from smalt.services.jobs import JobService
 from smalt.services.tracking import TrackingService
@@ -34,6 +34,13 @@ async def _jobs(request: Request) -> JobService:
 
 
 Model = TypeVar("Model", bound=BaseModel)
+
+#: Integers a client sends are bounded where they enter: what a database column holds (MLflow's
+#: timestamps and steps are int64), and how many results one page may ask for.
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+MAX_RESULTS = 50_000
+MaxResults = Annotated[int, Field(ge=1, le=MAX_RESULTS)]
+MaxResultsQuery = Annotated[int, Query(ge=1, le=MAX_RESULTS)]
 
 
 def json_body(model: type[Model]) -> Any:

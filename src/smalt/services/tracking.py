@@ -86,7 +86,12 @@ def _ms(value: datetime | None) -> int | None:
 
 
 def _datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidSpecError.one(
+            f"Invalid timestamp {ms}: milliseconds since 1970 between years 1 and 9999 are accepted.", "timestamp"
+        ) from None
 
 
 def run_artifact_path(run_id: str) -> str:

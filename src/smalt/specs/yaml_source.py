@@ -67,6 +67,24 @@ def _parsed(text: str) -> Any:
     return _yaml().load(text)
 
 
+#: Bounds of a spec file: no Azure ML file comes near them; a hostile one is refused, not parsed.
+MAX_FILE_CHARS = 16 << 20
+MAX_DEPTH = 64
+
+
+def _depth(data: Any) -> int:
+    """How deeply mappings and lists nest in ``data`` (walked without recursion)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                return level
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 def read_yaml(path: Path) -> Source:
     """Parse one YAML file; a missing file or bad YAML is an InvalidSpecError with its line."""
     display = str(path)
@@ -83,8 +101,19 @@ def read_yaml(path: Path) -> Source:
             [SpecProblem(f"cannot read the file ({exc.__class__.__name__})", file=display)],
             summary=f"Cannot read {display}",
         ) from exc
+    if len(text) > MAX_FILE_CHARS:
+        raise InvalidSpecError([SpecProblem(f"the file is larger than {MAX_FILE_CHARS >> 20} MiB", file=display)],
+                               summary=f"{display} is too large for a spec")  # fmt: skip
     try:
-        data = copy.deepcopy(_parsed(text))
+        data = _parsed(text)
+        if _depth(data) > MAX_DEPTH:
+            raise RecursionError
+        data = copy.deepcopy(data)
+    except RecursionError:
+        raise InvalidSpecError(
+            [SpecProblem(f"the file nests more than {MAX_DEPTH} levels deep", file=display)],
+            summary=f"{display} is nested too deeply for a spec",
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import Tracking
+from smalt.server.deps import MaxResults, MaxResultsQuery, Tracking
 
 router = APIRouter(tags=["mlflow experiments"])
 
@@ -38,7 +38,7 @@ class ExperimentTag(ExperimentRef):
 
 
 class SearchExperiments(BaseModel):
-    max_results: int = 1000
+    max_results: MaxResults = 1000
     page_token: str | None = None
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
@@ -75,7 +75,7 @@ def search(body: SearchExperiments, tracking: Tracking) -> dict[str, Any]:
 
 
 @router.get("/experiments/search")
-def search_get(tracking: Tracking, max_results: int = 1000, page_token: str | None = None,
+def search_get(tracking: Tracking, max_results: MaxResultsQuery = 1000, page_token: str | None = None,
                filter: str | None = None, order_by: list[str] = Query(default_factory=list),  # noqa: B008
                view_type: str | None = None) -> dict[str, Any]:  # fmt: skip
     body = SearchExperiments(max_results=max_results, page_token=page_token, filter=filter, order_by=order_by,

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import Tracking
+from smalt.server.deps import MaxResults, Tracking
 from smalt.server.routes.mlflow_experiments import KeyValue
 
 router = APIRouter(tags=["mlflow logged models"])
@@ -49,7 +49,7 @@ class SearchLoggedModels(BaseModel):
     experiment_ids: list[str] = Field(default_factory=list)
     filter: str | None = None
     datasets: list[dict[str, Any]] = Field(default_factory=list)
-    max_results: int = 100
+    max_results: MaxResults = 100
     order_by: list[OrderBy] = Field(default_factory=list)
     page_token: str | None = None
 

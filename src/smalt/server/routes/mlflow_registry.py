@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import Workspace
+from smalt.server.deps import MaxResultsQuery, Workspace
 from smalt.server.routes.mlflow_experiments import KeyValue
 from smalt.services.registry import ModelVersion, RegisteredModel, RegistryService
 
@@ -166,7 +166,7 @@ def delete_registered_model_tag(body: ModelTag, registry: Registry) -> dict[str,
 
 
 @router.get("/registered-models/search")
-def search_registered_models(registry: Registry, filter: str | None = None, max_results: int = 100,
+def search_registered_models(registry: Registry, filter: str | None = None, max_results: MaxResultsQuery = 100,
                              order_by: list[str] = Query(default_factory=list),  # noqa: B008
                              page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
     page = registry.search_registered_models(filter_string=filter, max_results=max_results, order_by=order_by,
@@ -247,7 +247,7 @@ def get_download_uri(registry: Registry, name: str, version: str) -> dict[str, A
 
 
 @router.get("/model-versions/search")
-def search_model_versions(registry: Registry, filter: str | None = None, max_results: int = 10000,
+def search_model_versions(registry: Registry, filter: str | None = None, max_results: MaxResultsQuery = 10000,
                           order_by: list[str] = Query(default_factory=list),  # noqa: B008
                           page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
     page = registry.search_model_versions(filter_string=filter, max_results=max_results, order_by=order_by,

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import Tracking, body_schema, json_body
+from smalt.server.deps import Int64, MaxResults, MaxResultsQuery, Tracking, body_schema, json_body
 from smalt.server.routes.mlflow_experiments import KeyValue
 from smalt.services.tracking import now_ms
 from smalt.store.tracking import MetricRecord
@@ -35,21 +35,21 @@ class CreateRun(BaseModel):
     experiment_id: str | None = None
     user_id: str | None = None
     run_name: str | None = None
-    start_time: int | None = None
+    start_time: Int64 | None = None
     tags: list[KeyValue] = Field(default_factory=list)
 
 
 class UpdateRun(RunRef):
     status: str | None = None
-    end_time: int | None = None
+    end_time: Int64 | None = None
     run_name: str | None = None
 
 
 class Metric(BaseModel):
     key: str
     value: float | None = None
-    timestamp: int | None = None
-    step: int | None = None
+    timestamp: Int64 | None = None
+    step: Int64 | None = None
     model_id: str | None = None
     dataset_name: str | None = None
     dataset_digest: str | None = None
@@ -86,7 +86,7 @@ class DatasetInput(BaseModel):
 
 class ModelRef(BaseModel):
     model_id: str
-    step: int | None = None
+    step: Int64 | None = None
 
 
 class LogInputs(RunRef):
@@ -102,7 +102,7 @@ class SearchRuns(BaseModel):
     experiment_ids: list[str] = Field(default_factory=list)
     filter: str | None = None
     run_view_type: str | int | None = None
-    max_results: int = 1000
+    max_results: MaxResults = 1000
     order_by: list[str] = Field(default_factory=list)
     page_token: str | None = None
 
@@ -212,8 +212,10 @@ def search(body: SearchRuns, tracking: Tracking) -> dict[str, Any]:
 
 
 @router.get("/metrics/get-history")
-def get_history(tracking: Tracking, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
-                max_results: int | None = None, page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
+def get_history(
+    tracking: Tracking, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
+    max_results: MaxResultsQuery | None = None, page_token: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
     page = tracking.metric_history(RunRef(run_id=run_id, run_uuid=run_uuid).id, metric_key,
                                    max_results=max_results, page_token=page_token)  # fmt: skip
     return mlflow_json.page("metrics", page, mlflow_json.metric)

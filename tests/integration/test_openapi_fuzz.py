@@ -1,0 +1,52 @@
+"""A bounded schemathesis run over the whole OpenAPI document (issue 17): nothing a client can
+send, however malformed or out of range, makes the server answer 5xx or "Internal error"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+
+@schemathesis.serializer("application/x-tar")
+def _archive(_context: Any, value: Any) -> bytes:
+    # A job submission's body: whatever bytes were generated, sent as they are.
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+#: Examples per operation: enough to reach each parameter's bounds, few enough for CI.
+EXAMPLES = 30
+
+
+@pytest.mark.slow
+def test_no_request_makes_the_server_fail(tmp_path: Path) -> None:
+    from smalt.server.app import create_app
+    from smalt.services.workspace import open_workspace
+
+    workspace = open_workspace(tmp_path / "ws")
+    failures: dict[str, str] = {}
+    try:
+        schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(workspace))
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(operations) > 50  # the whole document: MLflow's protocol and smalt's API
+
+        for operation in operations:
+
+            @given(case=operation.as_strategy())
+            @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                      database=None, derandomize=True)  # fmt: skip
+            def call(case: Any) -> None:
+                response = case.call()
+                case.validate_response(response, checks=[not_a_server_error])
+
+            try:
+                call()
+            except Exception as exc:  # noqa: BLE001 - every operation's failure is reported at once
+                failures[operation.label] = str(exc).strip().splitlines()[0][:300]
+    finally:
+        workspace.close()
+    assert not failures, "\n".join(f"{label}: {why}" for label, why in failures.items())
