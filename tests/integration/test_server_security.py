@@ -367,6 +367,8 @@ def test_a_compute_with_absurd_instances_is_refused() -> None:
     ("GET", "/api/2.0/mlflow/registered-models/search?max_results=100000000000", None),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts/azureml/r/artifacts/a%00b", None),
     ("PUT", "/api/2.0/mlflow-artifacts/artifacts/azureml/r/artifacts/a%00b", None),
+    ("POST", "/api/2.0/mlflow/experiments/create", {"name": "e" * 1_000_000}),
+    ("POST", "/api/2.0/mlflow/registered-models/create", {"name": "m", "description": "d" * 1_000_000}),
 ])  # fmt: skip
 def test_out_of_range_numbers_and_nul_bytes_are_4xx(http: httpx.Client, method: str, path: str,
                                                     body: dict[str, Any] | None) -> None:  # fmt: skip
@@ -376,3 +378,13 @@ def test_out_of_range_numbers_and_nul_bytes_are_4xx(http: httpx.Client, method: 
     answer = http.request(method, path, json=body) if body is not None else http.request(method, path, content=b"x")
     assert 400 <= answer.status_code < 500, answer.text[:300]
     assert "Internal error" not in answer.text
+
+
+def test_the_cli_refuses_a_job_name_that_would_make_a_path(tmp_path: Path) -> None:
+    spec = write(tmp_path / "job.yml", "type: command\ncommand: echo hi\n")
+    smalt = str(Path(sys.executable).with_name("smalt"))
+    env = {k: v for k, v in os.environ.items() if k not in ("SMALT_URL", "SMALT_WORKSPACE")}
+    done = subprocess.run([smalt, "--workspace", str(tmp_path / "ws"), "job", "create", "-f", str(spec),
+                           "--name", "../../escaped"], capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert done.returncode != 0 and "name" in done.stderr
+    assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()

@@ -41,6 +41,10 @@ Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 MAX_RESULTS = 50_000
 MaxResults = Annotated[int, Field(ge=1, le=MAX_RESULTS)]
 MaxResultsQuery = Annotated[int, Query(ge=1, le=MAX_RESULTS)]
+#: Names and free text are bounded as MLflow's own database columns bound them.
+ObjectName = Annotated[str, Field(max_length=256)]
+Description = Annotated[str, Field(max_length=5000)]
+Expression = Annotated[str, Field(max_length=10_000)]
 
 
 def json_body(model: type[Model]) -> Any:

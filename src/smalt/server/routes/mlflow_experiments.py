@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import MaxResults, MaxResultsQuery, Tracking
+from smalt.server.deps import Expression, MaxResults, MaxResultsQuery, ObjectName, Tracking
 
 router = APIRouter(tags=["mlflow experiments"])
 
@@ -19,8 +19,8 @@ class KeyValue(BaseModel):
 
 
 class CreateExperiment(BaseModel):
-    name: str
-    artifact_location: str | None = None
+    name: ObjectName
+    artifact_location: Expression | None = None
     tags: list[KeyValue] = Field(default_factory=list)
 
 
@@ -29,7 +29,7 @@ class ExperimentRef(BaseModel):
 
 
 class UpdateExperiment(ExperimentRef):
-    new_name: str
+    new_name: ObjectName
 
 
 class ExperimentTag(ExperimentRef):
@@ -39,8 +39,8 @@ class ExperimentTag(ExperimentRef):
 
 class SearchExperiments(BaseModel):
     max_results: MaxResults = 1000
-    page_token: str | None = None
-    filter: str | None = None
+    page_token: Expression | None = None
+    filter: Expression | None = None
     order_by: list[str] = Field(default_factory=list)
     view_type: str | int | None = None
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import MaxResults, Tracking
+from smalt.server.deps import Expression, MaxResults, ObjectName, Tracking
 from smalt.server.routes.mlflow_experiments import KeyValue
 
 router = APIRouter(tags=["mlflow logged models"])
@@ -16,7 +16,7 @@ router = APIRouter(tags=["mlflow logged models"])
 
 class CreateLoggedModel(BaseModel):
     experiment_id: str
-    name: str | None = None
+    name: ObjectName | None = None
     model_type: str | None = None
     source_run_id: str | None = None
     params: list[KeyValue] = Field(default_factory=list)
@@ -47,11 +47,11 @@ class OrderBy(BaseModel):
 
 class SearchLoggedModels(BaseModel):
     experiment_ids: list[str] = Field(default_factory=list)
-    filter: str | None = None
+    filter: Expression | None = None
     datasets: list[dict[str, Any]] = Field(default_factory=list)
     max_results: MaxResults = 100
     order_by: list[OrderBy] = Field(default_factory=list)
-    page_token: str | None = None
+    page_token: Expression | None = None
 
 
 def _kv(items: list[KeyValue]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import MaxResultsQuery, Workspace
+from smalt.server.deps import Description, MaxResultsQuery, ObjectName, Workspace
 from smalt.server.routes.mlflow_experiments import KeyValue
 from smalt.services.registry import ModelVersion, RegisteredModel, RegistryService
 
@@ -65,20 +65,20 @@ def _kv(items: list[KeyValue]) -> dict[str, str]:
 
 
 class ModelRef(BaseModel):
-    name: str
+    name: ObjectName
 
 
 class CreateRegisteredModel(ModelRef):
     tags: list[KeyValue] = Field(default_factory=list)
-    description: str | None = None
+    description: Description | None = None
 
 
 class UpdateRegisteredModel(ModelRef):
-    description: str | None = None
+    description: Description | None = None
 
 
 class Rename(ModelRef):
-    new_name: str
+    new_name: ObjectName
 
 
 class ModelTag(ModelRef):
@@ -87,7 +87,7 @@ class ModelTag(ModelRef):
 
 
 class AliasRef(ModelRef):
-    alias: str
+    alias: ObjectName
 
 
 class SetAlias(AliasRef):
@@ -103,7 +103,7 @@ class CreateModelVersion(ModelRef):
     run_id: str | None = None
     tags: list[KeyValue] = Field(default_factory=list)
     run_link: str | None = None
-    description: str | None = None
+    description: Description | None = None
     model_id: str | None = None
 
 
@@ -112,7 +112,7 @@ class VersionRef(ModelRef):
 
 
 class UpdateModelVersion(VersionRef):
-    description: str | None = None
+    description: Description | None = None
 
 
 class VersionTag(VersionRef):

@@ -9,7 +9,16 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
-from smalt.server.deps import Int64, MaxResults, MaxResultsQuery, Tracking, body_schema, json_body
+from smalt.server.deps import (
+    Expression,
+    Int64,
+    MaxResults,
+    MaxResultsQuery,
+    ObjectName,
+    Tracking,
+    body_schema,
+    json_body,
+)
 from smalt.server.routes.mlflow_experiments import KeyValue
 from smalt.services.tracking import now_ms
 from smalt.store.tracking import MetricRecord
@@ -34,7 +43,7 @@ class RunRef(BaseModel):
 class CreateRun(BaseModel):
     experiment_id: str | None = None
     user_id: str | None = None
-    run_name: str | None = None
+    run_name: ObjectName | None = None
     start_time: Int64 | None = None
     tags: list[KeyValue] = Field(default_factory=list)
 
@@ -42,7 +51,7 @@ class CreateRun(BaseModel):
 class UpdateRun(RunRef):
     status: str | None = None
     end_time: Int64 | None = None
-    run_name: str | None = None
+    run_name: ObjectName | None = None
 
 
 class Metric(BaseModel):
@@ -100,11 +109,11 @@ class LogOutputs(RunRef):
 
 class SearchRuns(BaseModel):
     experiment_ids: list[str] = Field(default_factory=list)
-    filter: str | None = None
+    filter: Expression | None = None
     run_view_type: str | int | None = None
     max_results: MaxResults = 1000
     order_by: list[str] = Field(default_factory=list)
-    page_token: str | None = None
+    page_token: Expression | None = None
 
 
 def _metric(m: Metric, now: int) -> MetricRecord:
