@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -45,26 +45,26 @@ SetParam = Annotated[list[str], Query(max_length=1000, description="Overrides, `
 NameParam = Annotated[str | None, Query(max_length=255, description="The job's name (default: generated).")]
 
 
-async def _receive(request: Request, folder: Path) -> Path:
-    """The request's archive, written to ``folder`` as it arrives; refused past the size bound."""
-    archive = folder / "submission.tar"
+async def _receive(request: Request) -> IO[bytes]:
+    """The request's archive as it arrives: kept in memory while small, spooled to disk past
+    8 MiB, refused past the size bound."""
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - the caller closes it
     size = 0
-    with archive.open("wb") as out:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_SUBMISSION_BYTES:
-                raise InvalidSpecError.one(
-                    f"The submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB.", "body"
-                )
-            out.write(chunk)
-    return archive
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_SUBMISSION_BYTES:
+            spool.close()
+            raise InvalidSpecError.one(f"The submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB.", "body")
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
 
 
-def _unpack(archive: Path, root: Path) -> None:
+def _unpack(archive: IO[bytes], root: Path) -> None:
     """Unpack with the standard library's ``data`` filter: no absolute paths, no ``..``, no links
     leading out, no devices; refused whole if anything is."""
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
+        with tarfile.open(fileobj=archive, mode="r:*") as tar:
             members = tar.getmembers()
             if len(members) > MAX_SUBMISSION_FILES:
                 raise InvalidSpecError.one(f"The submission holds more than {MAX_SUBMISSION_FILES} files.", "body")
@@ -99,22 +99,30 @@ def _as_sent(exc: InvalidSpecError, root: Path, origin: str) -> InvalidSpecError
 
 
 async def _submitted(request: Request, ws: WorkspaceContext, then: Any) -> Any:
+    archive = await _receive(request)
     scratch = ws.path / "submissions"
     scratch.mkdir(exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{uuid.uuid4().hex[:8]}-", dir=scratch))
-    try:
-        archive = await _receive(request, folder)
-        # Named as on the client: a job whose code is that folder takes its name for the experiment.
-        root = folder / (Path(request.query_params.get("origin", "")).name or "files")
-        root.mkdir()
-        await run_in_threadpool(_unpack, archive, root)
-        archive.unlink()
+    folder = scratch / uuid.uuid4().hex
+    # Named as on the client: a job whose code is that folder takes its name for the experiment.
+    root = folder / (Path(request.query_params.get("origin", "")).name or "files")
+
+    def unpack_and(then_: Any) -> Any:
+        root.mkdir(parents=True)
+        with archive:
+            _unpack(archive, root)
         try:
-            return await run_in_threadpool(then, root)
+            return then_(root)
         except InvalidSpecError as exc:
             raise _as_sent(exc, root, request.query_params.get("origin", "")) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    try:
+        return await run_in_threadpool(unpack_and, then)
     finally:
-        await run_in_threadpool(shutil.rmtree, folder, True)
+        archive.close()
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.post("/jobs", status_code=201, openapi_extra=_ARCHIVE_BODY)
