@@ -67,6 +67,16 @@ def job_names(http: httpx.Client) -> set[str]:
     return {job["name"] for job in http.get("/api/v1/jobs").json()}
 
 
+def run(url: str, spec: Path) -> tuple[dict[str, Any], str]:
+    """Submit ``spec`` as the CLI does (with its files) and follow it: the finished job, its log."""
+    client, out = RestClient(url), io.StringIO()
+    try:
+        finished = client.stream_job(client.create_job(spec)["name"], out=out)
+    finally:
+        client.close()
+    return finished, out.getvalue()
+
+
 # -- commands run by anyone who can reach the server ------------------------------------------
 def test_a_submission_naming_a_server_path_runs_nothing(http: httpx.Client, tmp_path: Path) -> None:
     # The attack: a job file written through the artifacts proxy, then submitted by its path.
@@ -138,12 +148,7 @@ def test_a_job_with_code_outside_its_folder_travels_with_it(server: RunningServe
         inputs:
           rows: {{type: uri_file, path: {tmp_path / 'data' / 'rows.csv'}}}
     """)  # fmt: skip
-    client = RestClient(server.url)
-    try:
-        job = client.create_job(spec)
-        finished = client.stream_job(job["name"], out=io.StringIO())
-    finally:
-        client.close()
+    finished, _ = run(server.url, spec)
     assert finished["status"] == "Completed", finished
 
 
@@ -178,13 +183,8 @@ def test_snapshots_cannot_be_written_through_the_artifacts_proxy(http: httpx.Cli
                                                                  tmp_path: Path) -> None:  # fmt: skip
     spec = write(tmp_path / "job.yml", "type: command\ncode: src\ncommand: python main.py\n")
     write(tmp_path / "src" / "main.py", "print('the submitted code')\n")
-    client = RestClient(server.url)
-    try:
-        first = client.create_job(spec)
-        out = io.StringIO()
-        assert client.stream_job(first["name"], out=out)["status"] == "Completed"
-    finally:
-        client.close()
+    first, _ = run(server.url, spec)
+    assert first["status"] == "Completed"
     snapshot = first["code"].removeprefix("azureml://datastores/workspaceblobstore/paths/")
     assert snapshot.startswith("LocalUpload/")
     listing = http.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": snapshot}).json()
@@ -259,12 +259,8 @@ def test_a_published_output_keeps_no_link_that_leads_outside(http: httpx.Client,
         outputs:
           out: {type: uri_folder}
     """)  # fmt: skip
-    client = RestClient(server.url)
-    try:
-        job = client.create_job(spec)
-        assert client.stream_job(job["name"], out=io.StringIO())["status"] == "Completed"
-    finally:
-        client.close()
+    job, _ = run(server.url, spec)
+    assert job["status"] == "Completed"
     base = f"/api/2.0/mlflow-artifacts/artifacts/azureml/{job['name']}"
     for path in ("out/passwd", "out/root/etc/passwd", "artifacts/outputs/passwd"):
         answer = http.get(f"{base}/{path}")
@@ -281,15 +277,11 @@ def test_user_code_never_sees_the_platforms_secrets(tmp_path: Path) -> None:
            "AWS_SECRET_ACCESS_KEY": "platform-secret"}  # fmt: skip
     server = start_server(tmp_path / "ws", tmp_path / "server.log", env=env)
     spec = write(tmp_path / "job.yml", "type: command\ncommand: env\nenvironment_variables: {DECLARED: yes}\n")
-    client = RestClient(server.url)
     try:
-        job = client.create_job(spec)
-        out = io.StringIO()
-        assert client.stream_job(job["name"], out=out)["status"] == "Completed"
+        job, seen = run(server.url, spec)
     finally:
-        client.close()
         server.stop()
-    seen = out.getvalue()
+    assert job["status"] == "Completed"
     assert "DECLARED=yes" in seen and "MLFLOW_TRACKING_URI=" in seen
     for secret in (key, "SMALT_DATABASE_URL", "SMALT_SECRET_KEY", "platform-secret"):
         assert secret not in seen
@@ -324,12 +316,7 @@ def test_a_failed_jobs_log_tail_is_bounded_in_bytes(http: httpx.Client, server: 
         command: python -c "print('x' * 5_000_000); print('last words'); raise SystemExit(3)"
         experiment_name: noisy
     """)  # fmt: skip
-    client = RestClient(server.url)
-    try:
-        job = client.create_job(spec)
-        finished = client.stream_job(job["name"], out=io.StringIO())
-    finally:
-        client.close()
+    finished, _ = run(server.url, spec)
     assert finished["status"] == "Failed"
     assert "last words" in finished["error"]["log_tail"]
     assert len(finished["error"]["log_tail"]) <= 4096
@@ -384,7 +371,7 @@ def test_the_cli_refuses_a_job_name_that_would_make_a_path(tmp_path: Path) -> No
     spec = write(tmp_path / "job.yml", "type: command\ncommand: echo hi\n")
     smalt = str(Path(sys.executable).with_name("smalt"))
     env = {k: v for k, v in os.environ.items() if k not in ("SMALT_URL", "SMALT_WORKSPACE")}
-    done = subprocess.run([smalt, "--workspace", str(tmp_path / "ws"), "job", "create", "-f", str(spec),
-                           "--name", "../../escaped"], capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    argv = [smalt, "--workspace", str(tmp_path / "ws"), "job", "create", "-f", str(spec), "--name", "../../escaped"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode != 0 and "name" in done.stderr
     assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
