@@ -11,6 +11,11 @@ A fresh interpreter spends about half a second importing smalt before it can do 
 in every child, which a notebook or a plain script cannot have.) Either way the process is detached
 (a session of its own), so it outlives the command that started it, and it is reaped: by the
 kernel (the fork server ignores SIGCHLD), or by its starter (``fork_detached``).
+
+A process that keeps a fork server for a workspace (``smalt server``, through ``warm_up``) is
+resident: every REAP_EVERY_S it has the fork server fork a reaper for that workspace (the
+``reap_workspace(path)`` of the preloaded modules), which settles the jobs whose supervisor or
+driver died. A fork server that died is replaced by the next of these requests.
 """
 
 from __future__ import annotations
@@ -34,12 +39,31 @@ from smalt.errors import BackendError
 #: The modules whose ``main`` runs detached; preloaded by the fork server, which calls their
 #: ``warm_up()`` and, for a workspace it is told of, ``warm_workspace(path)``, where they have them.
 PRELOAD = ("smalt.services.supervisor", "smalt.services.pipelines")
+#: How often a resident process has the jobs of its workspace reaped: a job whose supervisor or
+#: driver died is settled within this (plus the reaping itself), with no smalt command run.
+REAP_EVERY_S = 5.0
+#: A test seam: the first process to reach the point ``SMALT_CRASH_AT`` names dies there (SIGKILL,
+#: as ``kill -9`` would), once: whoever creates the file ``SMALT_CRASH_FLAG``. See ``crash_point``.
+CRASH_ENV, CRASH_FLAG_ENV = "SMALT_CRASH_AT", "SMALT_CRASH_FLAG"
+
+
+def crash_point(point: str) -> None:
+    """Die here if ``SMALT_CRASH_AT`` names ``point`` and its flag file does not exist yet: how the
+    crash tests kill a supervisor or a driver at one exact moment, with no timing involved."""
+    if os.environ.get(CRASH_ENV) != point:
+        return
+    try:
+        os.close(os.open(os.environ[CRASH_FLAG_ENV], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except (KeyError, OSError):  # no flag file named, or crashed there once already
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def start(module: str, argv: list[str], log: Path, *, before_fork: Callable[[], None] = lambda: None) -> None:
     """Run ``<module>.main(argv)`` detached, its output appended to ``log``, with this process's
     environment and working directory. ``before_fork`` runs first when this process forks itself
     (e.g. to drop pooled database connections, which a child must not share)."""
+    crash_point(f"start:{module}")
     if threading.active_count() == 1:
         main = import_module(module).main  # imported before forking, so the child starts warm
         before_fork()
@@ -50,8 +74,11 @@ def start(module: str, argv: list[str], log: Path, *, before_fork: Callable[[], 
 
 def warm_up(workspace: Path | None = None) -> None:
     """Start the fork server now, in the background, so that the first job does not wait for it;
-    with ``workspace``, have it open that workspace too, for every process it forks."""
+    with ``workspace``, have it open that workspace too, for every process it forks, and reap that
+    workspace's jobs every REAP_EVERY_S while this process runs."""
     threading.Thread(target=_server.warm_up, args=(workspace,), daemon=True).start()
+    if workspace is not None:
+        _server.reap_periodically(workspace)
 
 
 class _ForkServer:
@@ -60,6 +87,8 @@ class _ForkServer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopped = threading.Event()
+        self._reaped: set[Path] = set()
 
     def _running(self) -> subprocess.Popen[bytes]:
         if self._process is not None and self._process.poll() is not None:
@@ -89,6 +118,22 @@ class _ForkServer:
             else:
                 self._ask({"warm": str(workspace)})
 
+    def reap_periodically(self, workspace: Path) -> None:
+        """Ask for a reaper of ``workspace`` every REAP_EVERY_S, from a thread of this process,
+        until it exits (once per workspace)."""
+        with self._lock:
+            if workspace in self._reaped:
+                return
+            self._reaped.add(workspace)
+        threading.Thread(target=self._reap_loop, args=(workspace,), name="smalt-reaper", daemon=True).start()
+
+    def _reap_loop(self, workspace: Path) -> None:
+        request = {"reap": str(workspace)}
+        while not self._stopped.wait(REAP_EVERY_S):
+            with self._lock:
+                if not self._stopped.is_set() and not self._ask(request):
+                    self._discard()  # replaced at the next request
+
     def start(self, module: str, argv: list[str], log: Path) -> None:
         request = {"module": module, "argv": argv, "log": str(log), "env": dict(os.environ), "cwd": os.getcwd()}
         with self._lock:
@@ -109,6 +154,7 @@ class _ForkServer:
 
     def stop(self) -> None:
         """Let the fork server end (it stops at the end of its input); detached processes run on."""
+        self._stopped.set()
         process, self._process = self._process, None
         if process is not None:
             self._close(process)
@@ -147,6 +193,16 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     for line in requests:
         request = json.loads(line)
+        if "reap" in request:  # in a child of its own: a slow reaper never holds up a start
+            workspace = Path(request["reap"])
+            reapers = [m.reap_workspace for m in modules if hasattr(m, "reap_workspace")]
+            with contextlib.suppress(OSError):  # a workspace deleted meanwhile has nothing to reap
+                (workspace / "jobs").mkdir(exist_ok=True)
+                reap = functools.partial(_run_reapers, reapers)
+                _fork_once(reap, [str(workspace)], workspace / "jobs" / ".reaper.log")
+            answers.write(b"ok\n")
+            answers.flush()
+            continue
         if "warm" in request:  # open a workspace once, for every child (a failure costs only speed)
             with contextlib.suppress(Exception):
                 for module in modules:
@@ -160,6 +216,12 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         _fork_once(run, request["argv"], Path(request["log"]))
         answers.write(b"ok\n")
         answers.flush()
+
+
+def _run_reapers(reapers: list[Callable[[Path], None]], argv: list[str]) -> int:
+    for reap in reapers:
+        reap(Path(argv[0]))
+    return 0
 
 
 def _fork_once(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:

@@ -86,31 +86,79 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+#: The watchdog of a job's processes (``ProcessGroup``), for ``/bin/sh``: it reads their process
+#: group ids, one a line, from a pipe that only the supervisor writes to. Told ``end``, it leaves
+#: them be; at the end of the pipe without it (the supervisor died: the kernel closes the pipe of a
+#: process killed even by SIGKILL) it kills every group it was told of.
+_WATCHDOG = 'while read -r g; do [ "$g" = end ] && exit 0; set -- "$@" "$g"; done; for g; do kill -9 -"$g"; done'
+
+
 @dataclass
 class ProcessGroup:
-    """The processes of one job (one per rank for distributed jobs), each in its own session."""
+    """The processes of one job (one per rank for distributed jobs), each in its own session, and
+    their watchdog: a job's processes do not outlive its supervisor.
+
+    The watchdog is the first line: it stops the whole process tree the moment the supervisor dies,
+    grandchildren included (``PR_SET_PDEATHSIG`` would reach only the shell, and needs a
+    ``preexec_fn``, unsafe in the supervisor's threads). The second line is the reaper
+    (services/jobs.py), which kills the groups recorded in the job's ``process_groups`` file.
+    """
 
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    watchdog: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, command: str, cwd: Path, envs: list[dict[str, str]], logs: list[IO[bytes]]) -> ProcessGroup:
+    def start(cls, command: str, cwd: Path, envs: list[dict[str, str]], logs: list[IO[bytes]],
+              record: Path | None = None) -> ProcessGroup:  # fmt: skip
+        """Start ``command`` once per environment. ``record``: a file to write the process groups'
+        ids to, for whoever finds this process dead (the reaper)."""
         group = cls()
+        # The watchdog is started first and told of each process the moment it exists: a
+        # supervisor killed at any moment after a command started leaves nothing running.
+        group.watchdog = _start_watchdog()
         for env, log in zip(envs, logs, strict=True):
-            group.processes.append(
-                subprocess.Popen(
-                    ["bash", "-c", command],
-                    cwd=cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )  # fmt: skip
-            )
+            process = subprocess.Popen(
+                ["bash", "-c", command],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+            group._tell_watchdog(str(process.pid))
+            group.processes.append(process)
+            if record is not None:
+                record.write_text(" ".join(str(p.pid) for p in group.processes))
         return group
 
+    def _tell_watchdog(self, line: str) -> None:
+        if self.watchdog is None or self.watchdog.stdin is None:
+            return
+        try:
+            self.watchdog.stdin.write(line.encode() + b"\n")
+            self.watchdog.stdin.flush()
+        except (OSError, ValueError):  # the watchdog is gone: the reaper is still there
+            self.watchdog = None
+
+    def close(self) -> None:
+        """Dismiss the watchdog: the processes ended, or were stopped, with the supervisor alive
+        (what they left running in the background is left, as before there was a watchdog).
+        ``poll`` and ``kill`` do it when the processes have ended."""
+        watchdog, self.watchdog = self.watchdog, None
+        if watchdog is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            assert watchdog.stdin is not None
+            watchdog.stdin.write(b"end\n")
+            watchdog.stdin.close()
+        # Not waited for here (about 1 ms a job): it exits at once, and is reaped at the next close.
+        _dismissed[:] = [w for w in _dismissed if w.poll() is None]
+        _dismissed.append(watchdog)
+
     def poll(self) -> int | None:
-        """None while any process runs; else the first non-zero exit code, or 0."""
+        """None while any process runs; else the first non-zero exit code, or 0 (and the watchdog
+        is dismissed)."""
         codes = [p.poll() for p in self.processes]
         if any(c is None for c in codes):
             failed = [c for c in codes if c not in (None, 0)]
@@ -118,6 +166,7 @@ class ProcessGroup:
                 self.kill()
                 return failed[0]
             return None
+        self.close()
         return next((c for c in codes if c != 0), 0)
 
     def wait(self, timeout_s: float) -> int | None:
@@ -150,6 +199,21 @@ class ProcessGroup:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        self.close()
+
+
+#: Watchdogs told to end, not yet reaped.
+_dismissed: list[subprocess.Popen[bytes]] = []
+
+
+def _start_watchdog() -> subprocess.Popen[bytes] | None:
+    try:
+        return subprocess.Popen(
+            ["/bin/sh", "-c", _WATCHDOG], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    except OSError:  # no /bin/sh: the reaper alone stops what a dead supervisor left
+        return None
 
 
 def _wait_for_any(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:

@@ -12,7 +12,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from smalt.entities import CommandJob, Data, Environment, Input, JobStatus, Model, Output, PipelineJob
 from smalt.entities.environment import InlineEnvironment
 from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
-from smalt.execution import Doorbell, detached, pid_alive, stop_process_groups
+from smalt.execution import Doorbell, detached, pid_alive, ring, ring_all, stop_process_groups
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
@@ -32,7 +32,16 @@ from smalt.specs import DatastoreUri, is_local_path, parse_asset_ref, parse_data
 from smalt.store import Edge, JobRecord
 from smalt.store.tracking import MetricRecord, RunData
 
+#: A job whose owner (its supervisor, its pipeline's driver) has not beaten for this long is taken
+#: as dead, wherever it runs; on the job's own host a dead pid says so at once.
 STALE_AFTER = timedelta(seconds=60)
+#: How long a started job may wait for the process started for it to take it (record its pid);
+#: past that the start is taken as lost (its starter died first) and made again.
+SPAWN_GRACE = timedelta(seconds=5)
+#: How many times a pipeline whose driver died gets a new one before it is failed instead.
+MAX_NEW_DRIVERS = 3
+#: The journal, in a job's folder, of the outputs whose publishing began (supervisor.py, "Publishing").
+PUBLISHING = "publishing"
 #: The named pipe in a pipeline's job folder that its driver waits on (execution/doorbell.py).
 DOORBELL = "driver.bell"
 #: The folder of a job holding the doorbells of whoever follows it (rung when it ends).
@@ -456,36 +465,107 @@ class JobService:
         with self._ws.store.transaction(write=True) as tx:
             tx.jobs.touch(name, archived=True)
 
-    def reap_stale(self) -> NameList:
-        """Mark Failed (NotResponding) every active job whose supervisor is gone. Returns their names."""
+    def reap_stale(self, records: Iterable[JobRecord] | None = None) -> NameList:
+        """Settle every active job whose owner, its supervisor or its pipeline's driver, is gone, so
+        that no job stays active for nothing; the names of the jobs it settled or started again.
+
+        The owner is gone when the pid it recorded is not alive (on the job's host), when its
+        heartbeat is older than STALE_AFTER, or, for a job started but never taken (its starter died
+        before the process it started took it), after SPAWN_GRACE. Then:
+
+        - a pipeline gets a new driver, which goes on from its steps' statuses: what completed stays
+          completed, what runs is waited for, what waits is started (after MAX_NEW_DRIVERS, or on
+          another host, it is Failed, NotResponding, and its steps that never started Canceled);
+        - a job started but never taken is started again;
+        - a job left Finalizing is settled in this process (supervisor.py, "Publishing"):
+          Completed with its outputs published, or Failed with none;
+        - any other job is Failed (NotResponding), or Canceled if a cancel was asked, and the
+          processes it left are killed.
+
+        Taking a job over is a compare-and-set on its owner, so reapers running at once (commands, a
+        server, drivers) never settle one job twice. ``records``: only these jobs (a driver reaps its
+        own steps); by default every active job.
+        """
         now = datetime.now(UTC)
         host = socket.gethostname()
-        with self._ws.store.transaction() as tx:
-            active = tx.jobs.in_states(JobStatus.ACTIVE)
-        reaped: NameList = []
-        # Runs that MLflow clients created have no supervisor: their client owns their status. A
-        # pipeline step that has not started is its driver's to start (or to cancel).
-        waiting = {r.name for r in active if r.parent_name is not None and r.status == JobStatus.NOT_STARTED}
-        for record in (r for r in active if r.type != "run" and r.name not in waiting):
-            local = record.spec.get("runtime", {}).get("host") == host
-            gone = local and record.supervisor_pid is not None and not pid_alive(record.supervisor_pid)
-            beat = record.heartbeat_at or record.created_at
-            if not gone and now - beat < STALE_AFTER:
+        if records is None:
+            with self._ws.store.transaction() as tx:
+                records = tx.jobs.in_states(JobStatus.ACTIVE)
+        settled: NameList = []
+        # Runs that MLflow clients created have no supervisor: their client owns their status.
+        for record in (r for r in records if r.type != "run" and r.status in JobStatus.ACTIVE):
+            local = (record.spec.get("runtime") or {}).get("host") == host
+            gone = _owner_gone(record, local, now)
+            if gone is None:
                 continue
-            error = {
-                "cause": "platform", "code": JobStatus.NOT_RESPONDING,
-                "message": f"NotResponding: the job's supervisor (pid {record.supervisor_pid}) stopped "
-                f"without recording a final status; last heartbeat {beat.isoformat()}.",
-            }  # fmt: skip
+            try:
+                if not self._reap(record, gone, local, now):
+                    continue
+            except Exception:  # noqa: BLE001, S112 - never fail the command that reaps; the next reaper retries
+                continue
+            settled.append(record.name)
+            if record.parent_name is not None:  # its pipeline's driver decides at once what comes next
+                parent = job_folder(self._ws, record.parent_name)
+                ring(parent / DOORBELL)
+                ring_all(parent / WATCHERS)
+        return settled
+
+    def _reap(self, record: JobRecord, gone: str, local: bool, now: datetime) -> bool:
+        """Settle one job whose owner is ``gone`` ("dead" or "unstarted"); whether this call did."""
+        folder = job_folder(self._ws, record.name)
+        runtime = record.spec.get("runtime") or {}
+        if record.type == "pipeline":
+            # (One recorded but never started, ``start=False``, has no heartbeat: it is not started here.)
+            if local and record.heartbeat_at is not None and int(runtime.get("new_drivers", 0)) < MAX_NEW_DRIVERS:
+                return self._restart(record, "smalt.services.pipelines", folder / "driver.log", now)
+        elif gone == "unstarted" and record.status != JobStatus.CANCEL_REQUESTED:
+            return self._restart(record, "smalt.services.supervisor", folder / "supervisor.log", now)
+        elif record.status == JobStatus.FINALIZING or (
+            record.status == JobStatus.CANCEL_REQUESTED and (folder / PUBLISHING).exists()
+        ):
             with self._ws.store.transaction(write=True) as tx:
-                if tx.jobs.transition(record.name, JobStatus.FAILED, only_from=[record.status], error=error,
-                                      end_time=now):  # fmt: skip
-                    reaped.append(record.name)
-            if local and record.name in reaped:
-                stop_process_groups(job_folder(self._ws, record.name) / "process_groups")
-            if record.type == "pipeline" and record.name in reaped:
-                self._cancel_unstarted(record.name, "its pipeline's driver stopped")
-        return reaped
+                if not tx.jobs.claim(record.name, os.getpid(), holder=record.supervisor_pid, heartbeat_at=now,
+                                     beat_before=None if record.supervisor_pid else now - SPAWN_GRACE):  # fmt: skip
+                    return False
+            from smalt.services.supervisor import Supervisor
+
+            Supervisor(self._ws, record.name).resolve()
+            return True
+        canceled = record.status == JobStatus.CANCEL_REQUESTED
+        beat = record.heartbeat_at or record.created_at
+        error = {
+            "cause": "user" if canceled else "platform", "code": JobStatus.NOT_RESPONDING,
+            "message": f"NotResponding: the job's supervisor (pid {record.supervisor_pid}) stopped "
+            f"without recording a final status; last heartbeat {beat.isoformat()}."
+            + (" It was being canceled." if canceled else ""),
+        }  # fmt: skip
+        with self._ws.store.transaction(write=True) as tx:
+            if not tx.jobs.transition(record.name, JobStatus.CANCELED if canceled else JobStatus.FAILED,
+                                      only_from=[record.status], error=error, end_time=now):  # fmt: skip
+                return False
+        if local:
+            stop_process_groups(folder / "process_groups")
+        if record.type == "pipeline":
+            self._cancel_unstarted(record.name, "its pipeline's driver stopped")
+        ring_all(folder / WATCHERS)
+        return True
+
+    def _restart(self, record: JobRecord, module: str, log: Path, now: datetime) -> bool:
+        """Start a new owner (``module``: a supervisor, a driver) for a job whose owner is gone, if
+        this call wins the job (compare-and-set on the owner it saw); the new one takes it."""
+        with self._ws.store.transaction(write=True) as tx:
+            if record.supervisor_pid is None:
+                took = tx.jobs.claim(record.name, None, holder=None, beat_before=now - SPAWN_GRACE, heartbeat_at=now)
+            else:
+                took = tx.jobs.claim(record.name, None, holder=record.supervisor_pid, heartbeat_at=now)
+            current = tx.jobs.get(record.name) if took and record.type == "pipeline" else None
+            if current is not None:
+                runtime = current.spec.get("runtime") or {}
+                runtime = {**runtime, "new_drivers": int(runtime.get("new_drivers", 0)) + 1}
+                tx.jobs.touch(record.name, spec={**current.spec, "runtime": runtime})
+        if took:
+            start_detached(self._ws, module, record.name, log)
+        return took
 
     def _cancel_unstarted(self, pipeline: str, why: str) -> None:
         """Mark the steps of ``pipeline`` that never started Canceled, with why as their run reason."""
@@ -606,6 +686,24 @@ class JobService:
             got.replace(final)
         shutil.rmtree(aside)
         return final
+
+
+def _owner_gone(record: JobRecord, local: bool, now: datetime) -> str | None:
+    """Why the owner of active job ``record`` is gone: "dead" (its pid is not alive, or it stopped
+    beating), "unstarted" (the process started for it never took it); None while it is there."""
+    if record.supervisor_pid is not None:
+        if local and not pid_alive(record.supervisor_pid):
+            return "dead"
+        return "dead" if now - (record.heartbeat_at or record.created_at) >= STALE_AFTER else None
+    if record.parent_name is not None and record.status == JobStatus.NOT_STARTED:
+        return None  # a step that has not started is its driver's to start (or to cancel)
+    if record.heartbeat_at is None:  # recorded but never started
+        return "dead" if now - record.created_at >= STALE_AFTER else None
+    if now - record.heartbeat_at < SPAWN_GRACE:
+        return None
+    if local:
+        return "unstarted"
+    return "dead" if now - record.heartbeat_at >= STALE_AFTER else None
 
 
 def _order_key(order_by: str) -> tuple[str, str, bool]:

@@ -7,7 +7,13 @@ driver process (forked, like a supervisor) owns the pipeline: it starts each ste
 waits for has ended, reuses an earlier step's outputs when nothing that decides them changed,
 skips the branch of a condition that was not taken, stops on a failure (or goes on, with
 ``continue_on_step_failure``), and ends the pipeline. Each started step gets its own supervisor, so
-a step outlives a killed driver; the driver's heartbeat lets the next smalt command find it dead.
+a step outlives a killed driver.
+
+A driver holds no state of its own: each round it reads the steps' statuses and acts on them. So a
+driver that died is replaced, not mourned: the reaper that finds it dead (its pid, or its heartbeat;
+``JobService.reap_stale``) starts a new one, which takes the pipeline (compare-and-set on its
+owner) and goes on where the steps are. A driver is in turn the reaper of its steps: every
+heartbeat it settles those whose supervisor died, so a pipeline ends without any smalt command.
 """
 
 from __future__ import annotations
@@ -224,6 +230,10 @@ def _step_job(step: Step, name: str, experiment: str, datastore: str | None = No
 
 
 # -- the driver ---------------------------------------------------------------------------------
+class _Replaced(Exception):
+    """Another driver has taken the pipeline over from this one."""
+
+
 class Driver:
     """Runs one pipeline: starts, reuses, skips and cancels its steps, and ends it."""
 
@@ -244,26 +254,37 @@ class Driver:
         self._beat_at = 0.0
         self.bell: Doorbell | None = None
 
-    def _beat(self) -> None:
+    def _beat(self, children: list[JobRecord] | None = None) -> None:
+        """The heartbeat, every HEARTBEAT_S; with ``children`` (the steps as just read), the steps
+        whose supervisor died are settled too."""
         if time.monotonic() - self._beat_at >= HEARTBEAT_S:
             self._beat_at = time.monotonic()
             with self.ws.store.transaction(write=True) as tx:
-                tx.jobs.touch(self.name, heartbeat_at=datetime.now(UTC))
+                mine = tx.jobs.claim(self.name, os.getpid(), holder=os.getpid(), heartbeat_at=datetime.now(UTC))
+            if not mine:  # taken as dead (it hung past STALE_AFTER) and replaced: the new driver goes on
+                raise _Replaced
+            if children:
+                self.jobs.reap_stale(children)
 
     def run(self) -> None:
+        now = datetime.now(UTC)
         with self.ws.store.transaction(write=True) as tx:
-            tx.jobs.touch(self.name, supervisor_pid=os.getpid(), heartbeat_at=datetime.now(UTC))
-            started = tx.jobs.transition(self.name, JobStatus.RUNNING, only_from=[JobStatus.NOT_STARTED],
-                                         start_time=datetime.now(UTC))  # fmt: skip
+            # Another driver has the pipeline (a new one started by a reaper, and a late first one).
+            if not tx.jobs.claim(self.name, os.getpid(), holder=None, heartbeat_at=now):
+                return
+            tx.jobs.transition(self.name, JobStatus.RUNNING, only_from=[JobStatus.NOT_STARTED], start_time=now)
+            status = tx.jobs.status(self.name)
         self._beat_at = time.monotonic()
-        if not started:
-            self._finish_canceled()
+        if status not in JobStatus.ACTIVE:
             return
+        # Running (this driver replaces one that died) or CancelRequested: the loop goes on from there.
         try:
             folder = job_folder(self.ws, self.name)
             folder.mkdir(parents=True, exist_ok=True)
             self.bell = Doorbell(folder / DOORBELL)
             self._loop()
+        except _Replaced:
+            self.bell = None  # left as it is: the path is the new driver's bell too (its fds go with this process)
         except BaseException as exc:  # noqa: BLE001 - every failure must end in a final status
             import traceback
 
@@ -276,10 +297,10 @@ class Driver:
 
     def _loop(self) -> None:
         while True:
-            self._beat()
             with self.ws.store.transaction() as tx:
                 pipeline_status = tx.jobs.status(self.name)
                 children = {r.spec.get("step", {}).get("key", r.display_name): r for r in tx.jobs.children(self.name)}
+            self._beat(list(children.values()))
             if pipeline_status == JobStatus.CANCEL_REQUESTED:
                 self._finish_canceled()
                 return
@@ -532,7 +553,7 @@ class Driver:
                 active = [c for c in tx.jobs.children(self.name) if c.status in JobStatus.ACTIVE]
             if not active:
                 return
-            self._beat()
+            self._beat(active)
             time.sleep(0.05)
 
     def _publish_outputs(self) -> None:

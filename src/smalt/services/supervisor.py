@@ -1,9 +1,30 @@
 """One supervisor process per job: it owns the job's life from Queued to its final status.
 
-Run as ``python -m smalt.services.supervisor WORKSPACE JOB``. It writes a heartbeat every few
-seconds; if it dies, the next smalt command marks the job Failed (NotResponding). The job's
-command runs in its own session, so cancel and timeout stop the whole process tree. Outputs are
-written to a local folder and published to the datastore only when the command succeeded.
+Run as ``python -m smalt.services.supervisor WORKSPACE JOB``. It takes the job by recording its
+pid, compare-and-set (a second supervisor started for the same job leaves at once), and writes a
+heartbeat every few seconds. The job's command runs in its own session, so cancel and timeout stop
+the whole process tree, and under a watchdog that stops that tree the moment the supervisor dies
+(``execution/local.py``). A job whose supervisor died is settled by a reaper
+(``JobService.reap_stale``): the next smalt command, a pipeline's driver for its steps, and
+``smalt server`` every few seconds.
+
+Publishing. Outputs are written to local folders (``jobs/<name>/outputs/<port>``) and published
+only for a job that ends Completed, in this order:
+
+1. the command succeeded: the job is recorded Finalizing, a claim that its outputs are complete
+   in their local folders and are being published;
+2. each output's port is added to the journal ``jobs/<name>/publishing``, then the output is
+   published (renamed into the datastore, or uploaded with a completion marker); an output with a
+   ``name`` is then registered as a data asset or a model;
+3. the job is recorded Completed.
+
+A supervisor that dies during 1-3 leaves the job Finalizing, and the reaper that finds it does 2
+and 3 again (``Supervisor.resolve``): an output whose local folder is gone was moved into place by
+the earlier try, and one registered already (its lineage says so) is not registered again. When
+publishing cannot finish (a registration conflicts, an output was lost, the local folders are on
+another machine, a cancel came), every output the journal names is deleted and every asset the
+job registered is archived *before* the job is recorded Failed (or Canceled). So a published
+output always belongs to a job that is Completed or Finalizing, and Finalizing always ends.
 """
 
 from __future__ import annotations
@@ -12,6 +33,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -23,13 +45,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from smalt.entities import CommandJob, Data, Entity, Input, JobStatus, Model
+from smalt.entities.environment import inherited_variables
 from smalt.entities.io import PRIMITIVE_TYPES
-from smalt.errors import NotFoundError, SmaltError
+from smalt.errors import BackendError, NotFoundError, SmaltError
 from smalt.execution import ProcessGroup, acquire_slot, ring, ring_all
+from smalt.execution.detached import crash_point
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
-from smalt.services.jobs import DOORBELL, WATCHERS, JobService, job_folder
+from smalt.services.jobs import DOORBELL, PUBLISHING, WATCHERS, JobService, job_folder
 from smalt.services.tracking import run_artifact_path
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, keep_open, open_kept, open_workspace
 from smalt.specs import parse_datastore_uri
@@ -44,6 +68,22 @@ _FILE_OUTPUTS = ("uri_file", *PRIMITIVE_TYPES)
 _MODEL_TYPES = ("mlflow_model", "custom_model", "triton_model")
 POLL_S = 0.02
 _LOG_TAIL_LINES = 20
+#: A failed job's log tail is kept with its record and returned by every list: bounded in bytes
+#: too, whatever the command printed (one line of 50 MB included).
+_LOG_TAIL_BYTES, _LOG_LINE_CHARS = 4096, 400
+
+
+def log_tail(log: Path) -> str:
+    """The last lines of ``log``, read from its end: at most 20 lines, each cut to 400 characters,
+    4 KiB in all."""
+    with log.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - _LOG_TAIL_BYTES))
+        data = handle.read(_LOG_TAIL_BYTES)
+    lines = data.decode("utf-8", "replace").splitlines()[-_LOG_TAIL_LINES:]
+    kept = [line if len(line) <= _LOG_LINE_CHARS else line[:_LOG_LINE_CHARS] + " [...]" for line in lines]
+    return "\n".join(kept)[-_LOG_TAIL_BYTES:]
 
 
 class TrackingEndpoint:
@@ -114,6 +154,10 @@ class _Stop(Exception):
     """The job was canceled while the supervisor waited or prepared."""
 
 
+class _NotOurs(Exception):
+    """Another supervisor took the job first (one started again by a reaper, and the late first)."""
+
+
 class Supervisor:
     def __init__(self, workspace: WorkspaceContext, name: str) -> None:
         self.ws = workspace
@@ -133,12 +177,14 @@ class Supervisor:
             return tx.jobs.transition(self.name, to, only_from=only_from, **values)
 
     def _claim(self, *, preparing: bool, environment: str) -> tuple[bool, bool]:
-        """Record this supervisor (pid, heartbeat) and the job Queued; with ``preparing``, also
-        Preparing. Whether the job was not canceled meanwhile, and whether the lineage of the
-        ``environment`` digest is recorded already (asked here: one transaction fewer)."""
+        """Take the job: record this supervisor (pid, heartbeat) as its owner if it has none (else
+        _NotOurs), and the job Queued; with ``preparing``, also Preparing. Whether the job was not
+        canceled meanwhile, and whether the lineage of the ``environment`` digest is recorded
+        already (asked here: one transaction fewer)."""
         now = datetime.now(UTC)
         with self.ws.store.transaction(write=True) as tx:
-            tx.jobs.touch(self.name, supervisor_pid=os.getpid(), heartbeat_at=now)
+            if not tx.jobs.claim(self.name, os.getpid(), holder=None, heartbeat_at=now):
+                raise _NotOurs
             tx.jobs.transition(self.name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED])
             claimed = not preparing or tx.jobs.transition(self.name, JobStatus.PREPARING, only_from=[JobStatus.QUEUED],
                                                           start_time=now)  # fmt: skip
@@ -237,23 +283,133 @@ class Supervisor:
                 self._finish(JobStatus.FAILED, {"cause": "user", "message": message, "exit_code": code,
                                                 "log_tail": self._log_tail()})  # fmt: skip
                 return
+            # The run's artifacts are not outputs: a failed job has them too.
+            self._collect_artifacts(workdir)
             if not self._move(JobStatus.FINALIZING, {JobStatus.RUNNING}):
                 raise _Stop
-            self._publish(job, outputs)
-            self._collect_artifacts(workdir)
-            self._finish(JobStatus.COMPLETED)
+            crash_point("supervisor.finalizing")
+            self._finalize(job)
+        except _NotOurs:
+            print(f"smalt: supervisor {self._owner()} has job {self.name}; this one ({os.getpid()}) leaves")
         except _Stop:
             self._finish(JobStatus.CANCELED)
         except BaseException as exc:  # noqa: BLE001 - every failure must end in a final status
-            with open(self.logs / "supervisor_error.txt", "w") as handle:
-                traceback.print_exc(file=handle)
-            message = exc.message if isinstance(exc, SmaltError) else f"{type(exc).__name__}: {exc}"
-            self._finish(JobStatus.FAILED, {"cause": "platform", "message": message,
+            self._keep_traceback()
+            self._finish(JobStatus.FAILED, {"cause": "platform", "message": _message(exc),
                                             "log_tail": self._log_tail()})  # fmt: skip
         finally:
             self._stop_beat.set()
             if slot is not None:
                 slot.release()
+
+    def _owner(self) -> int | None:
+        with self.ws.store.transaction() as tx:
+            record = tx.jobs.get(self.name)
+        return record.supervisor_pid if record is not None else None
+
+    def _keep_traceback(self) -> None:
+        with open(self.logs / "supervisor_error.txt", "w") as handle:
+            traceback.print_exc(file=handle)
+
+    # -- publishing (the module docstring says why in this order) --------------------------------
+    def _finalize(self, job: CommandJob) -> None:
+        """Publish the outputs and record the job Completed; if they cannot all be published, take
+        back what was, then record the job Failed."""
+        try:
+            self._publish(job)
+            crash_point("supervisor.published")
+        except BaseException as exc:  # noqa: BLE001 - a job left Finalizing would wait for a reaper
+            self._keep_traceback()
+            self._give_up(job, JobStatus.FAILED, f"publishing its outputs failed: {_message(exc)}")
+            return
+        self._finish(JobStatus.COMPLETED)
+
+    def _publish(self, job: CommandJob) -> None:
+        """Publish each output; one with a ``name`` is registered as a data asset, or as a model
+        when its type is a model type, linked to this job (lineage). Done again after a crash, it
+        does only what is left."""
+        journal = self.folder / PUBLISHING
+        begun = set(journal.read_text().split()) if journal.exists() else set()
+        registered: set[str | None] = set()
+        if any(o.name and o.type not in PRIMITIVE_TYPES for o in job.outputs.values()):
+            with self.ws.store.transaction() as tx:
+                registered = {e.port for e in tx.lineage.out_of([f"job:{self.name}"]) if e.relation == "output"}
+        for port, output in job.outputs.items():
+            assert output.path is not None
+            staged = self.folder / "outputs" / port  # a uri_file output is a file inside it
+            if staged.exists():
+                if port not in begun:
+                    with open(journal, "a") as handle:
+                        handle.write(port + "\n")
+                self.datastores.promote(staged, output.path, consume=True)
+            elif port not in begun or not self.datastores.exists(output.path):
+                raise BackendError(f"Output '{port}' of job {self.name} was lost: its folder {staged} is gone "
+                                   f"and nothing was published at {output.path}.")  # fmt: skip
+            if not output.name or output.type in PRIMITIVE_TYPES or port in registered:
+                continue
+            description = f"Output '{port}' of job {self.name}"
+            if output.type in _MODEL_TYPES:
+                model = Model(name=output.name, version=output.version, path=output.path, type=output.type,
+                              job_name=self.name, description=description)  # fmt: skip
+                AssetService(self.ws, Model).create_or_update(model, produced_by=(self.name, port))
+                continue
+            data_type = output.type if output.type in ("uri_file", "uri_folder", "mltable") else "uri_folder"
+            path = output.path.rstrip("/") + f"/{port}" if output.type == "uri_file" else output.path
+            registered_data = Data(name=output.name, version=output.version, path=path, type=data_type,
+                                   description=description)  # fmt: skip
+            AssetService(self.ws, Data).create_or_update(registered_data, produced_by=(self.name, port))
+
+    def _give_up(self, job: CommandJob, status: str, why: str) -> None:
+        """Take back every output the journal names (deleted) and every asset the job registered
+        (archived), then record ``status``: never the other way round."""
+        journal = self.folder / PUBLISHING
+        left = []
+        for port in journal.read_text().split() if journal.exists() else []:
+            output = job.outputs.get(port)
+            uri = parse_datastore_uri(output.path) if output is not None and output.path else None
+            if uri is None:
+                continue
+            location = self.datastores.location(uri.datastore)
+            target = location.join(uri.path).rstrip("/")
+            try:
+                if location.fs.exists(target):
+                    location.fs.rm(target, recursive=True)
+            except OSError:
+                left.append(str(output.path) if output is not None else port)
+        with self.ws.store.transaction(write=True) as tx:
+            for edge in tx.lineage.out_of([f"job:{self.name}"]):
+                if edge.relation == "output":
+                    kind, _, node = edge.dst.partition(":")
+                    asset, _, version = node.rpartition(":")
+                    tx.assets.set_archived(kind, asset, version, True)
+        unpublished = "nothing it published is left" if not left else f"could not remove {', '.join(left)}"
+        cause = "user" if status == JobStatus.CANCELED else "platform"
+        self._finish(status, {"cause": cause, "message": f"{why}; {unpublished}", "log_tail": self._log_tail()})
+
+    def resolve(self) -> None:
+        """Settle a job whose supervisor died while it was Finalizing (or CancelRequested after
+        that), in this process: its caller, a reaper, has taken the job. Publishing is done again
+        (Completed) where the outputs' local folders are here; otherwise what was published is
+        taken back (Failed, or Canceled if a cancel was asked)."""
+        job = self._read()
+        assert self.record is not None
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "supervisor.log", "a") as log:
+            log.write(f"smalt: the supervisor (pid {self.record.supervisor_pid}) died while it published the "
+                      f"outputs; process {os.getpid()} settles the job\n")  # fmt: skip
+        here = (self.record.spec.get("runtime") or {}).get("host") == socket.gethostname()
+        beat = threading.Thread(target=self._beat, daemon=True)  # a long upload must not look dead
+        beat.start()
+        try:
+            if self.record.status == JobStatus.FINALIZING and here:
+                self._finalize(job)
+            elif self.record.status == JobStatus.FINALIZING:
+                self._give_up(job, JobStatus.FAILED, "its supervisor on another machine died while it published "
+                                                     "the outputs, which were staged there")  # fmt: skip
+            else:
+                self._give_up(job, JobStatus.CANCELED, "canceled while its outputs were published")
+        finally:
+            self._stop_beat.set()
 
     def _say(self, line: str) -> None:
         with open(self.logs / "std_log.txt", "a") as handle:
@@ -278,7 +434,7 @@ class Supervisor:
 
     def _materialise(self, job: CommandJob) -> tuple[Path, dict[str, str | None], dict[str, str]]:
         if job.code:
-            snapshot = self.datastores.download(job.code, self.folder / "snapshot")
+            snapshot = self.datastores.download(job.code, self.folder / "snapshot", verify=True)
             workdir = snapshot if snapshot.is_dir() else snapshot.parent
         else:
             workdir = self.folder / "wd"
@@ -318,7 +474,7 @@ class Supervisor:
     def _environment(self, job: CommandJob, python: str, inputs: dict[str, str | None],
                      outputs: dict[str, str], tracking: TrackingEndpoint) -> dict[str, str]:  # fmt: skip
         venv_bin = str(Path(python).parent)
-        env = {**os.environ, **job.environment_variables}
+        env = {**inherited_variables(), **job.environment_variables}
         env.pop("SMALT_WORKSPACE", None)
         assert self.record is not None
         env.update(tracking.environment(self.name, self.record.experiment_id))
@@ -373,10 +529,10 @@ class Supervisor:
         handles: list[IO[bytes]] = [open(self.logs / n, "ab") for n in names]  # noqa: SIM115
         timeout = job.limits.timeout if job.limits else None
         started = time.monotonic()
+        group: ProcessGroup | None = None
         try:
-            group = ProcessGroup.start(command, workdir, envs, handles)
             # Recorded so that whoever finds this supervisor dead can stop what it started.
-            (self.folder / "process_groups").write_text(" ".join(str(p.pid) for p in group.processes))
+            group = ProcessGroup.start(command, workdir, envs, handles, record=self.folder / "process_groups")
             while True:
                 code = group.wait(POLL_S)
                 if code is not None:
@@ -388,29 +544,10 @@ class Supervisor:
                     group.kill()
                     return -1, f"the job ran past its limits.timeout of {timeout} s and was stopped"
         finally:
+            if group is not None:
+                group.close()
             for handle in handles:
                 handle.close()
-
-    def _publish(self, job: CommandJob, outputs: dict[str, str]) -> None:
-        """Publish each output; one with a ``name`` is registered as a data asset, or as a model
-        when its type is a model type, linked to this job (lineage)."""
-        for port, output in job.outputs.items():
-            assert output.path is not None
-            local = Path(outputs[port])
-            self.datastores.promote(local.parent if output.type in _FILE_OUTPUTS else local, output.path, consume=True)
-            if not output.name or output.type in PRIMITIVE_TYPES:
-                continue
-            description = f"Output '{port}' of job {self.name}"
-            if output.type in _MODEL_TYPES:
-                model = Model(name=output.name, version=output.version, path=output.path, type=output.type,
-                              job_name=self.name, description=description)  # fmt: skip
-                AssetService(self.ws, Model).create_or_update(model, produced_by=(self.name, port))
-                continue
-            data_type = output.type if output.type in ("uri_file", "uri_folder", "mltable") else "uri_folder"
-            path = output.path.rstrip("/") + f"/{port}" if output.type == "uri_file" else output.path
-            registered = Data(name=output.name, version=output.version, path=path, type=data_type,
-                              description=description)  # fmt: skip
-            AssetService(self.ws, Data).create_or_update(registered, produced_by=(self.name, port))
 
     def _collect_artifacts(self, workdir: Path) -> None:
         """Publish the command's ``./outputs`` and ``./logs`` and the job's own logs as its artifacts,
@@ -432,8 +569,7 @@ class Supervisor:
         logs = sorted(self.logs.glob("std_log*.txt"))
         if not logs:
             return ""
-        lines = logs[-1].read_text(errors="replace").splitlines()
-        return "\n".join(lines[-_LOG_TAIL_LINES:])
+        return log_tail(logs[-1])
 
 
 def _free_port() -> int:
@@ -468,7 +604,7 @@ def warm_workspace(workspace: Path) -> None:
     context = open_workspace(workspace, create=False)
     nobody, now = "-", datetime.now(UTC)
     with context.store.transaction(write=True) as tx:
-        tx.jobs.touch(nobody, supervisor_pid=0, heartbeat_at=now)
+        tx.jobs.claim(nobody, 0, holder=None, heartbeat_at=now)
         tx.jobs.transition(nobody, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED])
         tx.jobs.transition(nobody, JobStatus.PREPARING, only_from=[JobStatus.QUEUED], start_time=now)
         tx.jobs.transition(nobody, JobStatus.COMPLETED, only_from=JobStatus.ACTIVE, end_time=now, error=None)
@@ -480,6 +616,16 @@ def warm_workspace(workspace: Path) -> None:
         JobService(context).get(nobody)
     DatastoreService(context).get(DEFAULT_DATASTORE)
     keep_open(context)
+
+
+def reap_workspace(workspace: Path) -> None:
+    """Settle the jobs of ``workspace`` whose supervisor or driver died: what a fork server runs,
+    every few seconds, for the process that keeps it (``smalt server``; execution/detached.py)."""
+    JobService(open_kept(workspace)).reap_stale()
+
+
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, SmaltError) else f"{type(exc).__name__}: {exc}"
 
 
 def main(argv: list[str]) -> int:

@@ -160,6 +160,17 @@ class JobRepository:
         result = self._connection.execute(statement.values(status=to, last_modified_at=datetime.now(UTC), **values))
         return bool(result.rowcount)
 
+    def claim(self, name: str, pid: int | None, *, holder: int | None, beat_before: datetime | None = None,
+              **values: Any) -> bool:  # fmt: skip
+        """Record ``pid`` as the process that owns the job (its supervisor, its driver; None: nobody
+        yet), and ``values``, if ``holder`` owns it now (None: nobody) and, with ``beat_before``, its
+        heartbeat is older than that. Compare-and-set: of two processes that claim a job, one wins."""
+        owner = jobs.c.supervisor_pid
+        statement = update(jobs).where(jobs.c.name == name, owner.is_(None) if holder is None else owner == holder)
+        if beat_before is not None:
+            statement = statement.where(jobs.c.heartbeat_at < beat_before)
+        return bool(self._connection.execute(statement.values(supervisor_pid=pid, **values)).rowcount)
+
     def touch(self, name: str, **values: Any) -> None:
         """Update columns other than the status (heartbeat, pid, spec)."""
         self._connection.execute(update(jobs).where(jobs.c.name == name).values(**values))
