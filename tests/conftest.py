@@ -41,6 +41,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "MLFLOW_TRACKING_TOKEN",
         "MLFLOW_EXPERIMENT_NAME",
         "MLFLOW_REGISTRY_URI",
+        "XDG_CACHE_HOME",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(cwd)

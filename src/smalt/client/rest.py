@@ -82,9 +82,12 @@ class RestClient:
         query: list[tuple[str, str]] = [("file", inside), ("origin", origin)]
         query += [("name", name)] if name else []
         query += [("set", item) for item in overrides or []]
-        headers = {**self._headers, "Content-Type": "application/x-tar"}
-        response = self._send("POST", f"{path}?{urllib.parse.urlencode(query)}", archive, headers=headers)
-        data = response.read()
+        with archive:
+            size = archive.seek(0, os.SEEK_END)
+            archive.seek(0)
+            headers = {**self._headers, "Content-Type": "application/x-tar", "Content-Length": str(size)}
+            response = self._send("POST", f"{path}?{urllib.parse.urlencode(query)}", archive, headers=headers)
+            data = response.read()
         if response.status >= 400:
             raise _error(response.status, data, self.url)
         return json.loads(data)
@@ -134,7 +137,8 @@ class RestClient:
     def _send(
         self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None
     ) -> http.client.HTTPResponse:
-        payload = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        # A submission's archive is sent as it is (a file: read in blocks); anything else as JSON.
+        payload = body if body is None or hasattr(body, "read") else json.dumps(body).encode()
         try:
             self._connection.request(method, self._base + path, body=payload, headers=headers or self._headers)
             return self._connection.getresponse()

@@ -38,7 +38,13 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Description = Annotated[str, Field(max_length=8192)]
 DisplayName = Annotated[str, Field(max_length=256)]
 ExperimentName = Annotated[str, Field(min_length=1, max_length=256)]
-StrDict = Annotated[dict[str, str], BeforeValidator(_str_dict)]
+#: Tags, properties and environment variables: at most 1,000 entries, keys of 256 characters and
+#: values of 32 KiB.
+StrDict = Annotated[
+    dict[Annotated[str, Field(max_length=256)], Annotated[str, Field(max_length=32_768)]],
+    BeforeValidator(_str_dict),
+    Field(max_length=1000),
+]
 
 
 def is_valid_name(name: str) -> bool:

@@ -54,7 +54,11 @@ async def _receive(request: Request) -> IO[bytes]:
         size += len(chunk)
         if size > MAX_SUBMISSION_BYTES:
             spool.close()
-            raise InvalidSpecError.one(f"The submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB.", "body")
+            raise InvalidSpecError(
+                [SpecProblem(f"the submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB", "body")],
+                summary="The job's files are too large to send with it",
+                hint="put large data in a datastore (smalt data create) and name it azureml:<name>:<version>",
+            )
         spool.write(chunk)
     spool.seek(0)
     return spool
