@@ -369,3 +369,39 @@ def test_a_server_killed_as_it_starts_a_job_leaves_it_to_the_next_command_which_
     assert job["status"] == "Completed", job.get("error")
     assert "hello" in (workspace_path / "jobs" / name / "logs" / "std_log.txt").read_text()
     no_job_active(workspace_path)
+
+
+def test_a_reaper_with_a_stale_view_leaves_a_job_that_completed_meanwhile_alone(
+    smalt: Smalt, tmp_path: Path, workspace_path: Path
+) -> None:
+    """A reaper reads the active jobs, then acts: a job it saw Finalizing whose supervisor has
+    since recorded Completed and exited (so its pid is dead) must keep its published output."""
+    import dataclasses
+
+    from smalt.services.jobs import JobService
+    from smalt.services.workspace import open_workspace
+
+    spec = write(tmp_path / "job.yml", """
+        command: echo kept > ${{outputs.out}}/kept.txt
+        outputs: {out: {type: uri_folder}}
+    """)  # fmt: skip
+    name = submit(smalt, spec)
+    assert wait(smalt, name)["status"] == "Completed"
+    output = published(workspace_path, name, "out") / "kept.txt"
+    assert output.read_text() == "kept\n"
+
+    ws = open_workspace(workspace_path)
+    try:
+        with ws.store.transaction() as tx:
+            record = tx.jobs.get(name)
+        assert record is not None
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        seen = dataclasses.replace(record, status="Finalizing", supervisor_pid=dead.pid)  # the view it read
+        with ws.store.transaction(write=True) as tx:  # the supervisor's pid as it was while it ran
+            tx.jobs.touch(name, supervisor_pid=dead.pid)
+        assert JobService(ws).reap_stale([seen]) == []
+    finally:
+        ws.close()
+    assert show(smalt, name)["status"] == "Completed"
+    assert output.read_text() == "kept\n"

@@ -525,11 +525,12 @@ class JobService:
         ):
             with self._ws.store.transaction(write=True) as tx:
                 if not tx.jobs.claim(record.name, os.getpid(), holder=record.supervisor_pid, heartbeat_at=now,
-                                     beat_before=None if record.supervisor_pid else now - SPAWN_GRACE):  # fmt: skip
+                                     beat_before=None if record.supervisor_pid else now - SPAWN_GRACE,
+                                     only_from=[record.status]):  # fmt: skip
                     return False
             from smalt.services.supervisor import Supervisor
 
-            Supervisor(self._ws, record.name).resolve()
+            Supervisor(self._ws, record.name).resolve(died=record.supervisor_pid)
             return True
         canceled = record.status == JobStatus.CANCEL_REQUESTED
         beat = record.heartbeat_at or record.created_at
@@ -555,9 +556,11 @@ class JobService:
         this call wins the job (compare-and-set on the owner it saw); the new one takes it."""
         with self._ws.store.transaction(write=True) as tx:
             if record.supervisor_pid is None:
-                took = tx.jobs.claim(record.name, None, holder=None, beat_before=now - SPAWN_GRACE, heartbeat_at=now)
+                took = tx.jobs.claim(record.name, None, holder=None, beat_before=now - SPAWN_GRACE, heartbeat_at=now,
+                                     only_from=[record.status])  # fmt: skip
             else:
-                took = tx.jobs.claim(record.name, None, holder=record.supervisor_pid, heartbeat_at=now)
+                took = tx.jobs.claim(record.name, None, holder=record.supervisor_pid, heartbeat_at=now,
+                                     only_from=[record.status])  # fmt: skip
             current = tx.jobs.get(record.name) if took and record.type == "pipeline" else None
             if current is not None:
                 runtime = current.spec.get("runtime") or {}

@@ -386,16 +386,18 @@ class Supervisor:
         cause = "user" if status == JobStatus.CANCELED else "platform"
         self._finish(status, {"cause": cause, "message": f"{why}; {unpublished}", "log_tail": self._log_tail()})
 
-    def resolve(self) -> None:
-        """Settle a job whose supervisor died while it was Finalizing (or CancelRequested after
-        that), in this process: its caller, a reaper, has taken the job. Publishing is done again
-        (Completed) where the outputs' local folders are here; otherwise what was published is
-        taken back (Failed, or Canceled if a cancel was asked)."""
+    def resolve(self, *, died: int | None = None) -> None:
+        """Settle a job whose supervisor (pid ``died``) died while it was Finalizing (or
+        CancelRequested after that), in this process: its caller, a reaper, has taken the job in
+        that state. Publishing is done again (Completed) where the outputs' local folders are here;
+        otherwise what was published is taken back (Failed, or Canceled if a cancel was asked)."""
         job = self._read()
         assert self.record is not None
+        if self.record.status not in (JobStatus.FINALIZING, JobStatus.CANCEL_REQUESTED):
+            return  # it ended meanwhile: what it published is its own, and stays
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.folder / "supervisor.log", "a") as log:
-            log.write(f"smalt: the supervisor (pid {self.record.supervisor_pid}) died while it published the "
+            log.write(f"smalt: the supervisor (pid {died}) died while it published the "
                       f"outputs; process {os.getpid()} settles the job\n")  # fmt: skip
         here = (self.record.spec.get("runtime") or {}).get("host") == socket.gethostname()
         beat = threading.Thread(target=self._beat, daemon=True)  # a long upload must not look dead

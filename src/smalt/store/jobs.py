@@ -161,14 +161,18 @@ class JobRepository:
         return bool(result.rowcount)
 
     def claim(self, name: str, pid: int | None, *, holder: int | None, beat_before: datetime | None = None,
-              **values: Any) -> bool:  # fmt: skip
+              only_from: Iterable[str] | None = None, **values: Any) -> bool:  # fmt: skip
         """Record ``pid`` as the process that owns the job (its supervisor, its driver; None: nobody
-        yet), and ``values``, if ``holder`` owns it now (None: nobody) and, with ``beat_before``, its
-        heartbeat is older than that. Compare-and-set: of two processes that claim a job, one wins."""
+        yet), and ``values``, if ``holder`` owns it now (None: nobody), with ``beat_before`` its
+        heartbeat is older than that, and with ``only_from`` its status is one of those (a reaper
+        takes over a job only in the state it saw: one that finished meanwhile is left alone).
+        Compare-and-set: of two processes that claim a job, one wins."""
         owner = jobs.c.supervisor_pid
         statement = update(jobs).where(jobs.c.name == name, owner.is_(None) if holder is None else owner == holder)
         if beat_before is not None:
             statement = statement.where(jobs.c.heartbeat_at < beat_before)
+        if only_from is not None:
+            statement = statement.where(jobs.c.status.in_(list(only_from)))
         return bool(self._connection.execute(statement.values(supervisor_pid=pid, **values)).rowcount)
 
     def touch(self, name: str, **values: Any) -> None:
