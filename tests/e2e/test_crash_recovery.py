@@ -27,8 +27,8 @@ from typing import Any
 import psutil
 import pytest
 from tests.conftest import RunningServer, start_server
-from tests.e2e.test_jobs import SLEEPER, Smalt, gone, read_pid, show, submit, until, wait, write
-from tests.e2e.test_pipelines import ACTIVE, driver_pid, lines, pipeline, statuses, steps
+from tests.e2e.test_jobs import SLEEPER, Smalt, gone, read_pid, show, sleeping_job, submit, until, wait, write
+from tests.e2e.test_pipelines import ACTIVE, driver_pid, lines, pipeline, statuses, steps, three_steps
 
 TERMINAL = ("Completed", "Failed", "Canceled", "Skipped")
 
@@ -73,25 +73,6 @@ def crash_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, point: str) -> Pat
 def published(workspace: Path, job: str, port: str) -> Path:
     """Where a job's output is published in the workspace's own datastore."""
     return workspace / "blobs" / "azureml" / job / port
-
-
-def three_steps(tmp_path: Path, trace: Path, running: Path, release: Path) -> Path:
-    """a -> b -> c; b runs until ``release`` exists, its shell's pid in ``running``."""
-    return pipeline(tmp_path / "pipeline.yml", f"""
-        jobs:
-          a:
-            command: echo a >> {trace}; echo a > ${{{{outputs.out}}}}/a.txt
-            outputs: {{out: {{type: uri_folder}}}}
-          b:
-            command: >-
-              echo b >> {trace}; echo $$ > {running};
-              while [ ! -e {release} ]; do sleep 0.05; done; cat ${{{{inputs.src}}}}/a.txt > ${{{{outputs.out}}}}/b.txt
-            inputs: {{src: "${{{{parent.jobs.a.outputs.out}}}}"}}
-            outputs: {{out: {{type: uri_folder}}}}
-          c:
-            command: echo c >> {trace}; cat ${{{{inputs.src}}}}/b.txt
-            inputs: {{src: "${{{{parent.jobs.b.outputs.out}}}}"}}
-    """)  # fmt: skip
 
 
 def kill(pid: int, what: str) -> None:
@@ -156,14 +137,7 @@ def test_a_driver_killed_as_it_starts_a_step_leaves_no_step_queued_forever(
 def test_the_process_of_a_job_whose_supervisor_was_killed_is_stopped_without_any_command(
     smalt: Smalt, tmp_path: Path, workspace_path: Path
 ) -> None:
-    pid_file = tmp_path / "sleep.pid"
-    spec = write(tmp_path / "job.yml", f"""
-        command: {json.dumps(SLEEPER)}
-        environment_variables:
-          PID_FILE: {pid_file}
-    """)  # fmt: skip
-    name = submit(smalt, spec)
-    sleeper = read_pid(pid_file)
+    name, sleeper = sleeping_job(smalt, tmp_path)
     try:
         supervisor = recorded(workspace_path)[name]["pid"]
         assert supervisor and psutil.Process(supervisor).is_running()

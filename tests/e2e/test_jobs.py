@@ -107,6 +107,17 @@ def data_names(smalt: Smalt) -> list[str]:
 SLEEPER = 'sleep 30 & echo $! > "$PID_FILE"; wait'
 
 
+def sleeping_job(smalt: Smalt, tmp_path: Path) -> tuple[str, int]:
+    """A job whose command sleeps in the background and waits for it: its name, the sleep's pid."""
+    pid_file = tmp_path / "sleep.pid"
+    spec = write(tmp_path / "job.yml", f"""
+        command: {json.dumps(SLEEPER)}
+        environment_variables:
+          PID_FILE: {pid_file}
+    """)  # fmt: skip
+    return submit(smalt, spec), read_pid(pid_file)
+
+
 # -- the basics -------------------------------------------------------------------------------
 def test_hello_world_completes_with_its_log_and_a_full_record(smalt: Smalt, tmp_path: Path,
                                                               workspace_path: Path) -> None:  # fmt: skip
@@ -406,14 +417,7 @@ def test_cancel_stops_a_running_job_and_its_process_tree(smalt: Smalt, tmp_path:
 
 
 def test_a_killed_supervisor_is_reported_not_responding_by_the_next_command(smalt: Smalt, tmp_path: Path) -> None:
-    pid_file = tmp_path / "sleep.pid"
-    spec = write(tmp_path / "job.yml", f"""
-        command: {json.dumps(SLEEPER)}
-        environment_variables:
-          PID_FILE: {pid_file}
-    """)  # fmt: skip
-    name = submit(smalt, spec)
-    sleeper = read_pid(pid_file)
+    name, sleeper = sleeping_job(smalt, tmp_path)
     try:
         # The job's shell is the sleep's parent, and the supervisor is the shell's parent (the
         # supervisor may be forked from the submitter, so its command line need not name it).
@@ -436,14 +440,7 @@ def test_a_killed_supervisor_is_reported_not_responding_by_the_next_command(smal
 
 def test_the_processes_of_a_job_whose_supervisor_died_are_stopped(smalt: Smalt, tmp_path: Path) -> None:
     """A job reported Failed must not go on running: its compute slot is free again for the next job."""
-    pid_file = tmp_path / "sleep.pid"
-    spec = write(tmp_path / "job.yml", f"""
-        command: {json.dumps(SLEEPER)}
-        environment_variables:
-          PID_FILE: {pid_file}
-    """)  # fmt: skip
-    name = submit(smalt, spec)
-    sleeper = read_pid(pid_file)
+    name, sleeper = sleeping_job(smalt, tmp_path)
     try:
         supervisor = psutil.Process(sleeper).parent().parent()  # type: ignore[union-attr]
         supervisor.send_signal(signal.SIGKILL)

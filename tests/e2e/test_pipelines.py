@@ -509,17 +509,14 @@ def test_cancel_stops_the_running_step_and_starts_no_other(smalt: Smalt, tmp_pat
     assert not started.exists(), "a step started after its pipeline was canceled"
 
 
-def test_a_killed_driver_is_replaced_and_the_pipeline_completes(
-    smalt: Smalt, tmp_path: Path, workspace_path: Path
-) -> None:
-    trace, running, release = tmp_path / "ran.txt", tmp_path / "middle.pid", tmp_path / "release"
-    spec = pipeline(tmp_path / "pipeline.yml", f"""
+def three_steps(tmp_path: Path, trace: Path, running: Path, release: Path) -> Path:
+    """a -> b -> c; b runs until ``release`` exists, its shell's pid in ``running``."""
+    return pipeline(tmp_path / "pipeline.yml", f"""
         jobs:
           a:
             command: echo a >> {trace}; echo a > ${{{{outputs.out}}}}/a.txt
             outputs: {{out: {{type: uri_folder}}}}
           b:
-            # Runs until the test lets it finish.
             command: >-
               echo b >> {trace}; echo $$ > {running};
               while [ ! -e {release} ]; do sleep 0.05; done; cat ${{{{inputs.src}}}}/a.txt > ${{{{outputs.out}}}}/b.txt
@@ -529,6 +526,13 @@ def test_a_killed_driver_is_replaced_and_the_pipeline_completes(
             command: echo c >> {trace}; cat ${{{{inputs.src}}}}/b.txt
             inputs: {{src: "${{{{parent.jobs.b.outputs.out}}}}"}}
     """)  # fmt: skip
+
+
+def test_a_killed_driver_is_replaced_and_the_pipeline_completes(
+    smalt: Smalt, tmp_path: Path, workspace_path: Path
+) -> None:
+    trace, running, release = tmp_path / "ran.txt", tmp_path / "middle.pid", tmp_path / "release"
+    spec = three_steps(tmp_path, trace, running, release)
     name = submit(smalt, spec)
     read_pid(running)
     driver = driver_pid(workspace_path, name)
