@@ -352,6 +352,8 @@ def test_a_compute_with_absurd_instances_is_refused() -> None:
     ("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "0", "start_time": -(10**15)}),
     ("POST", "/api/2.0/mlflow/runs/search", {"experiment_ids": ["0"], "max_results": 10**12}),
     ("GET", "/api/2.0/mlflow/registered-models/search?max_results=100000000000", None),
+    ("GET", "/api/v1/jobs?max_results=100000000000", None),
+    ("GET", "/api/v1/jobs?max_results=-1", None),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts/azureml/r/artifacts/a%00b", None),
     ("PUT", "/api/2.0/mlflow-artifacts/artifacts/azureml/r/artifacts/a%00b", None),
     ("POST", "/api/2.0/mlflow/experiments/create", {"name": "e" * 1_000_000}),

@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from smalt.errors import InvalidSpecError, SpecProblem
-from smalt.server.deps import Jobs
+from smalt.server.deps import Jobs, MaxResultsQuery
 from smalt.services.workspace import WorkspaceContext
 
 router = APIRouter(tags=["jobs"])
@@ -163,8 +163,10 @@ async def validate_job(
 
 @router.get("/jobs")
 def list_jobs(
-    jobs: Jobs, status: str | None = None, experiment_name: str | None = None, include_archived: bool = False,
-    max_results: int | None = None, order_by: str | None = None, parent_job_name: str | None = None,
+    jobs: Jobs, status: Annotated[str | None, Query(max_length=64)] = None,
+    experiment_name: Annotated[str | None, Query(max_length=256)] = None, include_archived: bool = False,
+    max_results: MaxResultsQuery | None = None, order_by: Annotated[str | None, Query(max_length=256)] = None,
+    parent_job_name: Annotated[str | None, Query(max_length=255)] = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Jobs, newest first or by ``order_by``; with ``parent_job_name``, a pipeline's steps."""
     found = jobs.list(status=status, experiment_name=experiment_name, include_archived=include_archived,
