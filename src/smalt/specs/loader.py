@@ -1,7 +1,8 @@
 """Turning YAML files (and SDK objects) into validated entities, with every problem reported at once.
 
 Dispatch follows Azure ML CLI v2: on the command's noun (``smalt data create`` reads a data
-file) and, inside a noun, on ``type``. ``$schema`` is accepted and ignored. Local paths resolve
+file) and, inside a noun, on ``type``. ``$schema`` must name the command's kind, or one smalt
+does not know (``specs.schemas``). Local paths resolve
 against the YAML file's folder and must exist.
 """
 
@@ -30,6 +31,7 @@ from smalt.entities.pipeline import Located, PipelineComponent, PipelineJob
 from smalt.entities.validation import Loc, problems_of
 from smalt.errors import InvalidSpecError, SpecProblem
 from smalt.specs.references import is_local_path, resolve_local
+from smalt.specs.schemas import check_kind
 from smalt.specs.yaml_source import Source, apply_overrides, read_yaml
 
 E = TypeVar("E", bound=Entity)
@@ -180,6 +182,7 @@ def load(
     ``params`` (``--name``, ``--version`` and other flags) win over the file, as in ``az ml``.
     """
     source = read_yaml(Path(file))
+    check_kind(kind, source)  # a file of another kind is refused, never created as this one
     problems = apply_overrides(source, overrides or [])
     for key, value in (params or {}).items():
         if value is not None:

@@ -1,0 +1,74 @@
+"""What a file says it is: Azure ML's ``$schema`` names the kind of entity a YAML file holds.
+
+A file given to a command that takes another kind is refused with the command that takes it
+(``this is a commandJob file; smalt job create takes it``), and a kind smalt does not have yet is
+refused as such: nothing is ever created as a different kind than its file says. A schema name
+smalt does not know is left to the command (Azure adds kinds; the fields decide then).
+"""
+
+from __future__ import annotations
+
+import re
+
+from smalt.errors import InvalidSpecError
+from smalt.specs.yaml_source import Source
+
+#: Azure ML's schema names (``<name>.schema.json``, lowercased) -> (the ``az ml`` noun that takes
+#: such a file, whether smalt has that kind yet).
+SCHEMAS: dict[str, tuple[str, bool]] = {
+    "commandjob": ("job", True),
+    "pipelinejob": ("job", True),
+    "sweepjob": ("job", False),
+    "sparkjob": ("job", False),
+    "automljob": ("job", False),
+    "commandcomponent": ("component", True),
+    "pipelinecomponent": ("component", True),
+    "parallelcomponent": ("component", False),
+    "sparkcomponent": ("component", False),
+    "data": ("data", True),
+    "environment": ("environment", True),
+    "model": ("model", True),
+    "amlcompute": ("compute", True),
+    "computeinstance": ("compute", True),
+    "kubernetescompute": ("compute", False),
+    "vmcompute": ("compute", False),
+    "azureblob": ("datastore", True),
+    "azuredatalakegen2": ("datastore", True),
+    "azurefile": ("datastore", True),
+    "azuredatalakegen1": ("datastore", False),
+    "managedonlineendpoint": ("online-endpoint", True),
+    "kubernetesonlineendpoint": ("online-endpoint", False),
+    "managedonlinedeployment": ("online-deployment", True),
+    "kubernetesonlinedeployment": ("online-deployment", False),
+    "batchendpoint": ("batch-endpoint", False),
+    "batchdeployment": ("batch-deployment", False),
+    "modelbatchdeployment": ("batch-deployment", False),
+    "pipelinecomponentbatchdeployment": ("batch-deployment", False),
+    "schedule": ("schedule", False),
+    "workspace": ("workspace", False),
+    "workspaceconnection": ("connection", False),
+    "connection": ("connection", False),
+    "registry": ("registry", False),
+    "featurestore": ("feature-store", False),
+}
+_NAME = re.compile(r"(?:^|/)(?P<name>[A-Za-z][A-Za-z0-9]*)\.schema\.json$")
+
+
+def check_kind(kind: str, source: Source) -> None:
+    """Refuse ``source`` unless its ``$schema`` names ``kind`` (the command's noun) or nothing
+    smalt knows."""
+    schema = source.data.get("$schema")
+    match = _NAME.search(schema.strip()) if isinstance(schema, str) else None
+    if match is None:
+        return
+    written = match["name"]
+    noun, supported = SCHEMAS.get(written.lower(), (kind, True))
+    if noun == kind and supported:
+        return
+    if not supported:
+        message = f"this is a {written} file, which smalt does not support yet"
+        hint = None if noun == kind else f"`az ml {noun}` takes it on Azure ML"
+    else:
+        message = f"this is a {written} file; `smalt {noun} create -f` takes it, not `smalt {kind}`"
+        hint = f"smalt {noun} create -f {source.file}" if source.file else None
+    raise InvalidSpecError([source.problem(message, ("$schema",))], summary=f"{source.file}: {message}", hint=hint)
