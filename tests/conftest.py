@@ -220,6 +220,17 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path,
 
 
 @pytest.fixture
+def remote(workspace_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
+    """A server on the test's workspace, and SMALT_URL pointing the CLI at it."""
+    server = start_server(workspace_path, tmp_path / "server.log")
+    monkeypatch.setenv("SMALT_URL", server.url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def smalt_server(workspace_path: Path, tmp_path: Path) -> Iterator[RunningServer]:
     """`smalt server` for the test's workspace; MLflow clients reach it at `.url`."""
     server = start_server(workspace_path, tmp_path / "server.log")

@@ -19,7 +19,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -288,25 +287,15 @@ def test_a_step_that_fails_while_publishing_leaves_no_output_published(
 
 
 # -- a resident smalt server ------------------------------------------------------------------
-@pytest.fixture
-def server(workspace_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
-    running = start_server(workspace_path, tmp_path / "server.log")
-    monkeypatch.setenv("SMALT_URL", running.url)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.mark.slow
 def test_a_server_recovers_a_pipeline_whose_driver_and_fork_server_were_killed_without_any_command(
-    smalt: Smalt, server: RunningServer, tmp_path: Path, workspace_path: Path
+    smalt: Smalt, remote: RunningServer, tmp_path: Path, workspace_path: Path
 ) -> None:
     trace, running, release = tmp_path / "ran.txt", tmp_path / "b.pid", tmp_path / "release"
     name = submit(smalt, three_steps(tmp_path, trace, running, release))
     try:
         read_pid(running)
-        forks = [p for p in psutil.Process(server.process.pid).children() if "smalt.execution.detached" in p.cmdline()]
+        forks = [p for p in psutil.Process(remote.process.pid).children() if "smalt.execution.detached" in p.cmdline()]
         assert len(forks) == 1, "the server has one fork server"
         kill(forks[0].pid, "the fork server")
         kill(driver_pid(workspace_path, name), "the driver")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip("\n"))
     return path
-
-
-@pytest.fixture
-def remote(workspace_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
-    """A server on the test's workspace, and SMALT_URL pointing the CLI at it."""
-    server = start_server(workspace_path, tmp_path / "server.log")
-    monkeypatch.setenv("SMALT_URL", server.url)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_job_runs_through_the_server_with_its_logs_streamed(smalt: Smalt, remote: RunningServer,

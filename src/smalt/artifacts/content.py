@@ -211,13 +211,12 @@ def promote(local: Path, location: Location, relative: str, *, consume: bool = F
         raise BackendError(f"Publishing '{local}' to {target} failed: {exc}") from exc
 
 
-def drop_escaping_links(folder: Path) -> list[str]:
+def drop_escaping_links(folder: Path) -> None:
     """Remove every symbolic link in ``folder`` that is absolute or leads outside it, so that a
-    published output never points elsewhere (``/etc/shadow``, ``/``); the relative paths removed."""
+    published output never points elsewhere (``/etc/shadow``, ``/``)."""
     if not folder.is_dir():
-        return []
+        return
     root = folder.resolve()
-    removed = []
     for here, dirs, files in os.walk(folder):
         for name in [*dirs, *files]:
             path = Path(here, name)
@@ -227,8 +226,6 @@ def drop_escaping_links(folder: Path) -> list[str]:
             real = path.resolve()
             if os.path.isabs(target) or (real != root and root not in real.parents):
                 path.unlink()
-                removed.append(path.relative_to(folder).as_posix())
-    return removed
 
 
 @dataclass(frozen=True)

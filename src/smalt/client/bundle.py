@@ -33,6 +33,7 @@ _MENTIONS_PATHS = re.compile(rb"(?<![\w-])(?:%s)[\"']?\s*:" % b"|".join(k.encode
 
 
 def _local(value: str) -> bool:
+    # specs.references.is_local_path's rule, restated: importing smalt.specs loads the entities.
     if value.startswith("file:"):
         return True
     return not (_SCHEME.match(value) or value.startswith(("azureml:", "${{", "runs:/", "models:/")))

@@ -84,24 +84,23 @@ def confined_path(path: str, named: str | None = None, *, field: str = "path") -
         if once == decoded:
             break
         decoded = once
-    for form in (path, decoded.replace("\\", "/")):
-        if "\x00" in form:
-            raise InvalidSpecError.one(f"{named or path!r} holds a NUL byte", field)
-        kept: list[str] = []
-        for part in form.split("/"):
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if not kept:
-                    raise InvalidSpecError.one(
-                        f"{named or path!r} leads outside the place it names ('..' past its root)", field
-                    )
-                kept.pop()
-            else:
-                kept.append(part)
-        if form is path:
-            normalised = "/".join(kept)
-    return normalised
+    _fold(decoded.replace("\\", "/"), named or path, field)  # as a layer below might read it
+    return _fold(path, named or path, field)
+
+
+def _fold(path: str, named: str, field: str) -> str:
+    """``path`` with empty, ``.`` and ``..`` segments folded away; raises past its root or on NUL."""
+    if "\x00" in path:
+        raise InvalidSpecError.one(f"{named!r} holds a NUL byte", field)
+    kept: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if not kept:
+                raise InvalidSpecError.one(f"{named!r} leads outside the place it names ('..' past its root)", field)
+            kept.pop()
+        elif part not in ("", "."):
+            kept.append(part)
+    return "/".join(kept)
 
 
 def parse_asset_ref(value: str) -> AssetRef | None:

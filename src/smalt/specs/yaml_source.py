@@ -59,14 +59,6 @@ def _yaml() -> YAML:
     return yaml
 
 
-@functools.lru_cache(maxsize=32)
-def _parsed(text: str) -> Any:
-    """``text`` parsed, kept by its content: a long-lived process (``smalt server``) is handed the
-    same job file again at each submission, and parsing a 10-step pipeline costs about 14 ms
-    against 1 for a copy. Callers get a copy (``read_yaml``): what they change stays theirs."""
-    return _yaml().load(text)
-
-
 #: Bounds of a spec file: no Azure ML file comes near them; a hostile one is refused, not parsed.
 MAX_FILE_CHARS = 16 << 20
 MAX_DEPTH = 64
@@ -83,6 +75,18 @@ def _depth(data: Any) -> int:
                 return level
             stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
     return deepest
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str) -> Any:
+    """``text`` parsed, kept by its content: a long-lived process (``smalt server``) is handed the
+    same job file again at each submission, and parsing a 10-step pipeline costs about 14 ms
+    against 1 for a copy. Callers get a copy (``read_yaml``): what they change stays theirs.
+    RecursionError when it nests deeper than MAX_DEPTH (nothing is kept then)."""
+    data = _yaml().load(text)
+    if _depth(data) > MAX_DEPTH:
+        raise RecursionError
+    return data
 
 
 def read_yaml(path: Path) -> Source:
@@ -105,10 +109,7 @@ def read_yaml(path: Path) -> Source:
         raise InvalidSpecError([SpecProblem(f"the file is larger than {MAX_FILE_CHARS >> 20} MiB", file=display)],
                                summary=f"{display} is too large for a spec")  # fmt: skip
     try:
-        data = _parsed(text)
-        if _depth(data) > MAX_DEPTH:
-            raise RecursionError
-        data = copy.deepcopy(data)
+        data = copy.deepcopy(_parsed(text))
     except RecursionError:
         raise InvalidSpecError(
             [SpecProblem(f"the file nests more than {MAX_DEPTH} levels deep", file=display)],

@@ -90,3 +90,14 @@ def test_a_file_without_path_keys_needs_no_yaml_parser(tmp_path: Path, monkeypat
     monkeypatch.setitem(__import__("sys").modules, "ruamel.yaml", None)  # importing it would fail
     archive, inside, _ = bundle.pack(job)
     assert names(archive) == {"job.yml"} and inside == "job.yml"
+
+
+def test_a_folder_is_packed_as_an_upload_takes_it(project: Path) -> None:
+    # The thin client cannot import smalt.artifacts (it would load the entities): its own walk
+    # must take exactly the files that the server's snapshot of the folder takes.
+    from smalt.artifacts import list_files
+
+    src = project.parent.parent / "src"
+    write(src / "__pycache__" / "train.cpython-311.pyc", "")
+    write(src / "pkg" / "mod.py", "")
+    assert sorted(bundle._folder_files(src)) == list_files(src)

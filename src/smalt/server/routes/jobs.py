@@ -13,7 +13,7 @@ import shutil
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -102,31 +102,27 @@ def _as_sent(exc: InvalidSpecError, root: Path, origin: str) -> InvalidSpecError
     return InvalidSpecError(problems, summary=client(exc.summary), hint=exc.hint)
 
 
-async def _submitted(request: Request, ws: WorkspaceContext, then: Any) -> Any:
+async def _submitted(request: Request, origin: str, then: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Receive the archive, unpack it into a scratch folder of the workspace, and give ``then``
+    the folder; the folder is gone afterwards, whatever happened."""
     archive = await _receive(request)
-    scratch = ws.path / "submissions"
-    scratch.mkdir(exist_ok=True)
-    folder = scratch / uuid.uuid4().hex
+    ws: WorkspaceContext = request.app.state.workspace
+    folder = ws.path / "submissions" / uuid.uuid4().hex
     # Named as on the client: a job whose code is that folder takes its name for the experiment.
-    root = folder / (Path(request.query_params.get("origin", "")).name or "files")
+    root = folder / (Path(origin).name or "files")
 
-    def unpack_and(then_: Any) -> Any:
-        root.mkdir(parents=True)
+    def unpack_and_read() -> dict[str, Any]:
         with archive:
-            _unpack(archive, root)
-        try:
-            return then_(root)
-        except InvalidSpecError as exc:
-            raise _as_sent(exc, root, request.query_params.get("origin", "")) from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                root.mkdir(parents=True)
+                _unpack(archive, root)
+                return then(root)
+            except InvalidSpecError as exc:
+                raise _as_sent(exc, root, origin) from None
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
 
-    try:
-        return await run_in_threadpool(unpack_and, then)
-    finally:
-        archive.close()
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
+    return await run_in_threadpool(unpack_and_read)
 
 
 @router.post("/jobs", status_code=201, openapi_extra=_ARCHIVE_BODY)
@@ -136,14 +132,12 @@ async def create_job(
 ) -> dict[str, Any]:  # fmt: skip
     """Submit a job (command or pipeline) with its files; every problem is reported at once and
     nothing is queued."""
-    ws: WorkspaceContext = request.app.state.workspace
 
     def submit(root: Path) -> dict[str, Any]:
         job = _load(root, file, origin, set, {"name": name})
         return jobs.create_or_update(job).to_dict()
 
-    result: dict[str, Any] = await _submitted(request, ws, submit)
-    return result
+    return await _submitted(request, origin, submit)
 
 
 @router.post("/jobs/validate", openapi_extra=_ARCHIVE_BODY)
@@ -152,13 +146,11 @@ async def validate_job(
     set: SetParam = [],  # noqa: A002, B006
 ) -> dict[str, Any]:  # fmt: skip
     """Check a job as submitting would, running nothing: a pipeline's step names."""
-    ws: WorkspaceContext = request.app.state.workspace
 
     def check(root: Path) -> dict[str, Any]:
         return {"steps": jobs.validate(_load(root, file, origin, set, {}))}
 
-    result: dict[str, Any] = await _submitted(request, ws, check)
-    return result
+    return await _submitted(request, origin, check)
 
 
 @router.get("/jobs")
