@@ -12,7 +12,9 @@ Every error a person can meet says what failed, on which object, why, and what t
     ├── BackendError             a database, filesystem or compute backend failed
     └── UserCodeError            the user's own code failed (jobs, scoring scripts)
 
-Foreign exceptions are translated where they enter smalt, with ``raise ... from``.
+Foreign exceptions are translated where they enter smalt, with ``raise ... from``. What a file
+says that smalt reads but ignores, as Azure ML does, is a ``SpecWarning`` (a Python warning): the
+CLI prints it and goes on.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ class SpecProblem:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
-            where += f":{self.line}"
-        field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message}"
+        # A problem of no file (a flag, an SDK argument) is named by its field alone.
+        where = [f"{self.file}:{self.line}" if self.line is not None else self.file] if self.file else []
+        if self.field:
+            where.append(self.field)
+        return ": ".join([*where, self.message])
 
 
 class SmaltError(Exception):
@@ -97,3 +99,8 @@ class BackendError(SmaltError):
 
 class UserCodeError(SmaltError):
     """The user's own code failed; the platform itself did what it should."""
+
+
+class SpecWarning(UserWarning):
+    """A key Azure ML's schema accepts and smalt ignores (an unknown key under pipeline
+    ``settings``): the file loads, and the warning says where and what was ignored."""

@@ -214,3 +214,40 @@ def test_steps_that_share_a_code_folder_snapshot_it_once(
         context.close()
     assert len(hashed) == 1, hashed
     assert len(steps) == 3 and len({step.code for step in steps}) == 1
+
+
+def test_a_command_called_inside_a_pipeline_is_a_step_mixed_with_loaded_components(
+    ml_client: MLClient, components: tuple[CommandComponent, CommandComponent], tmp_path: Path
+) -> None:
+    """As in azure-ai-ml: ``command(...)`` with inputs and outputs, called like a component; the
+    call's inputs override its own, and its compute and variables stay on the step."""
+    from smalt import command
+
+    prep, train = components
+    src = tmp_path / "src"
+    finish = command(
+        code=str(src), command="python step.py --inp ${{inputs.model}} --lr ${{inputs.lr}} --out ${{outputs.report}}",
+        inputs={"model": Input(type="uri_folder"), "lr": 0.5}, outputs={"report": Output(type="uri_folder")},
+        compute="serverless", environment_variables={"STAGE": "finish"},
+    )  # fmt: skip
+
+    @dsl.pipeline(default_compute="local")
+    def mixed() -> dict[str, Any]:
+        prepared = prep()
+        trained = train(data=prepared.outputs.out)
+        reported = finish(model=trained.outputs.model)
+        tuned = finish(model=trained.outputs.model, lr=0.9)
+        return {"report": reported.outputs.report, "tuned": tuned.outputs.report}
+
+    job = mixed()
+    assert set(job.jobs) == {"prepared", "trained", "reported", "tuned"}
+    reported = job.jobs["reported"]
+    assert (reported.compute, reported.environment_variables) == ("local", {"STAGE": "finish"})  # type: ignore[union-attr]
+    submitted = ml_client.jobs.create_or_update(job)
+    done = ml_client.jobs.stream(submitted.name or "", out=io.StringIO())
+    assert done.status == JobStatus.COMPLETED, done.error
+    steps = {s.display_name: s for s in ml_client.jobs.list(parent_job_name=submitted.name)}
+    assert (steps["reported"].inputs["lr"], steps["tuned"].inputs["lr"]) == (0.5, 0.9)
+    folder = tmp_path / "report"
+    ml_client.jobs.download(submitted.name or "", output_name="tuned", download_path=str(folder))
+    assert [p.read_text() for p in folder.rglob("data.txt")] == ["step lr=\nstep lr=0.1\nstep lr=0.9\n"]

@@ -228,3 +228,57 @@ def test_the_sdk_refuses_the_same_way(ml_client: Any, workspace_path: Path) -> N
     assert [p.field for p in caught.value.problems] == ["inputs.data.path"]
     assert ml_client.jobs.list() == []
     assert not (workspace_path / "jobs").exists() or not any((workspace_path / "jobs").iterdir())
+
+
+def test_a_reference_that_does_not_resolve_names_the_file_and_line(smalt: Smalt, tmp_path: Path,
+                                                                   workspace_path: Path) -> None:  # fmt: skip
+    """Found while resolving (a compute, an environment, a data asset): the file and line, never
+    an anonymous field."""
+    spec = write(tmp_path / "job.yml", """
+        command: cat ${{inputs.data}}
+        compute: azureml:gpu-cluster
+        environment: azureml:tools:4
+        inputs:
+          data:
+            path: azureml:iris:1
+    """)  # fmt: skip
+
+    err = refused(smalt, spec, workspace_path)
+
+    assert f"{spec}:2: compute: Compute 'gpu-cluster' not found." in err
+    assert f"{spec}:3: environment: Environment 'tools:4' not found." in err
+    assert f"{spec}:5: inputs.data: Data asset 'iris:1' not found." in err
+
+
+def test_a_step_setting_bound_to_a_pipeline_input_takes_its_value(smalt: Smalt, tmp_path: Path) -> None:
+    """`compute: ${{parent.inputs.train_compute}}`, as Azure ML binds a node's settings."""
+    spec = write(tmp_path / "pipe.yml", """
+        type: pipeline
+        inputs:
+          train_compute: cpu-cluster
+          workers: 2
+        jobs:
+          train:
+            command: echo $RANK_COUNT
+            compute: ${{parent.inputs.train_compute}}
+            environment_variables:
+              RANK_COUNT: ${{parent.inputs.workers}}
+            resources:
+              instance_count: ${{parent.inputs.workers}}
+    """)  # fmt: skip
+    refused_ = smalt("job", "validate", "-f", str(spec))
+    assert refused_.exit_code == 1
+    assert f"{spec}:8: jobs.train.compute: compute 'cpu-cluster' does not exist" in refused_.stderr
+    assert smalt("compute", "create", "--name", "cpu-cluster", "--type", "amlcompute").exit_code == 0
+    accepted = smalt("job", "validate", "-f", str(spec))
+    assert accepted.exit_code == 0, accepted.stderr
+    unbound = write(tmp_path / "unbound.yml", """
+        type: pipeline
+        jobs:
+          train:
+            command: echo
+            compute: ${{parent.inputs.nowhere}}
+    """)  # fmt: skip
+    result = smalt("job", "validate", "-f", str(unbound))
+    assert result.exit_code == 1
+    assert f"{unbound}:5: jobs.train.compute: the pipeline has no input 'nowhere'" in result.stderr

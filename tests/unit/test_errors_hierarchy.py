@@ -26,7 +26,7 @@ from smalt.errors import (
             "component.yml:7: inputs.lr.defualt: unknown key",
         ),
         (SpecProblem("file not found", file="data.yml"), "data.yml: file not found"),
-        (SpecProblem("required key is missing", "path"), "<input>: path: required key is missing"),
+        (SpecProblem("required key is missing", "path"), "path: required key is missing"),
         (SpecProblem("bad", "name", "--set"), "--set: name: bad"),
         (SpecProblem("invalid YAML", file="x.yml", line=1), "x.yml:1: invalid YAML"),
     ],

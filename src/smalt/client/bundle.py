@@ -6,7 +6,7 @@ archive, with the folder they share as its root. The server unpacks it into a sc
 reads the spec confined to it (``smalt.specs.references.confined_to``).
 
 Finding the files reads the YAML, not the entities: any local path under a key that names files
-in Azure ML's schemas is taken, and a component file is followed into. Taking a file the spec
+in Azure ML's schemas is taken, and a component, environment or model file is followed into. Taking a file the spec
 does not need costs bytes, never correctness; missing one makes the server say which path is not
 there. Folders are packed as an upload takes them: ``.amlignore`` (or else ``.gitignore``) is
 honoured and ``.git`` and ``__pycache__`` are left out. Standard library and ruamel.yaml only
@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import IO, Any
 
 #: Keys whose values are local paths in Azure ML's job, component and environment schemas.
-_PATH_KEYS = frozenset({"code", "path", "conda_file", "component", "additional_includes"})
+_PATH_KEYS = frozenset({"code", "path", "conda_file", "component", "additional_includes", "environment", "model"})
+#: Keys that may name another YAML file whose own paths travel too (``environment: file:./env.yml``).
+_SPEC_KEYS = frozenset({"component", "environment", "model"})
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _IGNORE_FILES = (".amlignore", ".gitignore")
 _MENTIONS_PATHS = re.compile(rb"(?<![\w-])(?:%s)[\"']?\s*:" % b"|".join(k.encode() for k in sorted(_PATH_KEYS)))
@@ -73,7 +75,7 @@ def _strings(node: Any) -> Iterator[tuple[str, str]]:
 
 
 def _is_spec(key: str, path: Path) -> bool:
-    return key == "component" and path.suffix in (".yml", ".yaml") and path.is_file()
+    return key in _SPEC_KEYS and path.suffix in (".yml", ".yaml") and path.is_file()
 
 
 def _scan(file: Path) -> tuple[dict[str, list[int]], list[tuple[str, str]]]:

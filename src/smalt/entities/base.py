@@ -11,13 +11,15 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+
+from smalt.errors import SpecProblem
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,254}$"
 _NAME_RE = re.compile(NAME_PATTERN)
 
 
-def _to_str(value: Any) -> Any:
+def to_str(value: Any) -> Any:
     # YAML writes `version: 1` and `tags: {epochs: 10}`; Azure ML treats both as strings.
     if isinstance(value, bool):
         return str(value).lower()
@@ -28,11 +30,11 @@ def _to_str(value: Any) -> Any:
 
 def _str_dict(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _to_str(v) for k, v in value.items()}
+        return {str(k): to_str(v) for k, v in value.items()}
     return value
 
 
-Version = Annotated[str, BeforeValidator(_to_str), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,99}$")]
+Version = Annotated[str, BeforeValidator(to_str), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,99}$")]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 #: Free text a client sends is bounded: what is stored is read back by every list and show.
 Description = Annotated[str, Field(max_length=8192)]
@@ -90,6 +92,32 @@ class Entity(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The entity as plain JSON-ready data, with unset optional fields left out."""
         return self.model_dump(mode="json", by_alias=False, exclude_none=True)
+
+
+class Located(Entity):
+    """Knows the file and line each of its fields was written at, for problems found after loading
+    (a binding to a step that does not exist is only seen once every component is known)."""
+
+    _lines: dict[str, tuple[str | None, int | None]] = PrivateAttr(default_factory=dict)
+
+    def remember_lines(self, lines: dict[str, tuple[str | None, int | None]]) -> None:
+        self._lines = dict(lines)
+
+    def where(self, field: str) -> tuple[str | None, int | None]:
+        """The file and line of ``field`` (``jobs.train.inputs.x``), or of its nearest parent."""
+        while field:
+            if field in self._lines:
+                return self._lines[field]
+            field = field.rpartition(".")[0]
+        return self._lines.get("", (None, None))
+
+    def locate(self, problems: list[SpecProblem]) -> list[SpecProblem]:
+        """``problems`` found in this entity's fields, each with the file and line it was written at."""
+        located = []
+        for p in problems:
+            file, line = self.where(p.field) if p.file is None else (p.file, p.line)
+            located.append(SpecProblem(p.message, p.field, file, line))
+        return located
 
 
 class CreationContext(Entity):

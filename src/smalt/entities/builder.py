@@ -181,6 +181,25 @@ def call_component(component: Any, inputs: dict[str, Any]) -> StepBuilder:
     return step
 
 
+def call_command(job: Any, inputs: dict[str, Any]) -> StepBuilder:
+    """What calling a ``command(...)`` job does inside a pipeline function, as in azure-ai-ml: add a
+    step running it as a component, its own input values overridden by ``inputs``, and its compute,
+    variables, resources, distribution and limits kept on the step."""
+    component, values = job.as_component()
+    step = call_component(component, {**values, **inputs})
+    step.display_name = job.display_name
+    step.compute = job.compute
+    step.environment_variables = dict(job.environment_variables)
+    step.resources = job.resources
+    step.distribution = job.distribution
+    step.limits = job.limits.to_dict() if job.limits else None
+    for port, output in job.outputs.items():
+        for key in ("path", "mode", "name", "version", "description"):
+            if getattr(output, key) is not None:
+                setattr(step.outputs[port], key, getattr(output, key))
+    return step
+
+
 def binding_of(value: Any) -> Any:
     """A step input's value as pipeline YAML writes it."""
     if isinstance(value, StepOutput | PipelineInputRef):

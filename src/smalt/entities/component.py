@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from smalt.entities.base import Asset, DisplayName, StrDict
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.expressions import bindings
-from smalt.entities.io import Input, Output
+from smalt.entities.io import Input, OutputDecl
 
 
 class CommandComponent(Asset):
@@ -31,7 +31,7 @@ class CommandComponent(Asset):
     code: str | None = None
     environment: str | InlineEnvironment | None = None
     inputs: dict[str, Input] = Field(default_factory=dict)
-    outputs: dict[str, Output] = Field(default_factory=dict)
+    outputs: dict[str, OutputDecl] = Field(default_factory=dict)
     is_deterministic: bool = True
     additional_includes: list[str] = Field(default_factory=list)
     environment_variables: StrDict = Field(default_factory=dict)

@@ -16,6 +16,12 @@ def _tier(value: Any) -> Any:
     return _TIERS.get(str(value).lower(), value) if isinstance(value, str) else value
 
 
+_INSTANCE_ONLY = (
+    "schedules", "setup_scripts", "create_on_behalf_of", "custom_applications", "idle_time_before_shutdown",
+    "idle_time_before_shutdown_minutes", "enable_sso", "enable_root_access", "enable_os_patching",
+    "release_quota_on_stop",
+)  # fmt: skip
+
 #: The most nodes (local: concurrent jobs) one compute may have.
 MAX_INSTANCES = 1000
 
@@ -29,7 +35,7 @@ class Compute(Entity):
     """
 
     name: Name
-    type: Literal["amlcompute", "local", "computeinstance", "kubernetes", "ray"] = "amlcompute"
+    type: Literal["amlcompute", "local", "computeinstance", "ray"] = "amlcompute"
     description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
     size: str | None = None
@@ -45,7 +51,27 @@ class Compute(Entity):
     network_settings: dict[str, Any] | None = None
     enable_node_public_ip: bool | None = None
     address: str | None = None
+    resource_id: str | None = None
+    # A compute instance's own settings (Azure ML's computeInstance schema), accepted with no effect.
+    schedules: dict[str, Any] | None = None
+    setup_scripts: dict[str, Any] | None = None
+    create_on_behalf_of: dict[str, Any] | None = None
+    custom_applications: list[dict[str, Any]] | None = None
+    idle_time_before_shutdown: str | None = None
+    idle_time_before_shutdown_minutes: int | None = None
+    enable_sso: bool | None = None
+    enable_root_access: bool | None = None
+    enable_os_patching: bool | None = None
+    release_quota_on_stop: bool | None = None
     creation_context: CreationContext | None = None
+
+    @model_validator(mode="after")
+    def _instance_fields(self) -> Compute:
+        # Azure's amlcompute schema has none of them: written there, they are a mistake.
+        misplaced = sorted(k for k in _INSTANCE_ONLY if getattr(self, k) is not None)
+        if misplaced and self.type != "computeinstance":
+            raise ValueError(f"{', '.join(misplaced)} apply to a computeinstance, not to type {self.type}")
+        return self
 
     @model_validator(mode="after")
     def _bounds(self) -> Compute:

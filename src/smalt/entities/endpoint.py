@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from smalt.entities.base import CreationContext, Description, Entity, Name, StrDict
+from smalt.entities.base import CreationContext, Description, Entity, Name, StrDict, Version
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.model import ModelType
 
@@ -105,10 +105,14 @@ class InlineModel(Entity):
     """A model written inside a deployment (``model: {path: ./model}``); registered on create."""
 
     name: Name | None = None
-    version: str | None = None
+    version: Version | None = None
     path: str
     type: ModelType = "custom_model"
     description: Description | None = None
+    tags: StrDict = Field(default_factory=dict)
+    properties: StrDict = Field(default_factory=dict)
+    flavors: dict[str, Any] | None = None
+    stage: str | None = None
 
 
 class RequestSettings(Entity):
@@ -130,7 +134,7 @@ class ProbeSettings(Entity):
 class DataAssetRef(Entity):
     name: str | None = None
     path: str | None = None
-    version: str | None = None
+    version: Version | None = None
 
 
 class DeploymentCollection(Entity):
@@ -180,7 +184,7 @@ class OnlineDeployment(Entity):
     readiness_probe: ProbeSettings | None = None
     data_collector: DataCollector | None = None
     # Accepted so that Azure ML files load unchanged; they have no effect locally.
-    type: Literal["managed", "kubernetes"] | None = None
+    type: Literal["managed"] | None = None
     app_insights_enabled: bool | None = None
     egress_public_network_access: str | None = None
     scale_settings: dict[str, Any] | None = None

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import model_validator
 
-from smalt.entities.base import Asset, Description, Entity
+from smalt.entities.base import Asset, Description, Entity, StrDict, Version
 
 
 class BuildContext(Entity):
@@ -49,9 +49,9 @@ class InlineEnvironment(_RunsIn):
     """An environment written inside a component or job; it needs no name or version."""
 
     name: str | None = None
-    version: str | None = None
+    version: Version | None = None
     description: Description | None = None
-    tags: dict[str, str] | None = None
+    tags: StrDict | None = None
 
 
 class Environment(Asset, _RunsIn):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import BeforeValidator, ValidationInfo, field_validator, model_validator
 
-from smalt.entities.base import Description, Entity
+from smalt.entities.base import Description, Entity, to_str
 
 PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")
 ASSET_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model")
@@ -17,6 +17,25 @@ InputType = Literal[
 ]  # fmt: skip
 OutputType = InputType
 InputMode = Literal["ro_mount", "rw_mount", "download", "direct", "upload", "eval_mount", "eval_download"]
+
+
+#: Azure ML's older spellings, read as it reads them: a ``path`` port is a folder, and ``mount``
+#: is a read-only mount for an input and a read-write one for an output.
+_LEGACY_TYPES = {"path": "uri_folder"}
+_MOUNT = {"input": "ro_mount", "output": "rw_mount"}
+
+
+def _legacy(data: Any, direction: str) -> Any:
+    if not isinstance(data, dict):
+        return data
+    type_, mode = data.get("type"), data.get("mode")
+    if type_ in _LEGACY_TYPES or mode == "mount":
+        data = {**data}
+        if type_ in _LEGACY_TYPES:
+            data["type"] = _LEGACY_TYPES[type_]
+        if mode == "mount":
+            data["mode"] = _MOUNT[direction]
+    return data
 
 
 def _type_matches(type_: str, value: Any) -> bool:
@@ -50,6 +69,11 @@ class Input(Entity):
     default: Any = None
     mode: InputMode | None = None
     description: Description | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_legacy(cls, data: Any) -> Any:
+        return _legacy(data, "input")
 
     @field_validator("min", "max")
     @classmethod
@@ -103,7 +127,21 @@ class Output(Entity):
     path: str | None = None
     mode: InputMode | None = None
     name: str | None = None
-    version: str | None = None
+    version: Annotated[str, BeforeValidator(to_str)] | None = None
     description: Description | None = None
     is_control: bool | None = None
     early_available: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_legacy(cls, data: Any) -> Any:
+        return _legacy(data, "output")
+
+
+def _declared(value: Any) -> Any:
+    # `outputs: {model: }` declares an output with every default, as in Azure ML.
+    return {} if value is None else value
+
+
+#: An output as a file declares it: an empty value is a default ``uri_folder`` output.
+OutputDecl = Annotated[Output, BeforeValidator(_declared)]

@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
-from smalt.entities.base import CreationContext, Description, DisplayName, Entity, ExperimentName, Name, StrDict
+from smalt.entities.base import (
+    CreationContext,
+    Description,
+    DisplayName,
+    Entity,
+    ExperimentName,
+    Located,
+    Name,
+    StrDict,
+)
+from smalt.entities.component import CommandComponent
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.expressions import binding_problems
-from smalt.entities.io import Input, Output
+from smalt.entities.io import Input, Output, OutputDecl
+
+#: What Azure ML calls serverless compute is, here, this machine: the built-in ``local`` compute.
+SERVERLESS = frozenset({"serverless", "azureml:serverless"})
+
+
+def serverless_is_local(value: Any) -> Any:
+    return "local" if isinstance(value, str) and value.strip().lower() in SERVERLESS else value
+
+
+#: A compute a job or step names (``azureml:cpu-cluster``, ``serverless``).
+ComputeRef = Annotated[str, BeforeValidator(serverless_is_local)]
+
+
+#: The input type a literal value declares when a command is made a component.
+_LITERAL_TYPES: dict[type, str] = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
 class JobLimits(Entity):
     timeout: int | None = Field(default=None, gt=0, le=2**31 - 1)
 
 
-class CommandJob(Entity):
+class CommandJob(Located):
     """A command job (Azure ML ``commandJob``)."""
 
     type: Literal["command"] = "command"
@@ -31,9 +56,9 @@ class CommandJob(Entity):
     environment: str | InlineEnvironment | None = None
     environment_variables: StrDict = Field(default_factory=dict)
     inputs: dict[str, Input | str | int | float | bool] = Field(default_factory=dict)
-    outputs: dict[str, Output] = Field(default_factory=dict)
+    outputs: dict[str, OutputDecl] = Field(default_factory=dict)
     command: str
-    compute: str | None = None
+    compute: ComputeRef | None = None
     limits: JobLimits | None = None
     resources: dict[str, Any] | None = None
     distribution: dict[str, Any] | None = None
@@ -54,6 +79,37 @@ class CommandJob(Entity):
     parent_job_name: str | None = None
     reused_from: str | None = None
     run_reason: str | None = None
+
+    def __call__(self, **inputs: Any) -> Any:
+        """Inside a ``@dsl.pipeline`` function: add a step running this command, with ``inputs``
+        over its own (``train = command(...)`` then ``train(data=prep.outputs.out)``)."""
+        from smalt.entities.builder import call_command
+
+        return call_command(self, inputs)
+
+    def as_component(self) -> tuple[CommandComponent, dict[str, Any]]:
+        """This command as a component (its inputs declared by the values it was given), and
+        those values."""
+        declared: dict[str, Input] = {}
+        values: dict[str, Any] = {}
+        for port, value in self.inputs.items():
+            if isinstance(value, Input):
+                declared[port] = Input(type=value.type, optional=value.optional or value.path is None,
+                                       mode=value.mode, description=value.description)  # fmt: skip
+                if value.path is not None:
+                    values[port] = value
+                elif value.default is not None:
+                    values[port] = value.default
+            else:
+                declared[port] = Input(type=_LITERAL_TYPES.get(type(value), "string"))
+                values[port] = value
+        outputs = {port: Output(type=o.type, mode=o.mode) for port, o in self.outputs.items()}
+        component = CommandComponent(
+            name=self.name or "command", display_name=self.display_name, command=self.command, code=self.code,
+            environment=self.environment, inputs=declared, outputs=outputs, resources=self.resources,
+            distribution=self.distribution,
+        )  # fmt: skip
+        return component, values
 
     @field_validator("command")
     @classmethod

@@ -11,13 +11,23 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, PrivateAttr, Tag
+from pydantic import Discriminator, Field, Tag
 
-from smalt.entities.base import Asset, CreationContext, Description, DisplayName, Entity, ExperimentName, Name, StrDict
+from smalt.entities.base import (
+    Asset,
+    CreationContext,
+    Description,
+    DisplayName,
+    Entity,
+    ExperimentName,
+    Located,
+    Name,
+    StrDict,
+)
 from smalt.entities.component import CommandComponent
 from smalt.entities.environment import InlineEnvironment
-from smalt.entities.io import Input, Output
-from smalt.entities.job import JobLimits
+from smalt.entities.io import Input, OutputDecl
+from smalt.entities.job import ComputeRef, JobLimits
 
 #: ``${{parent.inputs.x}}``, ``${{parent.outputs.x}}``, ``${{parent.jobs.a.outputs.y}}`` and
 #: ``${{parent.jobs.a}}`` (a whole step, as if_else blocks name them).
@@ -27,7 +37,7 @@ PARENT_BINDING = re.compile(
 )
 
 StepInput = Input | bool | int | float | str
-StepOutput = Output | str
+StepOutput = OutputDecl | str
 
 
 class RetrySettings(Entity):
@@ -40,7 +50,7 @@ class RetrySettings(Entity):
 class PipelineSettings(Entity):
     """Azure ML's pipeline ``settings``."""
 
-    default_compute: str | None = None
+    default_compute: ComputeRef | None = None
     default_datastore: str | None = None
     #: False (Azure ML's default): the first failed step stops the pipeline; True: steps that do
     #: not depend on it go on, and the pipeline ends Failed.
@@ -53,7 +63,7 @@ class _Node(Entity):
     display_name: DisplayName | None = None
     description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
-    compute: str | None = None
+    compute: ComputeRef | None = None
     inputs: dict[str, StepInput] = Field(default_factory=dict)
     outputs: dict[str, StepOutput] = Field(default_factory=dict)
     #: Steps this one waits for although it reads none of their outputs.
@@ -77,6 +87,8 @@ class CommandNode(_Node):
     experiment_name: ExperimentName | None = None
     identity: dict[str, Any] | None = None
     queue_settings: dict[str, Any] | None = None
+    #: Interactive services (jupyter, ssh, tensorboard) Azure opens on the node: accepted, not opened.
+    services: dict[str, Any] | None = None
 
 
 class PipelineNode(_Node):
@@ -110,24 +122,6 @@ Node = Annotated[
 ]
 
 
-class Located(Entity):
-    """Knows the file and line each of its fields was written at, for problems found after loading
-    (a binding to a step that does not exist is only seen once every component is known)."""
-
-    _lines: dict[str, tuple[str | None, int | None]] = PrivateAttr(default_factory=dict)
-
-    def remember_lines(self, lines: dict[str, tuple[str | None, int | None]]) -> None:
-        self._lines = dict(lines)
-
-    def where(self, field: str) -> tuple[str | None, int | None]:
-        """The file and line of ``field`` (``jobs.train.inputs.x``), or of its nearest parent."""
-        while field:
-            if field in self._lines:
-                return self._lines[field]
-            field = field.rpartition(".")[0]
-        return self._lines.get("", (None, None))
-
-
 class PipelineComponent(Asset, Located):
     """A pipeline component (``type: pipeline`` with ``jobs``), usable as a step of another pipeline."""
 
@@ -136,7 +130,7 @@ class PipelineComponent(Asset, Located):
     type: Literal["pipeline"] = "pipeline"
     display_name: DisplayName | None = None
     inputs: dict[str, Input] = Field(default_factory=dict)
-    outputs: dict[str, Output] = Field(default_factory=dict)
+    outputs: dict[str, OutputDecl] = Field(default_factory=dict)
     jobs: dict[str, Node] = Field(default_factory=dict)
 
     def __call__(self, **inputs: Any) -> Any:
@@ -157,11 +151,11 @@ class PipelineJob(Located):
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
     inputs: dict[str, StepInput] = Field(default_factory=dict)
-    outputs: dict[str, Output] = Field(default_factory=dict)
+    outputs: dict[str, OutputDecl] = Field(default_factory=dict)
     settings: PipelineSettings = Field(default_factory=PipelineSettings)
     jobs: dict[str, Node] = Field(default_factory=dict)
     component: str | PipelineComponent | None = None
-    compute: str | None = None
+    compute: ComputeRef | None = None
     identity: dict[str, Any] | None = None
     status: str | None = None
     start_time: datetime | None = None

@@ -9,11 +9,16 @@ packages that matter to user code instead: the framework at the curated version,
 companions, and ``mlflow-skinny`` (Azure ML's images carry ``azureml-mlflow``; scripts that log with
 ``mlflow`` work unchanged). Every entry names Python 3.11, which has wheels for every pin below.
 The version or label in the reference is not looked at: each name stands for one package set.
+A name the table lacks is read by its family (``sklearn-1.6``, a later ``acpt-pytorch-*-cuda*``):
+the framework at the release the name gives, with the family's usual companions.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from smalt.errors import InvalidSpecError, SpecProblem
 
@@ -61,23 +66,84 @@ _ALIASES = {
 CURATED: dict[str, CuratedEnvironment] = {env.name: env for env in _ENVIRONMENTS}
 
 
+@dataclass(frozen=True)
+class _Family:
+    """Curated environments of one framework, whatever release: ``sklearn-1.6``, a later
+    ``acpt-pytorch-2.8-cuda12.6``. The framework is pinned to the release the name gives."""
+
+    title: str
+    pattern: re.Pattern[str]
+    #: The oldest release with wheels for Python 3.11, which every stand-in runs on.
+    oldest: tuple[int, int]
+    requirements: Callable[[str], tuple[str, ...]]
+
+
+def _family(
+    title: str, pattern: str, oldest: tuple[int, int], requirements: Callable[[str], tuple[str, ...]]
+) -> _Family:
+    return _Family(title, re.compile(pattern), oldest, requirements)
+
+
+_FAMILIES = (
+    _family("scikit-learn (sklearn-<version>)", r"^sklearn-(?P<v>\d+\.\d+)\b", (1, 1),
+            lambda v: (f"scikit-learn=={v}.*", "pandas", "numpy", "scipy", "joblib", _MLFLOW)),
+    _family("LightGBM (lightgbm-<version>)", r"^lightgbm-(?P<v>\d+\.\d+)\b", (3, 3),
+            lambda v: (f"lightgbm=={v}.*", "scikit-learn", "pandas", "numpy", _MLFLOW)),
+    # A CUDA suffix is dropped: local compute is the CPU (see the note on torch above).
+    _family("PyTorch (pytorch-<version>, acpt-pytorch-<version>-cuda<version>)",
+            r"^(?:acpt-)?pytorch-(?P<v>\d+\.\d+)\b", (2, 0), lambda v: (f"torch=={v}.*", "numpy", _MLFLOW)),
+    _family("TensorFlow (tensorflow-<version>)", r"^tensorflow-(?P<v>\d+\.\d+)\b", (2, 12),
+            lambda v: (f"tensorflow=={v}.*", _MLFLOW)),
+    _family("MLflow inference (mlflow-*-inference)", r"^mlflow-.*inference", (0, 0),
+            lambda v: ("mlflow-skinny>=2.12", "pandas", "numpy")),
+    _family("minimal (minimal-*)", r"^minimal-", (0, 0), lambda v: ()),
+)  # fmt: skip
+
+#: Prefixes a curated name may be written with: ``azureml:AzureML-sklearn-1.5@latest``.
+_CURATED_PREFIX = "azureml-"
+
+
 def known_names() -> list[str]:
     """Every curated name smalt knows, aliases included, sorted."""
     return sorted([*CURATED, *_ALIASES])
 
 
+def curated_reference(reference: str) -> str | None:
+    """The registry URI of a curated environment written as a workspace asset
+    (``azureml:AzureML-sklearn-1.5@latest``, ``azureml:AzureML-sklearn-1.5:33``): Azure ML keeps
+    the ``AzureML-`` names for its curated environments. None for any other reference."""
+    if not reference.startswith("azureml:") or reference.startswith("azureml://"):
+        return None
+    name = re.split(r"[:@]", reference[len("azureml:"):], maxsplit=1)[0]
+    if not name.lower().startswith(_CURATED_PREFIX):
+        return None
+    return f"azureml://registries/azureml/environments/{name[len(_CURATED_PREFIX):]}/labels/latest"
+
+
 def lookup(name: str) -> CuratedEnvironment:
-    """The curated environment called ``name`` (case-insensitive); InvalidSpecError if unknown."""
-    key = name.lower()
+    """The curated environment called ``name`` (case-insensitive, with or without ``AzureML-``):
+    an entry of the table, else the stand-in of its family; InvalidSpecError if neither."""
+    key = name.lower().removeprefix(_CURATED_PREFIX)
     key = _ALIASES.get(key, key)
     if key in CURATED:
         return CURATED[key]
+    for family in _FAMILIES:
+        match = family.pattern.search(key)
+        if match is None:
+            continue
+        version = match.groupdict().get("v") or ""
+        if version and tuple(int(p) for p in version.split(".")) < family.oldest:
+            oldest = ".".join(map(str, family.oldest))
+            raise _unknown(name, f"'{name}' is older than smalt's stand-in for {family.title}, which starts at "
+                                 f"{oldest} (Python 3.11 has no packages of older releases)")  # fmt: skip
+        return CuratedEnvironment(key, "3.11", family.requirements(version))
+    return _unknown(name, f"'{name}' is not a curated environment smalt knows")
+
+
+def _unknown(name: str, message: str) -> NoReturn:
+    families = "; ".join(f.title for f in _FAMILIES)
     raise InvalidSpecError(
-        [
-            SpecProblem(
-                f"'{name}' is not a curated environment smalt knows; known: {', '.join(known_names())}", "environment"
-            )
-        ],
+        [SpecProblem(f"{message}; smalt stands in for these families: {families}", "environment")],
         summary=f"Unknown curated environment '{name}'",
-        hint="use one of the names above, or define the environment with a conda file",
+        hint="use a curated name of these families, or define the environment with a conda file",
     )

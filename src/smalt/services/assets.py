@@ -11,11 +11,13 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from smalt.entities import Asset, CommandComponent, Data, Environment, Model
+from smalt.entities import Asset, CommandComponent, Data, Environment, Input, Model
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.model import AliasMove, AssetAlias
+from smalt.entities.pipeline import CommandNode, PipelineComponent
+from smalt.environments.curated import curated_reference
 from smalt.errors import InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
 from smalt.services.datastores import DatastoreService
 from smalt.services.provenance import creation_context
@@ -71,6 +73,8 @@ class AssetService(Generic[A]):
             return asset.model_copy(update=self._environment_fields(asset))
         if isinstance(asset, CommandComponent):
             return asset.model_copy(update=self._component_fields(asset))
+        if isinstance(asset, PipelineComponent):
+            return asset.model_copy(update={"jobs": self._steps_pinned(asset.jobs)})
         return asset
 
     def _upload(self, path: str) -> str:
@@ -140,6 +144,8 @@ class AssetService(Generic[A]):
         None come back as they are."""
         if isinstance(env, InlineEnvironment):
             return env.model_copy(update=self._environment_fields(env))
+        if isinstance(env, str) and curated_reference(env):
+            return curated_reference(env)
         if isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://"):
             fields = self.get_by_ref(env, "environment").to_dict()
             return InlineEnvironment(**{k: v for k, v in fields.items() if k in InlineEnvironment.model_fields})
@@ -161,6 +167,8 @@ class AssetService(Generic[A]):
         env = component.environment
         if isinstance(env, InlineEnvironment):
             fields["environment"] = env.model_copy(update=self._environment_fields(env))
+        elif isinstance(env, str) and curated_reference(env):
+            fields["environment"] = curated_reference(env)
         elif isinstance(env, str) and env.startswith("azureml:") and not env.startswith("azureml://registries"):
             found = AssetService(self._ws, Environment).get_by_ref(env, "environment")
             fields["environment"] = f"azureml:{found.name}:{found.version}"
@@ -172,6 +180,37 @@ class AssetService(Generic[A]):
             ]
         return fields
 
+    def _steps_pinned(self, jobs: dict[str, Any]) -> dict[str, Any]:
+        """A pipeline component's steps as the version pins them, as a command component's own
+        fields are: local code and inputs uploaded, components and environments named by label
+        resolved to the version they name now."""
+        pinned: dict[str, Any] = {}
+        for key, node in jobs.items():
+            update: dict[str, Any] = {}
+            component = getattr(node, "component", None)
+            if isinstance(component, CommandComponent):
+                update["component"] = component.model_copy(update=self._component_fields(component))
+            elif isinstance(component, PipelineComponent):
+                update["component"] = component.model_copy(update={"jobs": self._steps_pinned(component.jobs)})
+            elif isinstance(component, str) and component.startswith("azureml:"):
+                found = AssetService(self._ws, CommandComponent).get_by_ref(component, f"jobs.{key}.component")
+                update["component"] = f"azureml:{found.name}:{found.version}"
+            if isinstance(node, CommandNode):
+                if node.code is not None and is_local_path(node.code):
+                    update["code"] = self._upload(node.code)
+                environment = self.inline_environment(node.environment)
+                if environment is not None:
+                    update["environment"] = environment
+            inputs = getattr(node, "inputs", {})
+            if any(isinstance(v, Input) and v.path and is_local_path(v.path) for v in inputs.values()):
+                update["inputs"] = {
+                    port: value.model_copy(update={"path": self._upload(value.path)})
+                    if isinstance(value, Input) and value.path and is_local_path(value.path) else value
+                    for port, value in inputs.items()
+                }  # fmt: skip
+            pinned[key] = node.model_copy(update=update)
+        return pinned
+
     def get_by_ref(self, reference: str, field: str) -> A:
         """The version an ``azureml:<name>:<version>`` or ``azureml:<name>@<label>`` reference names."""
         ref = parse_asset_ref(reference)
@@ -182,8 +221,10 @@ class AssetService(Generic[A]):
 
     # -- reading ---------------------------------------------------------------------------
     def _entity(self, record: AssetVersionRecord) -> A:
-        entity = self._cls.model_validate({**record.spec, "name": record.name, "version": record.version})
-        return entity.model_copy(update={"creation_context": creation_context(record)})
+        # Components are of two classes, told apart by their type, as in a file.
+        cls: type[Asset] = PipelineComponent if record.spec.get("type") == "pipeline" else self._cls
+        entity = cls.model_validate({**record.spec, "name": record.name, "version": record.version})
+        return cast(A, entity.model_copy(update={"creation_context": creation_context(record)}))
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> A:
         """One version: by ``version``, or by ``label`` (``latest``: the newest not archived)."""

@@ -455,7 +455,8 @@ class EndpointService:
         if isinstance(model, InlineModel):
             name = model.name or f"{deployment.endpoint_name}-{deployment.name}"
             registered = self._models.create_or_update(
-                Model(name=name, version=model.version, path=model.path, type=model.type,
+                Model(name=name, version=model.version, path=model.path, type=model.type, tags=model.tags,
+                      properties=model.properties, flavors=model.flavors, stage=model.stage,
                       description=model.description or f"Deployed by {deployment.endpoint_name}/{deployment.name}")
             )  # fmt: skip
             return deployment.model_copy(update={"model": registered.ref}), registered.ref

@@ -133,7 +133,7 @@ class JobService:
         problems: list[SpecProblem] = []
         resolved = self.resolve(job, name, problems)
         if problems or resolved is None:
-            raise InvalidSpecError(problems, summary="The job cannot run; nothing was queued")
+            raise InvalidSpecError(job.locate(problems), summary="The job cannot run; nothing was queued")
         with self._ws.store.transaction(write=True) as tx:
             self.record(tx, resolved)
         if start:
@@ -147,9 +147,10 @@ class JobService:
 
             return PipelineService(self._ws).check(job)
         problems: list[SpecProblem] = []
-        self.resolve(prepare(job), job.name or "validate", problems)
+        job = prepare(job)
+        self.resolve(job, job.name or "validate", problems)
         if problems:
-            raise InvalidSpecError(problems, summary="The job cannot run")
+            raise InvalidSpecError(job.locate(problems), summary="The job cannot run")
         return []
 
     def resolve(self, job: CommandJob, name: str, problems: list[SpecProblem], prefix: str = "") -> Resolved | None:

@@ -90,10 +90,7 @@ class PipelineService:
                 if found is not None:
                     resolved[key] = found
         if problems:
-            for i, p in enumerate(problems):
-                file, line = job.where(p.field)
-                problems[i] = SpecProblem(p.message, p.field, p.file or file, p.line or line)
-            raise InvalidSpecError(problems, summary="The pipeline cannot run; nothing was queued")
+            raise InvalidSpecError(job.locate(problems), summary="The pipeline cannot run; nothing was queued")
         return resolved
 
     def create(self, job: PipelineJob, *, start: bool = True) -> PipelineJob:
@@ -196,10 +193,7 @@ def _on(datastore: str | None, output: Output) -> Output:
 
 def _prepared(job: PipelineJob) -> PipelineJob:
     """``job`` checked as a YAML file is (paths resolved), keeping where its fields were written."""
-    lines = job._lines
-    job = prepare(job)
-    job.remember_lines(lines)
-    return job
+    return prepare(job)
 
 
 def _step_job(step: Step, name: str, experiment: str, datastore: str | None = None) -> CommandJob:

@@ -8,6 +8,7 @@ against the YAML file's folder and must exist.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,10 +27,12 @@ from smalt.entities import (
     OnlineDeployment,
     OnlineEndpoint,
 )
-from smalt.entities.base import raw_validation_errors
-from smalt.entities.pipeline import Located, PipelineComponent, PipelineJob
+from smalt.entities.base import Located, raw_validation_errors
+from smalt.entities.endpoint import InlineModel
+from smalt.entities.environment import InlineEnvironment
+from smalt.entities.pipeline import PipelineComponent, PipelineJob, PipelineSettings
 from smalt.entities.validation import Loc, problems_of
-from smalt.errors import InvalidSpecError, SpecProblem
+from smalt.errors import InvalidSpecError, SpecProblem, SpecWarning
 from smalt.specs.references import is_local_path, resolve_local
 from smalt.specs.schemas import check_kind
 from smalt.specs.yaml_source import Source, apply_overrides, read_yaml
@@ -53,6 +56,16 @@ _BY_TYPE: dict[str, dict[str, type[Entity]]] = {
     "job": {"command": CommandJob, "pipeline": PipelineJob},
 }
 
+#: The types of each noun that Azure ML has and smalt does not yet: refused as such, in one line,
+#: never as a list of keys smalt does not know.
+NOT_YET: dict[str, tuple[str, ...]] = {
+    "job": ("sweep", "parallel", "spark", "automl", "import", "data_transfer", "finetuning", "distillation"),
+    "component": ("parallel", "spark", "import", "data_transfer", "flow"),
+    "compute": ("kubernetes", "virtualmachine", "synapsespark", "datafactory", "managed"),
+    "datastore": ("azure_data_lake_gen1", "one_lake"),
+    "online-deployment": ("kubernetes",),
+}
+
 # Local paths inside the steps of a pipeline (a component read from its own file has its own).
 _NODE_PATHS: list[Loc] = [
     ("jobs", "*", "code"), ("jobs", "*", "inputs", "*", "path"),
@@ -62,6 +75,8 @@ _NODE_PATHS: list[Loc] = [
 
 # Where each kind keeps local paths: field paths, "*" for every item or key.
 _PATH_FIELDS: dict[type[Entity], list[Loc]] = {
+    InlineEnvironment: [("conda_file",), ("build", "path")],
+    InlineModel: [("path",)],
     Data: [("path",)],
     Model: [("path",)],
     Environment: [("conda_file",), ("build", "path")],
@@ -81,6 +96,61 @@ _PATH_FIELDS: dict[type[Entity], list[Loc]] = {
     PipelineJob: [("inputs", "*", "path"), *_NODE_PATHS],
     PipelineComponent: [("inputs", "*", "path"), *_NODE_PATHS],
 }  # fmt: skip
+
+
+#: Where Azure ML's schema takes any key (``unknown = INCLUDE``) and smalt reads only the keys it
+#: knows: each other key there is ignored with a warning, never refused.
+_OPEN_FIELDS: dict[type[Entity], list[tuple[Loc, type[Entity]]]] = {
+    PipelineJob: [(("settings",), PipelineSettings)],
+}
+
+
+#: Where an entity may be written as a file of its own (``environment: file:./env.yml``), as
+#: azure-ai-ml reads any nested resource: the file is read, with its paths against its own folder.
+_FILE_FIELDS: dict[type[Entity], list[tuple[Loc, type[Entity]]]] = {
+    CommandJob: [(("environment",), InlineEnvironment)],
+    CommandComponent: [(("environment",), InlineEnvironment)],
+    OnlineDeployment: [(("environment",), InlineEnvironment), (("model",), InlineModel)],
+    PipelineJob: [(("jobs", "*", "environment"), InlineEnvironment),
+                  (("jobs", "*", "component", "environment"), InlineEnvironment)],
+    PipelineComponent: [(("jobs", "*", "environment"), InlineEnvironment),
+                        (("jobs", "*", "component", "environment"), InlineEnvironment)],
+}  # fmt: skip
+
+
+def _read_files(cls: type[Entity], source: Source, data: dict[str, Any], problems: list[SpecProblem]) -> None:
+    """Replace each ``file:<path>`` where an entity may be written by that file's entity, checked in
+    its own file and lines."""
+    for pattern, kind in _FILE_FIELDS.get(cls, []):
+        for loc, container, key in _walk(data, pattern):
+            value = container[key]
+            if not (isinstance(value, str) and value.startswith("file:")):
+                continue
+            path = Path(resolve_local(value, source.base_dir))
+            if not path.is_file():
+                problems.append(source.problem(f"file {str(path)!r} does not exist", loc))
+                continue
+            try:
+                inner = read_yaml(path)
+                container[key] = validate(kind, inner)
+            except InvalidSpecError as exc:
+                problems.extend(exc.problems)
+
+
+def _ignore_unknown(cls: type[Entity], source: Source, data: dict[str, Any]) -> None:
+    for pattern, known in _OPEN_FIELDS.get(cls, []):
+        for loc, container, key in _walk(data, pattern):
+            value = container[key]
+            if not isinstance(value, dict):
+                continue
+            extra = [k for k in value if k not in known.model_fields]
+            for name in extra:
+                problem = source.problem(
+                    f"ignored; smalt reads only {', '.join(known.model_fields)} here", (*loc, name)
+                )
+                warnings.warn(SpecWarning(str(problem)), stacklevel=2)
+            if extra:
+                container[key] = {k: v for k, v in value.items() if k not in extra}
 
 
 def _walk(data: Any, pattern: Loc, prefix: Loc = ()) -> Iterator[tuple[Loc, Any, Any]]:
@@ -122,11 +192,14 @@ def validate(cls: type[E], source: Source) -> E:
     data = dict(source.data)
     data.pop("$schema", None)
     problems: list[SpecProblem] = []
-    if issubclass(cls, Located):
-        from smalt.specs.pipeline import inline_components
+    if issubclass(cls, PipelineJob | PipelineComponent):
+        from smalt.specs.pipeline import inline_components, refuse_unsupported_nodes
 
+        refuse_unsupported_nodes(source, problems)
         inline_components(source, _load_component_file, problems)
         data = {k: v for k, v in source.data.items() if k != "$schema"}
+    _ignore_unknown(cls, source, data)
+    _read_files(cls, source, data, problems)
     for loc, path in resolve_paths(cls, data, source.base_dir):
         problems.append(source.problem(f"path {path!r} does not exist", loc))
     try:
@@ -149,6 +222,7 @@ def validate(cls: type[E], source: Source) -> E:
 def _load_component_file(path: Path) -> Entity:
     """A component a pipeline names by file (``component: ./train.yml``), checked in its own file."""
     source = read_yaml(path)
+    check_kind("component", source)
     return validate(entity_class("component", source.data, source), source)
 
 
@@ -163,14 +237,17 @@ def entity_class(kind: str, data: dict[str, Any], source: Source) -> type[Entity
     if kind not in KINDS:
         raise InvalidSpecError([SpecProblem(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")])
     by_type = _BY_TYPE.get(kind)
+    type_ = data.get("type", next(iter(by_type)) if by_type else None)
+    if isinstance(type_, str) and type_.lower() in NOT_YET.get(kind, ()):
+        message = f"{kind} type '{type_}' is not supported yet"
+        if by_type:
+            message += f"; smalt runs {', '.join(by_type)} {kind}s"
+        raise InvalidSpecError([source.problem(message, ("type",))], summary=f"{source.file or kind}: {message}")
     if by_type is None:
         return KINDS[kind]
-    type_ = data.get("type", next(iter(by_type)))
     if type_ not in by_type:
-        known = ", ".join(by_type)
-        raise InvalidSpecError(
-            [source.problem(f"{kind} type {type_!r} is not supported yet; supported: {known}", ("type",))]
-        )
+        message = f"{type_!r} is not a {kind} type; one of {', '.join(by_type)}"
+        raise InvalidSpecError([source.problem(message, ("type",))])
     return by_type[type_]
 
 
@@ -209,7 +286,10 @@ def prepare(entity: E, *, base_dir: Path | None = None) -> E:
     source = Source(
         data=entity.model_dump(mode="python", exclude_none=True), file=None, base_dir=base_dir or Path.cwd()
     )
-    return validate(type(entity), source)
+    prepared = validate(type(entity), source)
+    if isinstance(entity, Located) and isinstance(prepared, Located):
+        prepared.remember_lines(entity._lines)  # where a loaded file wrote each field stays known
+    return prepared
 
 
 def _typed_loader(kind: str, cls: type[E]) -> Callable[..., E]:

@@ -19,12 +19,13 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from smalt.entities import CommandComponent, Entity, Input, Output
+from smalt.entities.base import Located
 from smalt.entities.io import PRIMITIVE_TYPES
+from smalt.entities.job import serverless_is_local as _serverless_is_local
 from smalt.entities.pipeline import (
     PARENT_BINDING,
     CommandNode,
     IfElseNode,
-    Located,
     PipelineComponent,
     PipelineJob,
     PipelineNode,
@@ -96,6 +97,33 @@ def inline_components(source: Source, load_file: Callable[[Path], Entity], probl
                 source.data["component"] = load_file(path)
             except InvalidSpecError as exc:
                 problems.extend(exc.problems)
+
+
+#: The node types of Azure ML pipelines that smalt runs, and those it knows but does not run yet.
+NODE_TYPES = ("command", "pipeline", "if_else")
+AZURE_NODE_TYPES = (
+    "sweep", "parallel", "spark", "automl", "import", "data_transfer", "promptflow_parallel", "do_while",
+    "parallel_for",
+)  # fmt: skip
+
+
+def refuse_unsupported_nodes(source: Source, problems: list[SpecProblem]) -> None:
+    """One line for each step of a kind smalt does not run (``jobs.score: node type 'parallel' is
+    not supported yet``), instead of the keys of that kind reported as unknown; such a step is
+    dropped from ``source`` so that nothing else is said about it."""
+    jobs = source.data.get("jobs")
+    if not isinstance(jobs, dict):
+        return
+    for key, node in list(jobs.items()):
+        type_ = node.get("type", "command") if isinstance(node, dict) else None
+        if not isinstance(type_, str) or type_ in NODE_TYPES:
+            continue
+        if type_ in AZURE_NODE_TYPES:
+            message = f"node type '{type_}' is not supported yet; smalt runs {', '.join(NODE_TYPES)} steps"
+        else:
+            message = f"'{type_}' is not a node type; one of {', '.join(NODE_TYPES)}"
+        problems.append(source.problem(message, ("jobs", key, "type")))
+        del jobs[key]
 
 
 # -- the plan --------------------------------------------------------------------------------
@@ -277,7 +305,45 @@ class _Planner:
             if isinstance(node, IfElseNode):
                 self._condition(scope, key, node, jobs)
 
+    def _settings_bound(self, scope: _Scope, key: str, node: CommandNode) -> CommandNode:
+        """``node`` with each setting written as a pipeline input (``compute:
+        ${{parent.inputs.train_compute}}``, an environment variable, a resources or distribution
+        value) replaced by that input's value, as Azure ML binds them."""
+
+        def bound(value: Any, where: str) -> Any:
+            match = PARENT_BINDING.match(value) if isinstance(value, str) else None
+            if match is None:
+                return value
+            if match["group"] != "inputs":
+                self.problem(scope, where, f"{value!r} cannot set {where.rsplit('.', 1)[-1]}; bind a pipeline "
+                             "input (${{parent.inputs.<name>}})")  # fmt: skip
+                return None
+            if match["name"] not in scope.inputs:
+                self.problem(scope, where, f"the pipeline has no input '{match['name']}'; its inputs: "
+                             f"{', '.join(scope.inputs) or 'none'}")  # fmt: skip
+                return None
+            given = scope.inputs[match["name"]]
+            if isinstance(given, Input):
+                given = given.path if given.path is not None else given.default
+            if given is None or isinstance(given, Upstream):
+                self.problem(scope, where, f"input '{match['name']}' has no literal value to set this with")
+            return given
+
+        update: dict[str, Any] = {}
+        if node.compute is not None:
+            update["compute"] = bound(node.compute, f"jobs.{key}.compute")
+        for name in ("environment_variables", "resources", "distribution"):
+            values = getattr(node, name)
+            if values:
+                update[name] = {k: bound(v, f"jobs.{key}.{name}.{k}") for k, v in values.items()}
+        if "environment_variables" in update:
+            update["environment_variables"] = {k: str(v) for k, v in update["environment_variables"].items()}
+        if isinstance(update.get("compute"), str):
+            update["compute"] = _serverless_is_local(update["compute"])
+        return node.model_copy(update=update)
+
     def _command(self, scope: _Scope, key: str, node: CommandNode) -> None:
+        node = self._settings_bound(scope, key, node)
         component = self.component(scope, key, node)
         if not isinstance(component, CommandComponent):
             if component is not None:

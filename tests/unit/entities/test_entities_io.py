@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from smalt.entities import Input, Output
+from smalt.entities import CommandJob, Input, Output
 from smalt.errors import InvalidSpecError
 
 #: Python callers may meet pydantic's error or smalt's translation of it; the rule is what is tested.
@@ -93,8 +93,26 @@ def test_every_inconsistency_is_reported_together() -> None:
 
 def test_unknown_input_mode_and_type_are_rejected() -> None:
     with pytest.raises(REJECTED):
-        Input(type="uri_folder", mode="mount")  # type: ignore[arg-type]
+        Input(type="uri_folder", mode="mounted")  # type: ignore[arg-type]
     with pytest.raises(REJECTED):
         Input(type="float")  # type: ignore[arg-type]
     with pytest.raises(REJECTED, match="extra|unknown key"):
         Input(type="string", defualt="x")  # type: ignore[call-arg]
+
+
+def test_azure_legacy_spellings_read_as_azure_reads_them() -> None:
+    # `path` ports are folders; `mount` is read-only on an input, read-write on an output.
+    assert Input.model_validate({"type": "path", "mode": "mount"}).model_dump(include={"type", "mode"}) == {
+        "type": "uri_folder",
+        "mode": "ro_mount",
+    }
+    assert Output.model_validate({"type": "path", "mode": "mount"}).model_dump(include={"type", "mode"}) == {
+        "type": "uri_folder",
+        "mode": "rw_mount",
+    }
+
+
+def test_an_output_declared_with_no_value_is_a_default_folder() -> None:
+    job = CommandJob.model_validate({"command": "echo ${{outputs.model}}", "outputs": {"model": None}})
+    assert job.outputs["model"] == Output(type="uri_folder")
+    assert Output.model_validate({"version": 3}).version == "3"

@@ -232,12 +232,44 @@ def test_every_known_curated_name_resolves() -> None:
     assert {"sklearn-1.5", "sklearn-1.1", "lightgbm-3.3", "pytorch-2.2", "tensorflow-2.16"} <= set(known_names())
 
 
-def test_an_unknown_curated_name_lists_the_known_ones() -> None:
+def test_an_unknown_curated_name_lists_the_families_smalt_knows() -> None:
     with pytest.raises(InvalidSpecError) as caught:
-        resolve("azureml://registries/azureml/environments/sklearn-0.24/labels/latest")
+        resolve("azureml://registries/azureml/environments/responsibleai-ubuntu20.04-py38-cpu/labels/latest")
     message = str(caught.value)
-    assert "'sklearn-0.24' is not a curated environment" in message
-    assert "sklearn-1.5" in message and "lightgbm-3.3" in message and "minimal-py311-inference" in message
+    assert "'responsibleai-ubuntu20.04-py38-cpu' is not a curated environment smalt knows" in message
+    assert "scikit-learn (sklearn-<version>)" in message and "PyTorch" in message and "LightGBM" in message
+
+
+def test_a_release_too_old_for_python_311_is_refused_by_its_family() -> None:
+    with pytest.raises(InvalidSpecError, match="'sklearn-0.24' is older than smalt's stand-in for scikit-learn"):
+        resolve("azureml://registries/azureml/environments/sklearn-0.24/labels/latest")
+
+
+@pytest.mark.parametrize(
+    ("name", "pinned"),
+    [
+        ("sklearn-1.6", "scikit-learn==1.6.*"),
+        ("acpt-pytorch-2.8-cuda12.6", "torch==2.8.*"),
+        ("AzureML-ACPT-pytorch-2.7-cuda12.4", "torch==2.7.*"),
+        ("lightgbm-4.5", "lightgbm==4.5.*"),
+        ("tensorflow-2.18-cuda12", "tensorflow==2.18.*"),
+        ("mlflow-py312-inference", "mlflow-skinny>=2.12"),
+    ],
+)
+def test_a_newer_release_than_the_table_knows_is_read_by_its_family(name: str, pinned: str) -> None:
+    env = resolve(f"azureml://registries/azureml/environments/{name}/labels/latest")
+    assert pinned in env.requirements
+    assert env.python == "3.11"
+
+
+def test_a_curated_name_written_as_a_workspace_asset_is_the_registry_one() -> None:
+    from smalt.environments.curated import curated_reference
+
+    registry = "azureml://registries/azureml/environments/sklearn-1.5/labels/latest"
+    assert curated_reference("azureml:AzureML-sklearn-1.5@latest") == registry
+    assert curated_reference("azureml:AzureML-sklearn-1.5:33") == registry
+    assert curated_reference("azureml:sklearn-1.5@latest") is None
+    assert curated_reference(registry) is None
 
 
 def test_another_registry_is_refused() -> None:
