@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from typing import NoReturn
 
 #: Whether this process ran a fast command (``console`` then skips the interpreter's teardown).
@@ -26,6 +27,7 @@ def run() -> None:
     """The CLI's one error boundary (``console``, the console script, calls it). Typer handles
     usage errors, ``--help`` and exit codes itself; a smalt error prints one clear line and exits 1.
     (``smalt.errors`` is imported only when something failed: the fast commands never need it.)"""
+    warnings.showwarning = _show_warning
     try:
         _dispatch(sys.argv[1:])
     except KeyboardInterrupt:
@@ -48,24 +50,47 @@ def run() -> None:
         sys.exit(2)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    # A warning about the user's file reads like an error's line, not like a Python traceback.
+    sys.stderr.write(f"Warning: {message}\n")
+
+
 def _dispatch(argv: list[str]) -> None:
     """A fast command through the server, else the Typer app with only the invoked noun's commands
     (building all of them costs every command tens of ms)."""
+    if argv == ["--version"]:
+        # Answered before the fast path or any command is even imported: scripts ask it often.
+        sys.stdout.write(version_line() + "\n")
+        _exit_fast(0)
     from smalt.cli import fast
 
     code = fast.run(argv)
     if code is not None:
-        global _fast_ran
-        _fast_ran = True
-        sys.exit(code)
+        _exit_fast(code)
     from smalt.cli import context
-    from smalt.cli.main import build, invoked_noun
+    from smalt.cli.main import command, invoked_noun
 
     noun = invoked_noun(argv)
     try:
-        build([noun] if noun else None)()
+        command([noun] if noun else None)()
     finally:
         context.close()
+
+
+def _exit_fast(code: int) -> NoReturn:
+    global _fast_ran
+    _fast_ran = True
+    sys.exit(code)
+
+
+def version_line() -> str:
+    """``smalt --version``: the installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"smalt {version('smalt')}"
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "smalt (version unknown: not installed)"
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -14,8 +14,24 @@ NameOpt = Annotated[str, typer.Option("--name", "-n", help="Asset name.")]
 OptName = Annotated[str | None, typer.Option("--name", "-n", help="Asset name.")]
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="Asset version.")]
 LabelOpt = Annotated[str | None, typer.Option("--label", "-l", help="Version label: latest.")]
-OutputOpt = Annotated[str | None, typer.Option("--output", "-o", help="json, yaml or table.")]
+OutputOpt = Annotated[str | None, typer.Option("--output", "-o", help="json, yaml, table or tsv.")]
 ArchivedOpt = Annotated[bool, typer.Option("--include-archived", help="Also list archived assets.")]
+
+
+def _checked_query(expression: str | None) -> str | None:
+    """A bad --query stops the command as its line is read, before it creates anything."""
+    if expression is not None:
+        from smalt.cli.output import compile_query
+
+        compile_query(expression)
+    return expression
+
+
+#: ``--query``, on every command that prints a result: a JMESPath expression, as ``az`` has it.
+QueryOpt = Annotated[
+    str | None,
+    typer.Option("--query", help='JMESPath query applied to the result, e.g. "[].name".', callback=_checked_query),
+]
 
 _COLUMNS = {
     "data": ("name", "version", "type", "path", "created_at"),
@@ -55,11 +71,11 @@ def asset_app(kind: str, title: str) -> typer.Typer:
             path: Annotated[str | None, typer.Option("--path", "-p", help=_PATH_HELP[kind])] = None,
             type_: Annotated[str | None, typer.Option("--type", "-t", help="Asset type.")] = None,
             description: Annotated[str | None, typer.Option("--description", "-d")] = None,
-            set_: SetOpt = None, output: OutputOpt = None,
+            set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None,
         ) -> None:  # fmt: skip
             """Register a version, from a YAML file or from flags alone."""
             flags = {"name": name, "version": version, "path": path, "type": type_, "description": description}
-            emit(_operations(kind).create_or_update(_entity_from(kind, file, set_, flags)), output)
+            emit(_operations(kind).create_or_update(_entity_from(kind, file, set_, flags)), output, query=query)
 
     elif kind == "environment":
 
@@ -69,7 +85,7 @@ def asset_app(kind: str, title: str) -> typer.Typer:
             image: Annotated[str | None, typer.Option("--image", "-i", help="Docker image.")] = None,
             conda_file: Annotated[str | None, typer.Option("--conda-file", help="Conda YAML file.")] = None,
             description: Annotated[str | None, typer.Option("--description", "-d")] = None,
-            set_: SetOpt = None, output: OutputOpt = None,
+            set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None,
         ) -> None:  # fmt: skip
             """Register a version, from a YAML file or from flags alone."""
             flags = {
@@ -79,7 +95,7 @@ def asset_app(kind: str, title: str) -> typer.Typer:
                 "conda_file": conda_file,
                 "description": description,
             }
-            emit(_operations(kind).create_or_update(_entity_from(kind, file, set_, flags)), output)
+            emit(_operations(kind).create_or_update(_entity_from(kind, file, set_, flags)), output, query=query)
 
     else:
 
@@ -87,20 +103,27 @@ def asset_app(kind: str, title: str) -> typer.Typer:
         def create_from_file(
             file: Annotated[Path, typer.Option("--file", "-f", help="YAML file (Azure ML CLI v2 schema).")],
             name: OptName = None, version: VersionOpt = None, set_: SetOpt = None, output: OutputOpt = None,
+            query: QueryOpt = None,
         ) -> None:  # fmt: skip
             """Register a version from a YAML file."""
             flags = {"name": name, "version": version}
-            emit(_operations(kind).create_or_update(_entity_from(kind, file, set_, flags)), output)
+            emit(_operations(kind).create_or_update(_entity_from(kind, file, set_, flags)), output, query=query)
 
     @app.command("show")
-    def show(name: NameOpt, version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None) -> None:
+    def show(
+        name: NameOpt, version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None,
+        query: QueryOpt = None,
+    ) -> None:  # fmt: skip
         """Show one version (--version, or --label latest)."""
-        emit(_operations(kind).get(name, version=version, label=label), output)
+        emit(_operations(kind).get(name, version=version, label=label), output, query=query)
 
     @app.command("list")
-    def list_(name: OptName = None, include_archived: ArchivedOpt = False, output: OutputOpt = None) -> None:
+    def list_(
+        name: OptName = None, include_archived: ArchivedOpt = False, output: OutputOpt = None, query: QueryOpt = None
+    ) -> None:
         """List every asset (its latest version), or every version of --name."""
-        emit(_operations(kind).list(name, include_archived=include_archived), output, columns=_COLUMNS[kind])
+        listed = _operations(kind).list(name, include_archived=include_archived)
+        emit(listed, output, columns=_COLUMNS[kind], query=query)
 
     @app.command("archive")
     def archive(name: NameOpt, version: VersionOpt = None, label: LabelOpt = None) -> None:

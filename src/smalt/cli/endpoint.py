@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from smalt.cli import context
-from smalt.cli.assets import FileOpt, OutputOpt, SetOpt, _entity_from
+from smalt.cli.assets import FileOpt, OutputOpt, QueryOpt, SetOpt, _entity_from
 from smalt.cli.output import emit
 
 endpoint_app = typer.Typer(help="Online endpoints: a stable, authenticated scoring address.", no_args_is_help=True)
@@ -49,17 +49,17 @@ def _weights(text: str | None, field: str = "traffic") -> dict[str, int] | None:
 def endpoint_create(
     file: FileOpt = None, name: OptEndpointName = None,
     auth_mode: Annotated[str | None, typer.Option("--auth-mode", help="key or aml_token.")] = None,
-    set_: SetOpt = None, output: OutputOpt = None, no_wait: NoWait = False,
+    set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None, no_wait: NoWait = False,
 ) -> None:  # fmt: skip
     """Create an online endpoint and start its router."""
     endpoint = _entity_from("online-endpoint", file, set_, {"name": name, "auth_mode": auth_mode})
-    emit(context.client().online_endpoints.begin_create_or_update(endpoint).result(), output)
+    emit(context.client().online_endpoints.begin_create_or_update(endpoint).result(), output, query=query)
 
 
 @endpoint_app.command("update")
 def endpoint_update(
     name: OptEndpointName = None, file: FileOpt = None, traffic: Traffic = None, mirror_traffic: Mirror = None,
-    set_: SetOpt = None, output: OutputOpt = None, no_wait: NoWait = False,
+    set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None, no_wait: NoWait = False,
 ) -> None:  # fmt: skip
     """Change an endpoint: its traffic split, mirrored traffic, tags or description."""
     client = context.client()
@@ -79,19 +79,19 @@ def endpoint_update(
         from smalt.entities import OnlineEndpoint
 
         endpoint = OnlineEndpoint(**{**endpoint.model_dump(exclude_none=True), **changes})
-    emit(client.online_endpoints.begin_create_or_update(endpoint).result(), output)
+    emit(client.online_endpoints.begin_create_or_update(endpoint).result(), output, query=query)
 
 
 @endpoint_app.command("show")
-def endpoint_show(name: EndpointName, output: OutputOpt = None) -> None:
+def endpoint_show(name: EndpointName, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Show an endpoint: auth mode, traffic, scoring URI, state (never its keys)."""
-    emit(context.client().online_endpoints.get(name), output)
+    emit(context.client().online_endpoints.get(name), output, query=query)
 
 
 @endpoint_app.command("list")
-def endpoint_list(output: OutputOpt = None) -> None:
+def endpoint_list(output: OutputOpt = None, query: QueryOpt = None) -> None:
     """List online endpoints."""
-    emit(context.client().online_endpoints.list(), output, columns=_ENDPOINT_COLUMNS)
+    emit(context.client().online_endpoints.list(), output, columns=_ENDPOINT_COLUMNS, query=query)
 
 
 @endpoint_app.command("delete")
@@ -115,9 +115,9 @@ def endpoint_invoke(
 
 
 @endpoint_app.command("get-credentials")
-def endpoint_get_credentials(name: EndpointName, output: OutputOpt = None) -> None:
+def endpoint_get_credentials(name: EndpointName, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Print primaryKey and secondaryKey, or a new accessToken and its expiryTimeUtc."""
-    emit(context.client().online_endpoints.get_keys(name), output or "json")
+    emit(context.client().online_endpoints.get_keys(name), output or "json", query=query)
 
 
 @endpoint_app.command("regenerate-keys")
@@ -135,39 +135,40 @@ def endpoint_start(
     name: OptEndpointName = None,
     all_: Annotated[bool, typer.Option("--all", help="Every endpoint of the workspace.")] = False,
     output: OutputOpt = None,
+    query: QueryOpt = None,
 ) -> None:
     """Start a stopped endpoint (or --all, after a restart of the machine)."""
     client = context.client()
     if all_:
-        emit(client.online_endpoints.start_all(), output, columns=_ENDPOINT_COLUMNS)
+        emit(client.online_endpoints.start_all(), output, columns=_ENDPOINT_COLUMNS, query=query)
         return
     if name is None:
         raise typer.BadParameter("give --name or --all", param_hint="--name")
-    emit(client.online_endpoints.begin_start(name).result(), output)
+    emit(client.online_endpoints.begin_start(name).result(), output, query=query)
 
 
 @endpoint_app.command("stop")
-def endpoint_stop(name: EndpointName, output: OutputOpt = None) -> None:
+def endpoint_stop(name: EndpointName, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Stop an endpoint's router and instances; its records and address are kept."""
-    emit(context.client().online_endpoints.begin_stop(name).result(), output)
+    emit(context.client().online_endpoints.begin_stop(name).result(), output, query=query)
 
 
 @deployment_app.command("create")
 def deployment_create(
     file: FileOpt = None, name: OptDeploymentName = None, endpoint_name: OptEndpointOf = None,
     all_traffic: Annotated[bool, typer.Option("--all-traffic", help="Send all traffic to it once ready.")] = False,
-    set_: SetOpt = None, output: OutputOpt = None, no_wait: NoWait = False,
+    set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None, no_wait: NoWait = False,
 ) -> None:  # fmt: skip
     """Create a deployment: start its instances in its environment behind the endpoint."""
     deployment = _entity_from("online-deployment", file, set_, {"name": name, "endpoint_name": endpoint_name})
-    client = context.client()
-    emit(client.online_deployments.begin_create_or_update(deployment, all_traffic=all_traffic).result(), output)
+    created = context.client().online_deployments.begin_create_or_update(deployment, all_traffic=all_traffic).result()
+    emit(created, output, query=query)
 
 
 @deployment_app.command("update")
 def deployment_update(
     file: FileOpt = None, name: OptDeploymentName = None, endpoint_name: OptEndpointOf = None,
-    set_: SetOpt = None, output: OutputOpt = None, no_wait: NoWait = False,
+    set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None, no_wait: NoWait = False,
 ) -> None:  # fmt: skip
     """Replace a deployment's instances with new ones; no request is dropped."""
     client = context.client()
@@ -178,19 +179,21 @@ def deployment_update(
         deployment = _entity_from("online-deployment", None, set_, current)
     else:
         deployment = _entity_from("online-deployment", file, set_, {"name": name, "endpoint_name": endpoint_name})
-    emit(client.online_deployments.begin_create_or_update(deployment).result(), output)
+    emit(client.online_deployments.begin_create_or_update(deployment).result(), output, query=query)
 
 
 @deployment_app.command("show")
-def deployment_show(name: DeploymentName, endpoint_name: EndpointOf, output: OutputOpt = None) -> None:
+def deployment_show(
+    name: DeploymentName, endpoint_name: EndpointOf, output: OutputOpt = None, query: QueryOpt = None
+) -> None:
     """Show a deployment."""
-    emit(context.client().online_deployments.get(name, endpoint_name), output)
+    emit(context.client().online_deployments.get(name, endpoint_name), output, query=query)
 
 
 @deployment_app.command("list")
-def deployment_list(endpoint_name: EndpointOf, output: OutputOpt = None) -> None:
+def deployment_list(endpoint_name: EndpointOf, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """List the deployments of an endpoint."""
-    emit(context.client().online_deployments.list(endpoint_name), output, columns=_DEPLOYMENT_COLUMNS)
+    emit(context.client().online_deployments.list(endpoint_name), output, columns=_DEPLOYMENT_COLUMNS, query=query)
 
 
 @deployment_app.command("delete")

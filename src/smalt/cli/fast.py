@@ -19,9 +19,14 @@ from typing import Any
 #: Each fast command's options, by every spelling the Typer command accepts: option -> field.
 OPTIONS: dict[tuple[str, str], dict[str, str]] = {
     ("job", "create"): {"--file": "file", "-f": "file", "--name": "name", "-n": "name", "--set": "set",
-                        "--stream": "stream", "-s": "stream", "--output": "output", "-o": "output"},
+                        "--stream": "stream", "-s": "stream", "--output": "output", "-o": "output",
+                        "--query": "query"},
     ("job", "stream"): {"--name": "name", "-n": "name"},
 }  # fmt: skip
+#: Options every command accepts besides its own (``smalt.cli.main.command`` adds them to each).
+#: Through a server the workspace is the server's, so a ``--workspace`` is read and left unused, as
+#: the Typer commands leave it when ``SMALT_URL`` is set. One before the noun goes to Typer.
+COMMON = {"--workspace": "workspace", "-w": "workspace"}
 #: Fields that are flags (no value), and fields that may be given more than once.
 FLAGS = {"stream"}
 REPEATED = {"set"}
@@ -38,7 +43,7 @@ def parse(argv: list[str]) -> tuple[tuple[str, str], dict[str, Any]] | None:
     args = iter(argv[2:])
     for arg in args:
         option, equals, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        field = options.get(option)
+        field = options.get(option) or COMMON.get(option)
         if field is None:
             return None
         if field in FLAGS:
@@ -67,6 +72,10 @@ def run(argv: list[str]) -> int | None:
     from smalt.client.rest import from_environment
 
     command, values = parsed
+    if values.get("query") is not None:
+        from smalt.cli.output import compile_query
+
+        compile_query(values["query"])  # before anything is submitted, as the Typer command checks it
     client = from_environment()
     assert client is not None  # SMALT_URL is set
     try:
@@ -76,7 +85,7 @@ def run(argv: list[str]) -> int | None:
         if not values.get("stream"):
             from smalt.cli.output import emit
 
-            emit(submitted, values.get("output"))
+            emit(submitted, values.get("output"), query=values.get("query"))
             return 0
         sys.stderr.write(f"Job {submitted['name']} submitted; streaming its logs.\n")
         return report(client.stream_job(submitted["name"], out=sys.stdout))

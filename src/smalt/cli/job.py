@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from smalt.cli import context
-from smalt.cli.assets import OutputOpt, SetOpt
+from smalt.cli.assets import OutputOpt, QueryOpt, SetOpt
 from smalt.cli.fast import report
 from smalt.cli.output import emit
 
@@ -25,6 +25,7 @@ def create(
         bool, typer.Option("--stream", "-s", help="Follow the logs; exit 0 only if it completed.")
     ] = False,
     output: OutputOpt = None,
+    query: QueryOpt = None,
 ) -> None:
     """Submit a job. Everything is checked first: nothing is queued when anything is wrong."""
     remote = context.remote()
@@ -37,7 +38,7 @@ def create(
         client = context.client()
         submitted = client.jobs.create_or_update(job).to_dict()  # type: ignore[arg-type]
     if not stream:
-        emit(submitted, output)
+        emit(submitted, output, query=query)
         return
     sys.stderr.write(f"Job {submitted['name']} submitted; streaming its logs.\n")
     _report(_stream(submitted["name"]))
@@ -74,13 +75,13 @@ def validate(
 
 
 @job_app.command("show")
-def show(name: NameOpt, output: OutputOpt = None) -> None:
+def show(name: NameOpt, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Show a job: status, inputs, outputs, times, and why it failed; a pipeline as a tree of steps."""
     from smalt.cli.output import choose
 
     job = _get(name)
-    if job.get("type") != "pipeline" or choose(output) != "table":
-        emit(job, output)
+    if job.get("type") != "pipeline" or query is not None or choose(output) != "table":
+        emit(job, output, query=query)
         return
     _tree(job, _list(parent_job_name=name))
 
@@ -146,16 +147,17 @@ def list_(
         str | None, typer.Option("--parent", "--parent-job-name", help="The steps of this pipeline job.")
     ] = None,
     output: OutputOpt = None,
+    query: QueryOpt = None,
 ) -> None:
     """List jobs, newest first, or ordered by a metric, param or attribute; or a pipeline's steps."""
     jobs = _list(status=status, experiment_name=experiment, include_archived=include_archived,
                  max_results=max_results, order_by=order_by, parent_job_name=parent)  # fmt: skip
     if parent is not None and not columns:
         steps = [{"reused_from": None, "run_reason": None, **job} for job in jobs]
-        emit(steps, output, columns=("name", "display_name", "status", "reused_from", "run_reason"))
+        emit(steps, output, columns=("name", "display_name", "status", "reused_from", "run_reason"), query=query)
         return
     if not columns:
-        emit(jobs, output, columns=_COLUMNS)
+        emit(jobs, output, columns=_COLUMNS, query=query)
         return
     extra = [c.strip() for c in columns.split(",") if c.strip()]
     rows = []
@@ -169,7 +171,7 @@ def list_(
             else:
                 row[column] = job.get(column)
         rows.append(row)
-    emit(rows, output, columns=("name", "display_name", "status", *extra))
+    emit(rows, output, columns=("name", "display_name", "status", *extra), query=query)
 
 
 @job_app.command("metrics")
@@ -177,12 +179,13 @@ def metrics(
     name: NameOpt,
     key: Annotated[str | None, typer.Option("--key", "-k", help="Only this metric.")] = None,
     output: OutputOpt = None,
+    query: QueryOpt = None,
 ) -> None:
     """Print the history of a job's metrics: every value with its step and time."""
     remote = context.remote()
     history = remote.job_metrics(name, key) if remote is not None else context.client().jobs.get_metrics(name, key)
     rows = [{"key": k, **point} for k, points in history.items() for point in points]
-    emit(rows, output, columns=("key", "step", "value", "timestamp"))
+    emit(rows, output, columns=("key", "step", "value", "timestamp"), query=query)
 
 
 @job_app.command("stream")
@@ -198,23 +201,24 @@ def rerun(
         bool, typer.Option("--stream", "-s", help="Follow the logs; exit 0 only if it completed.")
     ] = False,
     output: OutputOpt = None,
+    query: QueryOpt = None,
 ) -> None:
     """Run a job again with exactly its recorded code snapshot, environment and inputs (not the
     files on disk now); a pipeline reruns every step. The new job links back to NAME."""
     remote = context.remote()
     submitted = remote.rerun_job(name) if remote is not None else context.client().jobs.rerun(name).to_dict()
     if not stream:
-        emit(submitted, output)
+        emit(submitted, output, query=query)
         return
     sys.stderr.write(f"Job {submitted['name']} (rerun of {name}) submitted; streaming its logs.\n")
     _report(_stream(submitted["name"]))
 
 
 @job_app.command("cancel")
-def cancel(name: NameOpt, output: OutputOpt = None) -> None:
+def cancel(name: NameOpt, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Cancel a job: its whole process tree is stopped; a queued job never starts."""
     remote = context.remote()
-    emit(remote.cancel_job(name) if remote is not None else context.client().jobs.cancel(name), output)
+    emit(remote.cancel_job(name) if remote is not None else context.client().jobs.cancel(name), output, query=query)
 
 
 @job_app.command("archive")

@@ -7,20 +7,23 @@ from typing import Annotated, Any
 import typer
 
 from smalt.cli import context
+from smalt.cli.assets import OutputOpt, QueryOpt
 from smalt.cli.output import choose, emit
 
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Asset name.")]
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="Version.")]
 LabelOpt = Annotated[str | None, typer.Option("--label", "-l", help="latest, or an alias.")]
-OutputOpt = Annotated[str | None, typer.Option("--output", "-o", help="json, yaml or table.")]
 
 
 def add_model_commands(app: typer.Typer) -> None:
     @app.command("lineage")
-    def lineage(name: NameOpt, version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None) -> None:
+    def lineage(
+        name: NameOpt, version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None,
+        query: QueryOpt = None,
+    ) -> None:  # fmt: skip
         """The chain from a model version back to its jobs, data, code and environment."""
         graph = context.client().models.lineage(name, version, label)
-        _graph(graph, output, upstream=True)
+        _graph(graph, output, query, upstream=True)
 
     @app.command("compare", context_settings={"allow_extra_args": True})
     def compare(
@@ -28,6 +31,7 @@ def add_model_commands(app: typer.Typer) -> None:
         name: NameOpt,
         versions: Annotated[list[str], typer.Option("--versions", help="Two or more versions: --versions 2 3.")],
         output: OutputOpt = None,
+        query: QueryOpt = None,
     ) -> None:
         """What differs between versions: params, inputs, metrics, data, packages and code files."""
         from smalt.errors import InvalidSpecError
@@ -37,8 +41,8 @@ def add_model_commands(app: typer.Typer) -> None:
         if len(versions) < 2:
             raise InvalidSpecError.one("give at least two versions: --versions 2 3", "--versions")
         result = context.client().models.compare(name, list(versions))
-        if choose(output) != "table":
-            emit(result, output)
+        if query is not None or choose(output) != "table":
+            emit(result, output, query=query)
             return
         _comparison(result)
 
@@ -48,10 +52,10 @@ def add_model_commands(app: typer.Typer) -> None:
     @alias_app.command("set")
     def alias_set(
         name: NameOpt, alias: Annotated[str, typer.Option("--alias", "-a", help="The alias.")],
-        version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None,
+        version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None, query: QueryOpt = None,
     ) -> None:  # fmt: skip
         """Point an alias at a version (moving it); azureml:<name>@<alias> then names that version."""
-        emit(context.client().models.set_alias(name, alias, version, label), output)
+        emit(context.client().models.set_alias(name, alias, version, label), output, query=query)
 
     @alias_app.command("remove")
     def alias_remove(name: NameOpt, alias: Annotated[str, typer.Option("--alias", "-a")]) -> None:
@@ -63,27 +67,31 @@ def add_model_commands(app: typer.Typer) -> None:
         name: NameOpt,
         history: Annotated[bool, typer.Option("--history", help="Every move, with who and when.")] = False,
         output: OutputOpt = None,
+        query: QueryOpt = None,
     ) -> None:
         """The aliases of a model, or with --history every move of them."""
         models = context.client().models
         if history:
             columns = ("alias", "version", "previous_version", "set_by", "set_at")
-            emit(models.alias_history(name), output, columns=columns)
+            emit(models.alias_history(name), output, columns=columns, query=query)
         else:
-            emit(models.aliases(name), output, columns=("alias", "version", "set_by", "set_at"))
+            emit(models.aliases(name), output, columns=("alias", "version", "set_by", "set_at"), query=query)
 
 
 def add_data_commands(app: typer.Typer) -> None:
     @app.command("impact")
-    def impact(name: NameOpt, version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None) -> None:
+    def impact(
+        name: NameOpt, version: VersionOpt = None, label: LabelOpt = None, output: OutputOpt = None,
+        query: QueryOpt = None,
+    ) -> None:  # fmt: skip
         """Every job, data version and model derived from a data version, transitively."""
         graph = context.client().data.impact(name, version, label)
-        _graph(graph, output, upstream=False)
+        _graph(graph, output, query, upstream=False)
 
 
-def _graph(graph: Any, output: str | None, *, upstream: bool) -> None:
-    if choose(output) != "table":
-        emit(graph, output)
+def _graph(graph: Any, output: str | None, query: str | None, *, upstream: bool) -> None:
+    if query is not None or choose(output) != "table":
+        emit(graph, output, query=query)
         return
     from rich.console import Console
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import import_module
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup, TyperOption
 
 from smalt.cli import context
 
@@ -47,13 +48,29 @@ NOUNS: dict[str, Callable[[], typer.Typer]] = {
 }  # fmt: skip
 
 
+WORKSPACE_HELP = "Workspace folder (default: nearest .smalt/, else ~/.smalt/default)."
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from smalt.cli import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
 def main(
     workspace: Annotated[
         str | None,
         typer.Option("--workspace", "-w", envvar="SMALT_WORKSPACE",
-                     help="Workspace folder (default: nearest .smalt/, else ~/.smalt/default)."),
+                     help=WORKSPACE_HELP + " Accepted after any command too, as az takes it."),
     ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print smalt's version.")
+    ] = False,
 ) -> None:  # fmt: skip
+    # Every command line starts here, before its command reads its own options: a workspace given
+    # after the command then wins, and none given leaves SMALT_WORKSPACE's (or the default).
     context.set_workspace(workspace)
 
 
@@ -74,6 +91,34 @@ def build(nouns: list[str] | None = None) -> typer.Typer:
         app.add_typer(NOUNS[noun](), name=noun)
     app.command(name="server")(server)
     return app
+
+
+def command(nouns: list[str] | None = None) -> Any:
+    """``build``'s command as click runs it, with ``--workspace/-w`` accepted by every group and
+    command as well, as ``az`` takes its global arguments anywhere: ``smalt job list -w ./ws``.
+
+    The option is added to each command's own (rather than lifted out of the command line before
+    it is read), so click reads it as it reads every other option: a ``-w`` that is the value of
+    ``--set`` or ``--name``, or comes after ``--``, stays theirs."""
+    root = typer.main.get_command(build(nouns))
+    _add_workspace_option(root)
+    return root
+
+
+def _add_workspace_option(group: Any) -> None:
+    if not isinstance(group, TyperGroup):
+        return
+    for sub in group.commands.values():
+        sub.params.append(TyperOption(
+            param_decls=["--workspace", "-w"], help=WORKSPACE_HELP, expose_value=False, callback=_workspace_here,
+        ))  # fmt: skip
+        _add_workspace_option(sub)
+
+
+def _workspace_here(ctx: Any, param: Any, value: str | None) -> None:
+    # Only a value written here: an option left out must not undo one given before the noun.
+    if value is not None:
+        context.set_workspace(value)
 
 
 def invoked_noun(argv: list[str]) -> str | None:

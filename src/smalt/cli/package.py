@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from smalt.cli import context
+from smalt.cli.assets import QueryOpt
 from smalt.cli.output import choose, emit
 
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Model name.")]
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="Model version.")]
 LabelOpt = Annotated[str | None, typer.Option("--label", "-l", help="latest (the default), or an alias.")]
-FormatOpt = Annotated[str | None, typer.Option("--format", help="How to print the result: json, yaml or table.")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="How to print the result: json, yaml, table or tsv.")]
 
 
 def add_package_command(app: typer.Typer) -> None:
@@ -30,6 +31,7 @@ def add_package_command(app: typer.Typer) -> None:
             typer.Option("--deployment-file", help="Online deployment YAML: scoring code, environment, variables."),
         ] = None,
         output: FormatOpt = None,
+        query: QueryOpt = None,
     ) -> None:
         """Write a Docker build context that serves a model version: Dockerfile, model, scoring
         code, pinned requirements, and smalt's scoring server as its entry point.
@@ -43,8 +45,8 @@ def add_package_command(app: typer.Typer) -> None:
         path = context.client().models.package_context(
             name, version, label, deployment_file=deployment_file, output=output_dir
         )
-        if choose(output) == "table":
+        if query is None and choose(output) == "table":
             typer.echo(str(path))
             return
         files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
-        emit({"path": str(path), "files": files}, output)
+        emit({"path": str(path), "files": files}, output, query=query)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from smalt.cli import context
-from smalt.cli.assets import FileOpt, NameOpt, OptName, OutputOpt, SetOpt, _entity_from
+from smalt.cli.assets import FileOpt, NameOpt, OptName, OutputOpt, QueryOpt, SetOpt, _entity_from
 from smalt.cli.output import emit
 
 compute_app = typer.Typer(help="Manage compute targets (all run locally in embedded mode).", no_args_is_help=True)
@@ -25,7 +25,7 @@ def compute_create(
     max_instances: Annotated[int | None, typer.Option("--max-instances")] = None,
     idle_time_before_scale_down: Annotated[int | None, typer.Option("--idle-time-before-scale-down")] = None,
     tier: Annotated[str | None, typer.Option("--tier")] = None,
-    set_: SetOpt = None, output: OutputOpt = None,
+    set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None,
 ) -> None:  # fmt: skip
     """Create or update a compute target."""
     flags: dict[str, Any] = {
@@ -34,19 +34,20 @@ def compute_create(
         "tier": tier,
     }  # fmt: skip
     compute = _entity_from("compute", file, set_, flags)
-    emit(context.client().compute.begin_create_or_update(compute).result(), output)
+    emit(context.client().compute.begin_create_or_update(compute).result(), output, query=query)
 
 
 @compute_app.command("show")
-def compute_show(name: NameOpt, output: OutputOpt = None) -> None:
+def compute_show(name: NameOpt, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Show a compute target."""
-    emit(context.client().compute.get(name), output)
+    emit(context.client().compute.get(name), output, query=query)
 
 
 @compute_app.command("list")
-def compute_list(output: OutputOpt = None) -> None:
+def compute_list(output: OutputOpt = None, query: QueryOpt = None) -> None:
     """List compute targets."""
-    emit(context.client().compute.list(), output, columns=("name", "type", "min_instances", "max_instances", "size"))
+    columns = ("name", "type", "min_instances", "max_instances", "size")
+    emit(context.client().compute.list(), output, columns=columns, query=query)
 
 
 @compute_app.command("delete")
@@ -56,21 +57,25 @@ def compute_delete(name: NameOpt) -> None:
 
 
 @datastore_app.command("create")
-def datastore_create(file: FileOpt = None, name: OptName = None, set_: SetOpt = None, output: OutputOpt = None) -> None:
+def datastore_create(
+    file: FileOpt = None, name: OptName = None, set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None
+) -> None:
     """Create or update a datastore from a YAML file."""
-    emit(context.client().datastores.create_or_update(_entity_from("datastore", file, set_, {"name": name})), output)
+    datastore = _entity_from("datastore", file, set_, {"name": name})
+    emit(context.client().datastores.create_or_update(datastore), output, query=query)
 
 
 @datastore_app.command("show")
-def datastore_show(name: NameOpt, output: OutputOpt = None) -> None:
+def datastore_show(name: NameOpt, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Show a datastore (never its secrets)."""
-    emit(context.client().datastores.get(name), output)
+    emit(context.client().datastores.get(name), output, query=query)
 
 
 @datastore_app.command("list")
-def datastore_list(output: OutputOpt = None) -> None:
+def datastore_list(output: OutputOpt = None, query: QueryOpt = None) -> None:
     """List datastores (never their secrets)."""
-    emit(context.client().datastores.list(), output, columns=("name", "type", "is_default", "description"))
+    columns = ("name", "type", "is_default", "description")
+    emit(context.client().datastores.list(), output, columns=columns, query=query)
 
 
 @datastore_app.command("delete")
@@ -84,15 +89,16 @@ def workspace_create(
     path: Annotated[Path | None, typer.Option("--path", help="Folder (default: ./.smalt).")] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Workspace name.")] = None,
     output: OutputOpt = None,
+    query: QueryOpt = None,
 ) -> None:
     """Create a workspace (here, in ./.smalt, unless --path or --workspace says where)."""
     from smalt.client import MLClient
 
     target = path or (Path(context._state["workspace"]) if context._state["workspace"] else Path(".smalt"))
-    emit(MLClient(workspace=target.resolve(), workspace_name=name).workspace, output)
+    emit(MLClient(workspace=target.resolve(), workspace_name=name).workspace, output, query=query)
 
 
 @workspace_app.command("show")
-def workspace_show(output: OutputOpt = None) -> None:
+def workspace_show(output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Show the workspace commands use (see --workspace and SMALT_WORKSPACE)."""
-    emit(context.client().workspace, output)
+    emit(context.client().workspace, output, query=query)
