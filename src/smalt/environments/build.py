@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,9 +38,14 @@ REQUIREMENTS = "smalt-requirements.txt"
 _TAIL_LINES = 20
 _NOT_FOUND = re.compile(r"Because (\S+) was not found in the package registry")
 _VERSION = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+#: The lines of ``uv pip install`` that end a step: what the build does next.
+_UV_STEP = re.compile(r"^(Resolved|Prepared|Installed) (\d+) packages? in ")
+
+#: Told each phase of a build as it starts (``"resolving 3 requirements"``); see BuildProgress.
+Progress = Callable[[str], None]
 
 
-def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO) -> Path:
+def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO, progress: Progress | None = None) -> Path:
     """Build ``resolved`` under ``cache_dir`` unless it is built already; the venv's Python executable.
 
     The environment is a virtual environment created by ``uv venv`` with the requested Python, or
@@ -50,7 +56,9 @@ def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO) -> Path:
     warning naming both versions is written to ``log``. Everything uv prints goes to ``log``, and
     so do ``resolved.warnings`` (on every call: each job's log says what differs from Azure ML).
 
-    A ready environment is found by its marker file and returned at once, without running uv.
+    A ready environment is found by its marker file and returned at once, without running uv, and
+    ``progress`` is not called; otherwise it is told each phase: waiting for another process's
+    build, creating the virtual environment, resolving, downloading, installing, compiling.
     Raises BackendError when uv fails (with the end of its output), ConfigurationError when uv is
     missing.
     """
@@ -67,6 +75,7 @@ def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO) -> Path:
         lock.acquire(timeout=0)
     except Timeout:
         _say(log, f"Waiting for another process that is building environment {resolved.digest[:12]}")
+        _tell(progress, "waiting for another job that is building this environment")
         lock.acquire()
     try:
         if _is_ready(final, python):
@@ -76,7 +85,7 @@ def ensure(resolved: ResolvedEnvironment, cache_dir: Path, log: TextIO) -> Path:
         for leftover in [*cache_dir.glob(f".{resolved.digest}.build-*"), final]:
             if leftover.exists():
                 shutil.rmtree(leftover, ignore_errors=True)
-        _build(resolved, cache_dir, final, log)
+        _build(resolved, cache_dir, final, log, progress)
     finally:
         lock.release()
     return python
@@ -88,18 +97,22 @@ def _reuse(final: Path, how: str, log: TextIO) -> None:
         _say(log, f"Warning: {warning}")
 
 
-def _build(resolved: ResolvedEnvironment, cache_dir: Path, final: Path, log: TextIO) -> None:
+def _build(resolved: ResolvedEnvironment, cache_dir: Path, final: Path, log: TextIO,
+           progress: Progress | None) -> None:  # fmt: skip
     uv = _uv()
     started = datetime.now(UTC)
     _say(log, f"Building environment {resolved.digest[:12]}: {resolved.description}")
     work = cache_dir / f".{resolved.digest}.build-{secrets.token_hex(4)}"
     try:
+        _tell(progress, "creating a virtual environment" + (" with pip" if resolved.requirements else ""))
         warnings = _create_venv(uv, resolved.python, bool(resolved.requirements), work, cache_dir, log)
         if resolved.requirements:
             requirements = work / REQUIREMENTS
             requirements.write_text("".join(f"{r}\n" for r in resolved.requirements), encoding="utf-8")
             command = [uv, "pip", "install", "--python", str(_python_in(work)), "--compile-bytecode"]
-            code, tail = _run([*command, "-r", str(requirements)], cache_dir, log)
+            _tell(progress, f"resolving {_count(len(resolved.requirements), 'requirement')}")
+            watch = _install_steps(progress) if progress is not None else None
+            code, tail = _run([*command, "-r", str(requirements)], cache_dir, log, watch)
             if code != 0:
                 raise _install_failed(resolved, code, tail)
         marker = {
@@ -218,12 +231,41 @@ def _install_failed(resolved: ResolvedEnvironment, code: int, tail: list[str]) -
     )
 
 
+def _tell(progress: Progress | None, phase: str) -> None:
+    if progress is not None:
+        progress(phase)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
+
+
+def _install_steps(progress: Progress) -> Callable[[str], None]:
+    """Reads uv's output as it comes: after each step it names, what uv does next."""
+
+    def watch(line: str) -> None:
+        step = _UV_STEP.match(line)
+        if step is None:
+            return
+        packages = _count(int(step[2]), "package")
+        if step[1] == "Resolved":
+            progress(f"resolved {packages}; downloading and building what uv has not cached")
+        elif step[1] == "Prepared":  # the packages uv had to download or build, not all of them
+            progress(f"installing ({packages} downloaded or built)")
+        else:
+            progress(f"installed {packages}; compiling bytecode")
+
+    return watch
+
+
 def _indent(lines: list[str]) -> str:
     return "".join(f"  | {line}\n" for line in lines)
 
 
-def _run(command: list[str], cwd: Path, log: TextIO) -> tuple[int, list[str]]:
-    """Run uv with its output copied to ``log``; the exit status and the last lines of output."""
+def _run(command: list[str], cwd: Path, log: TextIO,
+         watch: Callable[[str], None] | None = None) -> tuple[int, list[str]]:  # fmt: skip
+    """Run uv with its output copied to ``log`` (and each line shown to ``watch``); the exit
+    status and the last lines of output."""
     _say(log, "$ " + " ".join(["uv", *command[1:]]))
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     process = subprocess.Popen(
@@ -241,6 +283,8 @@ def _run(command: list[str], cwd: Path, log: TextIO) -> tuple[int, list[str]]:
         for line in process.stdout:
             log.write(line)
             tail.append(line.rstrip("\n"))
+            if watch is not None:
+                watch(line)
         code = process.wait()
     except BaseException:
         process.kill()

@@ -139,6 +139,8 @@ class ResolvedEnvironment:
     warnings: list[str]
     #: A one-line summary for logs.
     description: str
+    #: What the job named, in a few words: ``environment tiny:1``, ``curated environment X``.
+    label: str = "environment"
 
     @property
     def is_base(self) -> bool:
@@ -159,21 +161,21 @@ def resolve(environment: Environment | InlineEnvironment | str | None) -> Resolv
         ('3.11', ['numpy==1.26.*'])
     """
     if environment is None:
-        return _resolved(None, [], [], "base environment")
+        return _resolved(None, [], [], "base environment", "base environment")
     if isinstance(environment, str):
         return _resolve_reference(environment)
     label = _label(environment)
     if environment.conda_file is not None:
         python, requirements, warnings = _read_conda(environment.conda_file)
-        return _resolved(python, requirements, warnings, f"{label} (conda file)")
+        return _resolved(python, requirements, warnings, f"{label} (conda file)", label)
     base = f"the job runs in a base environment (Python {_own_python()}, smalt's own interpreter) with no packages"
     if environment.image is not None:
         warning = f"image '{environment.image}' is not run on local compute; {base}"
-        return _resolved(None, [], [warning], f"{label} (image {environment.image}, not run locally)")
+        return _resolved(None, [], [warning], f"{label} (image {environment.image}, not run locally)", label)
     assert environment.build is not None  # the entity requires image, conda_file or build
     context = environment.build.path
     warning = f"build context '{context}' ({environment.build.dockerfile_path}) is not built on local compute; {base}"
-    return _resolved(None, [], [warning], f"{label} (build context, not built locally)")
+    return _resolved(None, [], [warning], f"{label} (build context, not built locally)", label)
 
 
 def conda_to_pip(dependency: str) -> str:
@@ -216,7 +218,8 @@ def _resolve_reference(reference: str) -> ResolvedEnvironment:
                 hint="register the environment in the workspace (smalt environment create) and use azureml:<name>:<v>",
             )
         env = curated.lookup(match["name"])
-        return _resolved(env.python, list(env.requirements), [], f"curated environment {env.name} (azureml registry)")
+        label = f"curated environment {env.name}"
+        return _resolved(env.python, list(env.requirements), [], f"{label} (azureml registry)", label)
     if parse_asset_ref(reference) is not None:
         raise ValueError(
             f"{reference!r} names a registered environment; resolve it to an Environment before calling resolve()"
@@ -361,7 +364,8 @@ def _own_python() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _resolved(python: str | None, requirements: list[str], warnings: list[str], origin: str) -> ResolvedEnvironment:
+def _resolved(python: str | None, requirements: list[str], warnings: list[str], origin: str,
+              label: str) -> ResolvedEnvironment:  # fmt: skip
     requirements = sorted({r.strip() for r in requirements if r.strip()})
     canonical = {
         "format": _FORMAT,
@@ -376,4 +380,4 @@ def _resolved(python: str | None, requirements: list[str], warnings: list[str], 
         f"{len(requirements)} package{'s' if len(requirements) > 1 else ''}: {shown}" if requirements else "no packages"
     )
     description = f"{origin}: Python {version}; {packages}"
-    return ResolvedEnvironment(digest, python, requirements, warnings, description)
+    return ResolvedEnvironment(digest, python, requirements, warnings, description, label)

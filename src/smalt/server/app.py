@@ -24,6 +24,8 @@ from smalt.services.workspace import WorkspaceContext
 
 #: Where smalt's own REST API lives (MLflow's protocol keeps its own paths).
 API_PREFIX = "/api/v1/"
+#: What a server with a token answers without one.
+_PUBLIC = frozenset({"/health", "/"})
 
 
 def mlflow_error(status: int, code: str, message: str) -> JSONResponse:
@@ -73,6 +75,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         jobs,
         mlflow_artifacts,
         mlflow_experiments,
+        mlflow_links,
         mlflow_logged_models,
         mlflow_registry,
         mlflow_runs,
@@ -86,6 +89,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         openapi_url="/openapi.json",
     )
     app.state.workspace = workspace
+    app.state.token_required = token is not None
 
     if token is not None:
         expected = f"Bearer {token}".encode()
@@ -93,7 +97,9 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         @app.middleware("http")
         async def _auth(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
             given = request.headers.get("authorization", "").encode()
-            if request.url.path != "/health" and not hmac.compare_digest(given, expected):
+            # "/" is the page MLflow's printed links open, in a browser that has no token; it then
+            # shows nothing of the workspace (routes/mlflow_links.py).
+            if request.url.path not in _PUBLIC and not hmac.compare_digest(given, expected):
                 return mlflow_error(401, "UNAUTHENTICATED", "A valid bearer token is required.")
             return await call_next(request)
 
@@ -144,6 +150,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         app.include_router(module.router, prefix="/api/2.0/mlflow")
     app.include_router(mlflow_artifacts.router, prefix="/api/2.0/mlflow-artifacts")
     app.include_router(jobs.router, prefix=API_PREFIX.rstrip("/"))
+    app.include_router(mlflow_links.router)
     return app
 
 

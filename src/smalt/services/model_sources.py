@@ -2,7 +2,8 @@
 
 A model can be registered from a local file or folder (uploaded), a job's output
 (``azureml://jobs/<job>/outputs/<out>[/paths/<p>]``; ``outputs/artifacts`` is the job's run
-artifacts, as in Azure ML), an MLflow run (``runs:/<run>/<path>``), a datastore URI, or a URL.
+artifacts, as in Azure ML), an MLflow run (``runs:/<run>/<path>``: the run's artifacts, or the model
+it logged under that name, as MLflow 3 resolves it), a datastore URI, or a URL.
 Each source is checked before anything is registered: the job exists and completed, the output
 exists, and there are files at the path.
 """
@@ -56,7 +57,7 @@ def resolve_source(ws: WorkspaceContext, model: Model) -> Source:
         return _job_output(ws, job_output["job"], job_output["output"], (job_output["path"] or "").strip("/"))
     runs = _RUNS.match(path)
     if runs is not None:
-        return _job_output(ws, runs["run"], "artifacts", (runs["path"] or "").strip("/"))
+        return _run_path(ws, runs["run"], (runs["path"] or "").strip("/"))
     uri = parse_datastore_uri(path)
     if uri is not None:
         datastores.get(uri.datastore)  # an unknown datastore is an error now, not at use
@@ -81,6 +82,46 @@ def _job_output(ws: WorkspaceContext, job_name: str, output: str, sub: str) -> S
         raise _problem(f"job '{job_name}' wrote no files at {output}/{sub or ''}".rstrip("/"),
                        f"smalt job download --name {job_name} --all shows what it wrote")  # fmt: skip
     return Source(uri, job_name)
+
+
+def _run_path(ws: WorkspaceContext, run_id: str, sub: str) -> Source:
+    """``runs:/<run>/<sub>`` as MLflow 3 resolves it: ``sub`` in the completed run's artifacts when
+    files are there, else in the model the run logged under the name ``sub`` starts with."""
+    from smalt.services.jobs import JobService
+
+    uri = JobService(ws).output_uri(run_id, "artifacts", sub)
+    if has_files(DatastoreService(ws), uri):
+        return Source(uri, run_id)
+    logged = logged_model_source(ws, run_id, sub) if sub else None
+    if logged is not None:
+        return Source(logged[0], run_id)
+    from smalt.services.tracking import TrackingService
+
+    names = sorted({m.record.name for m in TrackingService(ws).logged_models_of_run(run_id)})
+    logged_names = f"the models it logged: {', '.join(names)}" if names else "it logged no model (log_model)"
+    what = f"no files at '{sub}' in its artifacts, and no model it logged is named '{sub.partition('/')[0]}'"
+    raise _problem(
+        f"run '{run_id}' has " + (what if sub else "no artifacts"),
+        f"runs:/{run_id}/<name> names an artifact folder or a model logged with log_model(name=<name>); "
+        f"{logged_names}; smalt job download --name {run_id} --all shows its artifacts",
+    )
+
+
+def logged_model_source(ws: WorkspaceContext, run_id: str, sub: str) -> tuple[str, str] | None:
+    """Where ``runs:/<run_id>/<sub>`` is inside the newest model that run logged under the name of
+    ``sub``'s first part (``<name>[/<path>]``), and that model's id; None when it logged no such
+    model, or no file is there."""
+    from smalt.services.tracking import TrackingService, datastore_path
+
+    name, _, inside = sub.partition("/")
+    for logged in TrackingService(ws).logged_models_of_run(run_id):
+        if logged.record.name != name:
+            continue
+        root = datastore_path(logged.record.artifact_location.rstrip("/"))
+        path = f"{root}/{inside}" if inside else root
+        if parse_datastore_uri(path) is not None and has_files(DatastoreService(ws), path):
+            return path, logged.record.model_id
+    return None
 
 
 def has_files(datastores: DatastoreService, uri: str) -> bool:

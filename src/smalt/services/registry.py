@@ -36,9 +36,17 @@ from smalt.entities.base import is_valid_name
 from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SmaltError
 from smalt.services.assets import check_alias as _check_alias
 from smalt.services.datastores import DatastoreService
-from smalt.services.tracking import ARTIFACT_SCHEME, Page, TrackingService, next_page_token, page_offset
+from smalt.services.model_sources import has_files, logged_model_source
+from smalt.services.tracking import (
+    ARTIFACT_SCHEME,
+    Page,
+    TrackingService,
+    datastore_path,
+    next_page_token,
+    page_offset,
+)
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
-from smalt.specs import DatastoreUri, is_local_path, parse_datastore_uri
+from smalt.specs import is_local_path, parse_datastore_uri
 from smalt.specs.filters import parse_filter, parse_order_by
 from smalt.specs.references import confined_path
 from smalt.store import AssetVersionRecord, Edge, Transaction
@@ -330,7 +338,14 @@ class RegistryService:
             run = tracking.get_run(runs["run"])
             base = run.info.artifact_uri.rstrip("/")
             sub = confined_path(runs["path"] or "", source, field="source")
-            return _path(f"{base}/{sub}" if sub else base), run.info.run_id, None
+            path = _path(f"{base}/{sub}" if sub else base)
+            # As MLflow 3 resolves it: what the run's artifacts hold there, else the model the run
+            # logged under that name (log_model(name="model") keeps its files with the model).
+            if sub and parse_datastore_uri(path) is not None and not has_files(DatastoreService(self._ws), path):
+                found = logged_model_source(self._ws, run.info.run_id, sub)
+                if found is not None:
+                    return found[0], run.info.run_id, found[1]
+            return path, run.info.run_id, None
         if source.startswith(ARTIFACT_SCHEME):
             return _path(source), None, None
         if is_local_path(source) and not self._local_sources:
@@ -521,13 +536,7 @@ class RegistryService:
 
 def _path(uri: str) -> str:
     """A Model path for an MLflow artifact URI: ``mlflow-artifacts:/X`` is the default datastore's X."""
-    if uri.startswith(ARTIFACT_SCHEME):
-        relative = uri.removeprefix(ARTIFACT_SCHEME).lstrip("/")
-        if uri.startswith(f"{ARTIFACT_SCHEME}//"):
-            # mlflow-artifacts://host:port/X names the server too; the path after it is what counts.
-            relative = relative.partition("/")[2]
-        return str(DatastoreUri(DEFAULT_DATASTORE, confined_path(relative, uri, field="source")))
-    return uri
+    return datastore_path(uri, field="source")
 
 
 __all__ = ["STAGES", "ModelVersion", "RegisteredModel", "RegistryService", "canonical_stage"]

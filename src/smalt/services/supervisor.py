@@ -129,6 +129,11 @@ class TrackingEndpoint:
                 env={**os.environ, "SMALT_TRACKING_TOKEN": self.token},
             )  # fmt: skip
 
+    @property
+    def started(self) -> bool:
+        """Whether the job connected, so that its server ran (and MLflow printed links to it)."""
+        return self._process is not None
+
     def environment(self, run_id: str, experiment_id: int) -> dict[str, str]:
         return {"MLFLOW_TRACKING_URI": self.url, "MLFLOW_TRACKING_TOKEN": self.token, "MLFLOW_RUN_ID": run_id,
                 "MLFLOW_EXPERIMENT_ID": str(experiment_id)}  # fmt: skip
@@ -275,6 +280,10 @@ class Supervisor:
                               "trying again")  # fmt: skip
             finally:
                 tracking.close()
+            if tracking.started:
+                # MLflow's "View run ... at: <url>/#/experiments/..." leads to this server, gone now.
+                self._say(f"smalt: this job's MLflow server ({tracking.url}) stopped with the job; "
+                          f"see run {self.name} with: smalt job show -n {self.name}")  # fmt: skip
             if reason == "canceled":
                 raise _Stop
             if code != 0:
@@ -418,13 +427,15 @@ class Supervisor:
             handle.write(line + "\n")
 
     def _prepare_environment(self, resolved: ResolvedEnvironment, *, recorded: bool) -> str:
-        """Build the environment unless it is built; ``recorded``: its lineage is recorded already."""
-        from smalt.environments import ensure
+        """Build the environment unless it is built; ``recorded``: its lineage is recorded already.
+        uv's output goes to ``build_log.txt``; the build's phases and time to the job's own log,
+        which ``job stream`` follows (environments/progress.py)."""
+        from smalt.environments import BuildProgress, ensure
 
-        with open(self.logs / "build_log.txt", "a") as log:
+        with open(self.logs / "build_log.txt", "a") as log, BuildProgress(resolved, self._say) as progress:
             for warning in resolved.warnings:
                 log.write(f"warning: {warning}\n")
-            python = ensure(resolved, self.ws.path / "envs", log)
+            python = ensure(resolved, self.ws.path / "envs", log, progress.phase)
         # Lineage: what the environment holds, recorded by the first job that uses it.
         if not recorded:
             from smalt.environments import installed_packages

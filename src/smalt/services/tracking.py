@@ -22,7 +22,8 @@ from smalt.entities import JOB_STATUS, RUN_STATUS, JobStatus
 from smalt.errors import AlreadyExistsError, InvalidSpecError, NotFoundError, SpecProblem
 from smalt.services.datastores import DatastoreService
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
-from smalt.specs.filters import parse_filter, parse_order_by
+from smalt.specs import DatastoreUri
+from smalt.specs.filters import ATTRIBUTE, Comparison, OrderKey, parse_filter, parse_order_by
 from smalt.specs.references import confined_path
 from smalt.store import JobRecord
 from smalt.store.tracking import (
@@ -486,6 +487,18 @@ class TrackingService:
             tx.tracking.update_logged_model(model_id, **values)
         return self.get_logged_model(model_id, include_deleted=True)
 
+    def logged_models_of_run(self, run_id: str) -> list[LoggedModel]:
+        """The models run ``run_id`` logged (MLflow 3's ``log_model(name=...)``), newest first."""
+        from smalt.store.search import search_logged_models
+
+        run = self.get_run(run_id)
+        of_run = [Comparison(ATTRIBUTE, "source_run_id", "=", run.info.run_id)]
+        newest = [OrderKey(ATTRIBUTE, "creation_timestamp", ascending=False)]
+        with self._ws.store.transaction() as tx:
+            ids = search_logged_models(tx.connection, [run.info.experiment_id], of_run, newest, None)
+            records = {r.model_id: r for r in tx.tracking.logged_models(ids)}
+        return [LoggedModel(records[i], []) for i in ids if i in records]
+
     def search_logged_models(self, experiment_ids: Sequence[int | str], *, filter_string: str | None = None,
                              order_by: Sequence[str] = (), max_results: int = 100,
                              page_token: str | None = None) -> Page[LoggedModel]:  # fmt: skip
@@ -501,6 +514,19 @@ class TrackingService:
             found = tx.tracking.model_metrics([r.model_id for r in records])
         models = [LoggedModel(r, found.get(r.model_id, [])) for r in records]
         return Page(models, next_page_token(offset, len(models), max_results))
+
+
+def datastore_path(uri: str, *, field: str = "path") -> str:
+    """Where an MLflow artifact URI is as a smalt path: ``mlflow-artifacts:/X`` is the default
+    datastore's X (which must stay inside it; else InvalidSpecError on ``field``); any other URI is
+    itself."""
+    if not uri.startswith(ARTIFACT_SCHEME):
+        return uri
+    relative = uri.removeprefix(ARTIFACT_SCHEME).lstrip("/")
+    if uri.startswith(f"{ARTIFACT_SCHEME}//"):
+        # mlflow-artifacts://host:port/X names the server too; the path after it is what counts.
+        relative = relative.partition("/")[2]
+    return str(DatastoreUri(DEFAULT_DATASTORE, confined_path(relative, uri, field=field)))
 
 
 def writable_artifact(relative: str) -> bool:
@@ -550,6 +576,7 @@ __all__ = [
     "Run",
     "RunInfo",
     "TrackingService",
+    "datastore_path",
     "next_page_token",
     "now_ms",
     "page_offset",
