@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from smalt.errors import SpecProblem
 
@@ -47,6 +47,22 @@ StrDict = Annotated[
     BeforeValidator(_str_dict),
     Field(max_length=1000),
 ]
+
+
+def _registered(what: str) -> Any:
+    def check(value: str) -> str:
+        if not value.startswith("azureml:"):
+            raise ValueError(f"{value!r} names no {what}: write azureml:{value}@latest (or :<version>) for a "
+                             f"registered {what}, or define it inline")  # fmt: skip
+        return value
+
+    return AfterValidator(check)
+
+
+#: A registered environment or model, written as Azure ML writes one: ``azureml:<name>:<version>``,
+#: ``azureml:<name>@<label>`` or an ``azureml://`` URI (a bare name is a mistake in Azure ML too).
+EnvironmentRef = Annotated[str, _registered("environment")]
+ModelRef = Annotated[str, _registered("model")]
 
 
 def is_valid_name(name: str) -> bool:

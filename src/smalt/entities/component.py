@@ -6,10 +6,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from smalt.entities.base import Asset, DisplayName, StrDict
+from smalt.entities.base import Asset, DisplayName, EnvironmentRef, StrDict
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.expressions import bindings
 from smalt.entities.io import Input, OutputDecl
+from smalt.entities.settings import Distribution, Resources
 
 
 class CommandComponent(Asset):
@@ -29,14 +30,14 @@ class CommandComponent(Asset):
     display_name: DisplayName | None = None
     command: str
     code: str | None = None
-    environment: str | InlineEnvironment | None = None
+    environment: EnvironmentRef | InlineEnvironment | None = None
     inputs: dict[str, Input] = Field(default_factory=dict)
     outputs: dict[str, OutputDecl] = Field(default_factory=dict)
     is_deterministic: bool = True
     additional_includes: list[str] = Field(default_factory=list)
     environment_variables: StrDict = Field(default_factory=dict)
-    resources: dict[str, Any] | None = None
-    distribution: dict[str, Any] | None = None
+    resources: Resources | None = None
+    distribution: Distribution | None = None
 
     def __call__(self, **inputs: Any) -> Any:
         """Inside a ``@dsl.pipeline`` function: add a step running this component with ``inputs``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from smalt.entities.base import CreationContext, Description, Entity, Name, StrDict
 
@@ -21,6 +21,25 @@ _INSTANCE_ONLY = (
     "idle_time_before_shutdown_minutes", "enable_sso", "enable_root_access", "enable_os_patching",
     "release_quota_on_stop",
 )  # fmt: skip
+
+#: Azure ML's managed identity types for computes.
+_IDENTITY_TYPES = ("system_assigned", "user_assigned", "none", "system_assigned,user_assigned")
+
+
+def _check_identity(value: dict[str, Any]) -> dict[str, Any]:
+    type_ = value.get("type")
+    if not isinstance(type_, str) or type_.lower().replace(" ", "") not in _IDENTITY_TYPES:
+        raise ValueError(f"identity type {type_!r} is not one of {', '.join(_IDENTITY_TYPES)}")
+    return value
+
+
+def _check_schedules(value: dict[str, Any]) -> dict[str, Any]:
+    for i, schedule in enumerate(value.get("compute_start_stop") or []):
+        action = schedule.get("action") if isinstance(schedule, dict) else None
+        if not isinstance(action, str) or action.lower() not in ("start", "stop"):
+            raise ValueError(f"compute_start_stop[{i}].action {action!r} is not start or stop")
+    return value
+
 
 #: The most nodes (local: concurrent jobs) one compute may have.
 MAX_INSTANCES = 1000
@@ -45,7 +64,7 @@ class Compute(Entity):
     tier: Annotated[Literal["dedicated", "low_priority"], BeforeValidator(_tier)] = "dedicated"
     location: str | None = None
     # Accepted so that Azure ML files load unchanged; they have no effect on local compute.
-    identity: dict[str, Any] | None = None
+    identity: Annotated[dict[str, Any], AfterValidator(_check_identity)] | None = None
     ssh_public_access_enabled: bool | None = None
     ssh_settings: dict[str, Any] | None = None
     network_settings: dict[str, Any] | None = None
@@ -53,7 +72,7 @@ class Compute(Entity):
     address: str | None = None
     resource_id: str | None = None
     # A compute instance's own settings (Azure ML's computeInstance schema), accepted with no effect.
-    schedules: dict[str, Any] | None = None
+    schedules: Annotated[dict[str, Any], AfterValidator(_check_schedules)] | None = None
     setup_scripts: dict[str, Any] | None = None
     create_on_behalf_of: dict[str, Any] | None = None
     custom_applications: list[dict[str, Any]] | None = None

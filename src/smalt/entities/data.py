@@ -36,3 +36,5 @@ class Data(Asset):
 
     type: DataType = "uri_folder"
     path: str
+    #: The datastore a local ``path`` is uploaded to (``azureml:<name>``); ``workspaceblobstore`` if unset.
+    datastore: str | None = None

@@ -117,11 +117,26 @@ class Datastore(Entity):
     service_data_access_auth_identity: str | None = None
     extra: dict[str, Any] | None = None
 
+    #: The kinds of credentials each type takes, as Azure ML's datastore schemas (and smalt's own).
+    CREDENTIALS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "azure_blob": ("account_key", "sas_token"),
+        "azure_file": ("account_key", "sas_token"),
+        "azure_data_lake_gen2": ("service_principal", "certificate"),
+        "s3": ("access_key",),
+        "gcs": ("token",),
+    }
+
     @model_validator(mode="after")
     def _required_for_type(self) -> Datastore:
         missing = [f for f in self.REQUIRED[self.type] if getattr(self, f) is None]
         if missing and not (self.type == "local" and self.url):
             raise ValueError(f"a {self.type} datastore needs {', '.join(missing)}")
+        taken = self.CREDENTIALS.get(self.type, ())
+        kind = self.credentials.type if self.credentials else None
+        if kind not in (None, "none", *taken):
+            article = "an" if self.type[0] in "aeiou" else "a"
+            takes = " or ".join(taken) or "no"
+            raise ValueError(f"{article} {self.type} datastore takes {takes} credentials, not {kind}")
         return self
 
 

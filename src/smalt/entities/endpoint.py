@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from smalt.entities.base import CreationContext, Description, Entity, Name, StrDict, Version
+from smalt.entities.base import (
+    CreationContext,
+    Description,
+    Entity,
+    EnvironmentRef,
+    ModelRef,
+    Name,
+    StrDict,
+    Version,
+)
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.model import ModelType
 
@@ -47,6 +56,10 @@ def _check_weights(field: str, weights: dict[str, int], *, total: int | None) ->
         raise ValueError(f"{field}: the weights add up to {sum(weights.values())}; they must add up to 0 or {total}")
 
 
+#: Azure ML's rule for endpoint names (they become part of a host name).
+EndpointName = Annotated[str, Field(pattern=r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$", max_length=32)]
+
+
 class OnlineEndpoint(Entity):
     """An online endpoint.
 
@@ -56,7 +69,7 @@ class OnlineEndpoint(Entity):
         ml_client.online_endpoints.begin_create_or_update(endpoint).result()
     """
 
-    name: Name
+    name: EndpointName
     auth_mode: Annotated[Literal["key", "aml_token", "aad_token"], BeforeValidator(_auth_mode)] = "key"
     description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
@@ -65,7 +78,7 @@ class OnlineEndpoint(Entity):
     mirror_traffic: Weights = Field(default_factory=dict)
     # Accepted so that Azure ML files load unchanged; they have no effect locally.
     identity: dict[str, Any] | None = None
-    public_network_access: str | None = None
+    public_network_access: NetworkAccess | None = None
     kind: str | None = None
     location: str | None = None
     # Set by smalt.
@@ -81,7 +94,7 @@ class OnlineEndpoint(Entity):
     @classmethod
     def _supported_auth(cls, value: str) -> str:
         if value == "aad_token":
-            raise ValueError("auth_mode 'aad_token' needs Microsoft Entra ID; use 'key' or 'aml_token'")
+            raise ValueError("auth_mode 'aad_token' (Microsoft Entra ID) is not supported yet; use key or aml_token")
         return value
 
     @model_validator(mode="after")
@@ -92,6 +105,20 @@ class OnlineEndpoint(Entity):
             if weight > 50:
                 raise ValueError(f"mirror_traffic: '{name}' is {weight}; a deployment may mirror at most 50 percent")
         return self
+
+
+#: ``enabled`` or ``disabled``, as Azure writes them in any case.
+NetworkAccess = Annotated[
+    Literal["enabled", "disabled"], BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)
+]
+
+
+def _default_scale_only(value: dict[str, Any]) -> dict[str, Any]:
+    type_ = str(value.get("type", "default")).lower()
+    if type_ != "default":
+        raise ValueError(f"scale_settings type {type_!r} is for Kubernetes deployments; a managed deployment "
+                         "takes type default")  # fmt: skip
+    return value
 
 
 class CodeConfiguration(Entity):
@@ -149,7 +176,11 @@ class DataCollector(Entity):
 
     collections: dict[str, DeploymentCollection] = Field(default_factory=dict)
     sampling_rate: float = Field(default=1.0, ge=0.0, le=1.0)
-    rolling_rate: Literal["Hour", "Day", "Minute", "Year", "Month"] = "Hour"
+    # Azure's docs write `hour`, its REST API `Hour`: both mean the same.
+    rolling_rate: Annotated[
+        Literal["Hour", "Day", "Minute", "Year", "Month"],
+        BeforeValidator(lambda v: v.capitalize() if isinstance(v, str) else v),
+    ] = "Hour"
     request_logging: dict[str, Any] | None = None
 
     def enabled(self) -> list[str]:
@@ -173,9 +204,9 @@ class OnlineDeployment(Entity):
     description: Description | None = None
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
-    model: str | InlineModel | None = None
+    model: ModelRef | InlineModel | None = None
     code_configuration: CodeConfiguration | None = None
-    environment: str | InlineEnvironment | None = None
+    environment: EnvironmentRef | InlineEnvironment | None = None
     environment_variables: StrDict = Field(default_factory=dict)
     instance_type: str | None = None
     instance_count: int = Field(default=1, ge=1, le=64)
@@ -186,8 +217,10 @@ class OnlineDeployment(Entity):
     # Accepted so that Azure ML files load unchanged; they have no effect locally.
     type: Literal["managed"] | None = None
     app_insights_enabled: bool | None = None
-    egress_public_network_access: str | None = None
-    scale_settings: dict[str, Any] | None = None
+    egress_public_network_access: NetworkAccess | None = None
+    scale_settings: Annotated[dict[str, Any], AfterValidator(_default_scale_only)] | None = None
+    #: Where a container would mount the model; instances here read it from AZUREML_MODEL_DIR.
+    model_mount_path: str | None = None
     # Set by smalt.
     provisioning_state: ProvisioningState | None = None
     #: The model version the deployment serves, ``azureml:<name>:<version>``, once resolved.

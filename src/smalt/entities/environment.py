@@ -42,6 +42,8 @@ class _RunsIn(Entity):
     def _needs_something_to_run_in(self) -> _RunsIn:
         if self.image is None and self.conda_file is None and self.build is None:
             raise ValueError("an environment needs at least one of image, conda_file or build")
+        if self.image is not None and self.build is not None:
+            raise ValueError("an environment takes an image or a build context, not both")
         return self
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ValidationInfo, field_validator, model_validator
 
 from smalt.entities.base import Description, Entity, to_str
 
@@ -16,7 +16,9 @@ InputType = Literal[
     "uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model",
 ]  # fmt: skip
 OutputType = InputType
-InputMode = Literal["ro_mount", "rw_mount", "download", "direct", "upload", "eval_mount", "eval_download"]
+#: How an input reaches the command, and how an output leaves it (Azure ML keeps the two apart).
+InputMode = Literal["ro_mount", "download", "direct", "eval_mount", "eval_download"]
+OutputMode = Literal["rw_mount", "upload", "direct"]
 
 
 #: Azure ML's older spellings, read as it reads them: a ``path`` port is a folder, and ``mount``
@@ -125,7 +127,7 @@ class Output(Entity):
 
     type: OutputType = "uri_folder"
     path: str | None = None
-    mode: InputMode | None = None
+    mode: OutputMode | None = None
     name: str | None = None
     version: Annotated[str, BeforeValidator(to_str)] | None = None
     description: Description | None = None
@@ -145,3 +147,14 @@ def _declared(value: Any) -> Any:
 
 #: An output as a file declares it: an empty value is a default ``uri_folder`` output.
 OutputDecl = Annotated[Output, BeforeValidator(_declared)]
+
+
+def _asset_output(output: Output) -> Output:
+    if output.type in PRIMITIVE_TYPES and not output.is_control:
+        raise ValueError(f"a job's output is data, not {output.type}; one of {', '.join(ASSET_TYPES)} "
+                         "(a component's control output may be a value)")  # fmt: skip
+    return output
+
+
+#: An output of a job (not of a component): data of one of the asset types, as Azure ML's job schema.
+JobOutput = Annotated[OutputDecl, AfterValidator(_asset_output)]

@@ -12,6 +12,7 @@ from smalt.entities.base import (
     Description,
     DisplayName,
     Entity,
+    EnvironmentRef,
     ExperimentName,
     Located,
     Name,
@@ -20,7 +21,8 @@ from smalt.entities.base import (
 from smalt.entities.component import CommandComponent
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.expressions import binding_problems
-from smalt.entities.io import Input, Output, OutputDecl
+from smalt.entities.io import Input, JobOutput, Output
+from smalt.entities.settings import Distribution, JobIdentity, Resources
 
 #: What Azure ML calls serverless compute is, here, this machine: the built-in ``local`` compute.
 SERVERLESS = frozenset({"serverless", "azureml:serverless"})
@@ -53,17 +55,17 @@ class CommandJob(Located):
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
     code: str | None = None
-    environment: str | InlineEnvironment | None = None
+    environment: EnvironmentRef | InlineEnvironment | None = None
     environment_variables: StrDict = Field(default_factory=dict)
     inputs: dict[str, Input | str | int | float | bool] = Field(default_factory=dict)
-    outputs: dict[str, OutputDecl] = Field(default_factory=dict)
+    outputs: dict[str, JobOutput] = Field(default_factory=dict)
     command: str
     compute: ComputeRef | None = None
     limits: JobLimits | None = None
-    resources: dict[str, Any] | None = None
-    distribution: dict[str, Any] | None = None
+    resources: Resources | None = None
+    distribution: Distribution | None = None
     services: dict[str, Any] | None = None
-    identity: dict[str, Any] | None = None
+    identity: JobIdentity | None = None
     queue_settings: dict[str, Any] | None = None
     status: str | None = None
     start_time: datetime | None = None
@@ -161,7 +163,7 @@ def command(
     *,
     command: str,
     code: str | None = None,
-    environment: str | InlineEnvironment | None = None,
+    environment: EnvironmentRef | InlineEnvironment | None = None,
     inputs: dict[str, Input | str | int | float | bool] | None = None,
     outputs: dict[str, Output] | None = None,
     compute: str | None = None,

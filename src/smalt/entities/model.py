@@ -22,6 +22,8 @@ class Model(Asset):
 
     type: ModelType = "custom_model"
     path: str
+    #: The datastore a local ``path`` is uploaded to (``azureml:<name>``); ``workspaceblobstore`` if unset.
+    datastore: str | None = None
     flavors: dict[str, Any] | None = None
     stage: str | None = None
     #: The job (or MLflow run) that produced the files, when registered from one.

@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
 from smalt.entities.base import (
     Asset,
@@ -19,6 +19,7 @@ from smalt.entities.base import (
     Description,
     DisplayName,
     Entity,
+    EnvironmentRef,
     ExperimentName,
     Located,
     Name,
@@ -26,8 +27,9 @@ from smalt.entities.base import (
 )
 from smalt.entities.component import CommandComponent
 from smalt.entities.environment import InlineEnvironment
-from smalt.entities.io import Input, OutputDecl
+from smalt.entities.io import Input, JobOutput, OutputDecl
 from smalt.entities.job import ComputeRef, JobLimits
+from smalt.entities.settings import Distribution, JobIdentity, Resources
 
 #: ``${{parent.inputs.x}}``, ``${{parent.outputs.x}}``, ``${{parent.jobs.a.outputs.y}}`` and
 #: ``${{parent.jobs.a}}`` (a whole step, as if_else blocks name them).
@@ -47,10 +49,17 @@ class RetrySettings(Entity):
     timeout: int | None = Field(default=None, gt=0)
 
 
+def _default_compute(value: str) -> str:
+    if value != "local" and not value.startswith("azureml:"):
+        raise ValueError(f"write azureml:{value} for the compute {value!r} (or serverless)")
+    return value
+
+
 class PipelineSettings(Entity):
     """Azure ML's pipeline ``settings``."""
 
-    default_compute: ComputeRef | None = None
+    # A registered compute is written azureml:<name>, as Azure ML requires here; `local` is smalt's.
+    default_compute: Annotated[ComputeRef, AfterValidator(_default_compute)] | None = None
     default_datastore: str | None = None
     #: False (Azure ML's default): the first failed step stops the pipeline; True: steps that do
     #: not depend on it go on, and the pipeline ends Failed.
@@ -77,15 +86,15 @@ class CommandNode(_Node):
     component: str | CommandComponent | None = None
     command: str | None = None
     code: str | None = None
-    environment: str | InlineEnvironment | None = None
+    environment: EnvironmentRef | InlineEnvironment | None = None
     environment_variables: StrDict = Field(default_factory=dict)
-    resources: dict[str, Any] | None = None
-    distribution: dict[str, Any] | None = None
+    resources: Resources | None = None
+    distribution: Distribution | None = None
     limits: JobLimits | None = None
     retry_settings: RetrySettings | None = None
     is_deterministic: bool | None = None
     experiment_name: ExperimentName | None = None
-    identity: dict[str, Any] | None = None
+    identity: JobIdentity | None = None
     queue_settings: dict[str, Any] | None = None
     #: Interactive services (jupyter, ssh, tensorboard) Azure opens on the node: accepted, not opened.
     services: dict[str, Any] | None = None
@@ -151,17 +160,23 @@ class PipelineJob(Located):
     tags: StrDict = Field(default_factory=dict)
     properties: StrDict = Field(default_factory=dict)
     inputs: dict[str, StepInput] = Field(default_factory=dict)
-    outputs: dict[str, OutputDecl] = Field(default_factory=dict)
+    outputs: dict[str, JobOutput] = Field(default_factory=dict)
     settings: PipelineSettings = Field(default_factory=PipelineSettings)
     jobs: dict[str, Node] = Field(default_factory=dict)
     component: str | PipelineComponent | None = None
     compute: ComputeRef | None = None
-    identity: dict[str, Any] | None = None
+    identity: JobIdentity | None = None
     status: str | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
     error: dict[str, Any] | None = None
     creation_context: CreationContext | None = None
+
+    @model_validator(mode="after")
+    def _jobs_or_component(self) -> PipelineJob:
+        if self.jobs and self.component is not None:
+            raise ValueError("a pipeline job has `jobs` or a `component`, not both")
+        return self
 
 
 PipelineNode.model_rebuild()

@@ -54,6 +54,8 @@ def _model_in(annotation: Any) -> Any:
 
 
 _PRIMITIVE_TAGS = {"str", "int", "float", "bool", "list[str]", "dict[str,str]"}
+#: Errors of a plain-value branch of a union (named by a validator's tag, not by 'str').
+_PLAIN_TYPES = {"string_type", "int_type", "float_type", "bool_type"}
 
 
 def _is_tag(part: str | int) -> bool:
@@ -87,7 +89,9 @@ def _keys_only(raw: Loc, data: Any) -> Loc:
 
 def describe(cls: type[BaseModel], error: Any, data: Any = None) -> tuple[Loc, str] | None:
     raw: Loc = tuple(error["loc"])
-    if any(p in _PRIMITIVE_TAGS for p in raw) and isinstance(error.get("input"), dict | list):
+    tagged = any(p in _PRIMITIVE_TAGS for p in raw)
+    plain = tagged or (error["type"] in _PLAIN_TYPES and any("[" in str(p) for p in raw))
+    if plain and isinstance(error.get("input"), dict | list):
         return None  # the value is a mapping, so the "plain string" branch of a union is not meant
     loc: Loc = _keys_only(raw, data) if data is not None else tuple(p for p in raw if not _is_tag(p))
     kind = error["type"]

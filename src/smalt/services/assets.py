@@ -77,8 +77,10 @@ class AssetService(Generic[A]):
             return asset.model_copy(update={"jobs": self._steps_pinned(asset.jobs)})
         return asset
 
-    def _upload(self, path: str) -> str:
-        return str(self._datastores.upload(Path(path)))
+    def _upload(self, path: str, datastore: str | None = None) -> str:
+        if datastore is None:
+            return str(self._datastores.upload(Path(path)))
+        return str(self._datastores.upload(Path(path), datastore.removeprefix("azureml:")))
 
     def _check_remote(self, path: str, field: str) -> None:
         uri = parse_datastore_uri(path)
@@ -107,7 +109,7 @@ class AssetService(Generic[A]):
             )
         if data.type == "mltable" and not (local / "MLTable").is_file():
             raise _problem(f"type mltable needs a folder with an MLTable file; '{local}' has none", "path")
-        return self._upload(data.path)
+        return self._upload(data.path, data.datastore)
 
     def _model_fields(self, model: Model) -> dict[str, Any]:
         from smalt.services.model_sources import check_triton, read_mlmodel, resolve_source

@@ -51,7 +51,8 @@ def resolve_source(ws: WorkspaceContext, model: Model) -> Source:
             raise _problem(f"no such file or folder: '{local}'")
         if local.is_dir() and not any(p.is_file() for p in local.rglob("*")):
             raise _problem(f"the folder '{local}' has no files", "save the model into it first")
-        return Source(str(datastores.upload(local)), model.job_name)
+        store = model.datastore.removeprefix("azureml:") if model.datastore else None
+        return Source(str(datastores.upload(local, store) if store else datastores.upload(local)), model.job_name)
     job_output = _JOB_OUTPUT.match(path)
     if job_output is not None:
         return _job_output(ws, job_output["job"], job_output["output"], (job_output["path"] or "").strip("/"))

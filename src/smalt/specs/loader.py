@@ -8,10 +8,12 @@ against the YAML file's folder and must exist.
 
 from __future__ import annotations
 
+import difflib
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import ValidationError
 
@@ -27,14 +29,15 @@ from smalt.entities import (
     OnlineDeployment,
     OnlineEndpoint,
 )
-from smalt.entities.base import Located, raw_validation_errors
+from smalt.entities.base import Located, is_valid_name, raw_validation_errors
 from smalt.entities.endpoint import InlineModel
 from smalt.entities.environment import InlineEnvironment
+from smalt.entities.io import InputType
 from smalt.entities.pipeline import PipelineComponent, PipelineJob, PipelineSettings
 from smalt.entities.validation import Loc, problems_of
 from smalt.errors import InvalidSpecError, SpecProblem, SpecWarning
 from smalt.specs.references import is_local_path, resolve_local
-from smalt.specs.schemas import check_kind
+from smalt.specs.schemas import NOT_YET, check_kind
 from smalt.specs.yaml_source import Source, apply_overrides, read_yaml
 
 E = TypeVar("E", bound=Entity)
@@ -54,16 +57,6 @@ KINDS: dict[str, type[Entity]] = {
 _BY_TYPE: dict[str, dict[str, type[Entity]]] = {
     "component": {"command": CommandComponent, "pipeline": PipelineComponent},
     "job": {"command": CommandJob, "pipeline": PipelineJob},
-}
-
-#: The types of each noun that Azure ML has and smalt does not yet: refused as such, in one line,
-#: never as a list of keys smalt does not know.
-NOT_YET: dict[str, tuple[str, ...]] = {
-    "job": ("sweep", "parallel", "spark", "automl", "import", "data_transfer", "finetuning", "distillation"),
-    "component": ("parallel", "spark", "import", "data_transfer", "flow"),
-    "compute": ("kubernetes", "virtualmachine", "synapsespark", "datafactory", "managed"),
-    "datastore": ("azure_data_lake_gen1", "one_lake"),
-    "online-deployment": ("kubernetes",),
 }
 
 # Local paths inside the steps of a pipeline (a component read from its own file has its own).
@@ -101,7 +94,9 @@ _PATH_FIELDS: dict[type[Entity], list[Loc]] = {
 #: Where Azure ML's schema takes any key (``unknown = INCLUDE``) and smalt reads only the keys it
 #: knows: each other key there is ignored with a warning, never refused.
 _OPEN_FIELDS: dict[type[Entity], list[tuple[Loc, type[Entity]]]] = {
-    PipelineJob: [(("settings",), PipelineSettings)],
+    PipelineJob: [(("settings",), PipelineSettings), (("jobs", "*", "component"), CommandComponent)],
+    PipelineComponent: [((), PipelineComponent), (("jobs", "*", "component"), CommandComponent)],
+    CommandComponent: [((), CommandComponent)],
 }
 
 
@@ -131,26 +126,63 @@ def _read_files(cls: type[Entity], source: Source, data: dict[str, Any], problem
                 problems.append(source.problem(f"file {str(path)!r} does not exist", loc))
                 continue
             try:
-                inner = read_yaml(path)
-                container[key] = validate(kind, inner)
+                container[key] = validate(kind, read_yaml(path))
             except InvalidSpecError as exc:
                 problems.extend(exc.problems)
+                container[key] = None  # said in its own file; nothing more to say of the reference
+
+
+_COMPONENT_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_STEP_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+#: Where a component declares its inputs, each of which must say its type.
+_DECLARED_INPUTS: dict[type[Entity], list[Loc]] = {
+    CommandComponent: [("inputs", "*")],
+    PipelineComponent: [("inputs", "*"), ("jobs", "*", "component", "inputs", "*")],
+    PipelineJob: [("jobs", "*", "component", "inputs", "*")],
+}
+
+
+def _azure_rules(cls: type[Entity], source: Source, data: dict[str, Any], problems: list[SpecProblem]) -> None:
+    """What Azure ML's schemas require of component and step names and of declared inputs, which
+    smalt's own entities (built in Python too) do not."""
+    name = data.get("name")
+    if (cls in (CommandComponent, PipelineComponent) and isinstance(name, str) and is_valid_name(name)
+            and not _COMPONENT_NAME.fullmatch(name)):  # fmt: skip
+        problems.append(source.problem(
+            f"component names are lower-case letters, digits and underscores, starting with a letter; not {name!r}",
+            ("name",),
+        ))  # fmt: skip
+    if cls in (PipelineJob, PipelineComponent) and isinstance(data.get("jobs"), dict):
+        for key in data["jobs"]:
+            if not _STEP_NAME.fullmatch(str(key)):
+                problems.append(source.problem(
+                    f"step names are Python identifiers in lower case (letters, digits, underscores); not {key!r}",
+                    ("jobs", key),
+                ))  # fmt: skip
+    for pattern in _DECLARED_INPUTS.get(cls, []):
+        for loc, container, key in _walk(data, pattern):
+            if isinstance(container[key], dict) and "type" not in container[key]:
+                types = ", ".join(get_args(InputType))
+                problems.append(source.problem(f"a component's input says its type: one of {types}", loc))
 
 
 def _ignore_unknown(cls: type[Entity], source: Source, data: dict[str, Any]) -> None:
     for pattern, known in _OPEN_FIELDS.get(cls, []):
-        for loc, container, key in _walk(data, pattern):
-            value = container[key]
+        places = [((), data)] if not pattern else [(loc, c[k]) for loc, c, k in _walk(data, pattern)]
+        for loc, value in places:
             if not isinstance(value, dict):
                 continue
-            extra = [k for k in value if k not in known.model_fields]
-            for name in extra:
-                problem = source.problem(
-                    f"ignored; smalt reads only {', '.join(known.model_fields)} here", (*loc, name)
-                )
-                warnings.warn(SpecWarning(str(problem)), stacklevel=2)
-            if extra:
-                container[key] = {k: v for k, v in value.items() if k not in extra}
+            fields = (PipelineComponent if value.get("type") == "pipeline" else known).model_fields
+            for name in [k for k in value if k not in fields and k != "$schema"]:
+                close = difflib.get_close_matches(str(name), list(fields), n=1)
+                if close and close[0] not in value:
+                    continue  # a misspelt key (`comand:` and no `command:`): an error, said as one
+                said = f"; did you mean '{close[0]}'?" if close else ""
+                if len(fields) <= 6:
+                    said += f"; smalt reads only {', '.join(fields)} here"
+                problem = source.problem(f"ignored, as Azure ML ignores it{said}", (*loc, name))
+                warnings.warn(SpecWarning(str(problem)), stacklevel=3)
+                del value[name]
 
 
 def _walk(data: Any, pattern: Loc, prefix: Loc = ()) -> Iterator[tuple[Loc, Any, Any]]:
@@ -199,6 +231,7 @@ def validate(cls: type[E], source: Source) -> E:
         inline_components(source, _load_component_file, problems)
         data = {k: v for k, v in source.data.items() if k != "$schema"}
     _ignore_unknown(cls, source, data)
+    _azure_rules(cls, source, data, problems)
     _read_files(cls, source, data, problems)
     for loc, path in resolve_paths(cls, data, source.base_dir):
         problems.append(source.problem(f"path {path!r} does not exist", loc))

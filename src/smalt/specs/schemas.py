@@ -54,21 +54,59 @@ SCHEMAS: dict[str, tuple[str, bool]] = {
 _NAME = re.compile(r"(?:^|/)(?P<name>[A-Za-z][A-Za-z0-9]*)\.schema\.json$")
 
 
+#: The types of each noun that Azure ML has and smalt does not yet: refused as such, in one line,
+#: never as a list of keys smalt does not know.
+NOT_YET: dict[str, tuple[str, ...]] = {
+    "job": ("sweep", "parallel", "spark", "automl", "import", "data_transfer", "finetuning", "distillation"),
+    "component": ("parallel", "spark", "import", "data_transfer", "flow"),
+    "compute": ("kubernetes", "virtualmachine", "synapsespark", "datafactory", "managed"),
+    "datastore": ("azure_data_lake_gen1", "one_lake"),
+    "online-deployment": ("kubernetes",),
+}
+
+#: For a file with no ``$schema``: a key that only another kind has, and that kind's schema name (a
+#: batch endpoint's ``defaults``, a schedule's ``trigger``), for each noun such a file is given to.
+TELLTALES: dict[str, dict[str, str]] = {
+    "online-endpoint": {"defaults": "batchEndpoint"},
+    "online-deployment": {"mini_batch_size": "batchDeployment", "output_action": "batchDeployment",
+                          "job_definition": "pipelineComponentBatchDeployment"},
+    "job": {"trigger": "schedule", "create_job": "schedule", "trial": "sweepJob", "search_space": "sweepJob",
+            "entry": "sparkJob"},
+    "datastore": {"target": "connection"},
+}  # fmt: skip
+
+
 def check_kind(kind: str, source: Source) -> None:
     """Refuse ``source`` unless its ``$schema`` names ``kind`` (the command's noun) or nothing
-    smalt knows."""
+    smalt knows; without ``$schema``, unless it holds a key only another kind has."""
     schema = source.data.get("$schema")
     match = _NAME.search(schema.strip()) if isinstance(schema, str) else None
     if match is None:
+        if schema is None:
+            _check_telltales(kind, source)
         return
     written = match["name"]
     noun, supported = SCHEMAS.get(written.lower(), (kind, True))
     if noun == kind and supported:
         return
     if not supported:
-        message = f"this is a {written} file, which smalt does not support yet"
+        message = f"this is a {written} file, not supported yet"
         hint = None if noun == kind else f"`az ml {noun}` takes it on Azure ML"
     else:
         message = f"this is a {written} file; `smalt {noun} create -f` takes it, not `smalt {kind}`"
         hint = f"smalt {noun} create -f {source.file}" if source.file else None
     raise InvalidSpecError([source.problem(message, ("$schema",))], summary=f"{source.file}: {message}", hint=hint)
+
+
+def _check_telltales(kind: str, source: Source) -> None:
+    type_ = source.data.get("type")
+    if isinstance(type_, str) and type_.lower() in NOT_YET.get(kind, ()):
+        return  # the type says it, and the command refuses it by its type
+    for key, written in TELLTALES.get(kind, {}).items():
+        if key in source.data:
+            noun = SCHEMAS[written.lower()][0]
+            message = f"this is a {written} file (it has '{key}'), not supported yet"
+            raise InvalidSpecError(
+                [source.problem(message, (key,))], summary=f"{source.file}: {message}",
+                hint=f"`az ml {noun}` takes it on Azure ML",
+            )  # fmt: skip

@@ -105,8 +105,8 @@ def test_an_unknown_key_under_pipeline_settings_is_ignored_with_a_warning(tmp_pa
         job = specs.load("job", path)
     assert job.settings.default_compute == "local"  # type: ignore[attr-defined]
     assert [str(w.message) for w in caught if w.category is SpecWarning] == [
-        f"{path}:4: settings.on_init: ignored; smalt reads only default_compute, default_datastore, "
-        "continue_on_step_failure, force_rerun here"
+        f"{path}:4: settings.on_init: ignored, as Azure ML ignores it; smalt reads only default_compute, "
+        "default_datastore, continue_on_step_failure, force_rerun here"
     ]
 
 
@@ -178,3 +178,75 @@ def test_a_step_with_interactive_services_loads(tmp_path: Path) -> None:
         "        type: jupyter_lab\n"
     )))  # fmt: skip
     assert job.jobs["a"].services == {"my_jupyter": {"type": "jupyter_lab"}}  # type: ignore[union-attr]
+
+
+def test_an_unknown_key_in_a_component_is_ignored_with_a_warning_but_a_misspelt_one_is_an_error(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "c.yml", "name: c\ncommands: echo typo\ncommand: echo\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        component = specs.load("component", path)
+    assert component.command == "echo"  # type: ignore[attr-defined]
+    assert [str(w.message) for w in caught] == [
+        f"{path}:2: commands: ignored, as Azure ML ignores it; did you mean 'command'?"
+    ]
+    error = refusal("component", write(tmp_path, "typo.yml", "name: c\ncomand: echo\n"))
+    assert "comand: unknown key; did you mean 'command'?" in str(error)
+
+
+def test_a_batch_endpoint_without_schema_is_told_by_its_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "e.yml", "name: scorer\nauth_mode: aad_token\ndefaults:\n  deployment_name: d\n")
+    error = refusal("online-endpoint", path)
+    assert [str(p) for p in error.problems] == [
+        f"{path}:3: defaults: this is a batchEndpoint file (it has 'defaults'), not supported yet"
+    ]
+
+
+@pytest.mark.parametrize(("kind", "text", "message"), [
+    ("component", "name: Train-Model\ncommand: echo\n",
+     "component names are lower-case letters, digits and underscores, starting with a letter; not 'Train-Model'"),
+    ("job", "type: pipeline\njobs:\n  say-hello:\n    command: echo\n",
+     "step names are Python identifiers in lower case (letters, digits, underscores); not 'say-hello'"),
+    ("component", "name: c\ncommand: echo ${{inputs.data}}\ninputs:\n  data:\n    optional: true\n",
+     "a component's input says its type: one of string"),
+    ("job", "command: echo\nenvironment: sklearn-env\n",
+     "'sklearn-env' names no environment: write azureml:sklearn-env@latest"),
+    ("job", "type: pipeline\nsettings:\n  default_compute: cpu-cluster\njobs:\n  a:\n    command: echo\n",
+     "write azureml:cpu-cluster for the compute 'cpu-cluster' (or serverless)"),
+    ("job", "command: echo\ndistribution:\n  type: horovod\n", "distribution type 'horovod' is not one of pytorch"),
+    ("job", "command: echo\nresources:\n  instance_count: two\n", "instance_count must be a whole number"),
+    ("job", "command: echo ${{inputs.d}}\ninputs:\n  d:\n    path: ./x\n    mode: rw_mount\n", "Input should be"),
+    ("job", "command: echo ${{outputs.o}}\noutputs:\n  o:\n    mode: download\n", "Input should be"),
+    ("job", "command: echo ${{outputs.o}}\noutputs:\n  o:\n    type: string\n", "a job's output is data, not string"),
+    ("job", "type: pipeline\ncomponent: ./c.yml\njobs:\n  a:\n    command: echo\n",
+     "a pipeline job has `jobs` or a `component`, not both"),
+    ("environment", "name: e\nimage: python:3.11\nbuild:\n  path: .\n",
+     "an environment takes an image or a build context, not both"),
+    ("datastore", "name: lake\ntype: azure_data_lake_gen2\naccount_name: a\nfilesystem: f\ncredentials:\n"
+     "  account_key: k\n", "an azure_data_lake_gen2 datastore takes service_principal or certificate credentials"),
+    ("online-endpoint", "name: 9lives\n", "String should match pattern"),
+    ("online-deployment", "name: d\nendpoint_name: e\nmodel: credit:1\n", "'credit:1' names no model"),
+])  # fmt: skip
+def test_what_azure_ml_refuses_smalt_refuses(tmp_path: Path, kind: str, text: str, message: str) -> None:
+    write(tmp_path, "x/Dockerfile", "FROM python:3.11\n")
+    write(tmp_path, "c.yml", "name: c\ntype: pipeline\njobs: {}\n")
+    (tmp_path / "x" / "data").mkdir()
+    error = refusal(kind, write(tmp_path, "f.yml", text.replace("path: .\n", "path: ./x\n")))
+    assert message in str(error)
+
+
+def test_what_azure_ml_accepts_in_another_case_or_spelling_smalt_accepts(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    deployment = specs.load("online-deployment", write(tmp_path, "d.yml", (
+        "name: blue\nendpoint_name: ep\nmodel:\n  path: ./model\nmodel_mount_path: /var/model\n"
+        "egress_public_network_access: Disabled\ndata_collector:\n  rolling_rate: day\n"
+    )))  # fmt: skip
+    assert isinstance(deployment, OnlineDeployment)
+    assert deployment.egress_public_network_access == "disabled"
+    assert deployment.data_collector is not None and deployment.data_collector.rolling_rate == "Day"
+    write(tmp_path, "iris.csv", "a\n1\n")
+    data = specs.load("data", write(tmp_path, "data.yml", (
+        "name: iris\ntype: uri_file\npath: ./iris.csv\ndatastore: azureml:workspaceblobstore\n"
+    )))  # fmt: skip
+    assert data.datastore == "azureml:workspaceblobstore"  # type: ignore[attr-defined]

@@ -514,9 +514,9 @@ def test_set_value_keeps_text_that_is_not_yaml(component_file: Path) -> None:
 
 def test_params_win_over_the_file_and_over_set(component_file: Path) -> None:
     component = specs.load_component(
-        component_file, overrides=["version=7"], params={"name": "train-v2", "version": "9", "description": None}
+        component_file, overrides=["version=7"], params={"name": "train_v2", "version": "9", "description": None}
     )
-    assert (component.name, component.version) == ("train-v2", "9")
+    assert (component.name, component.version) == ("train_v2", "9")
     assert component.description is None
 
 

@@ -26,7 +26,7 @@ def test_a_batch_endpoint_file_never_becomes_an_online_endpoint(tmp_path: Path) 
     with pytest.raises(InvalidSpecError) as caught:
         specs.load("online-endpoint", spec(tmp_path, "batchEndpoint", BATCH_ENDPOINT))
     problem = caught.value.problems[0]
-    assert "this is a batchEndpoint file, which smalt does not support yet" in problem.message
+    assert "this is a batchEndpoint file, not supported yet" in problem.message
     assert (problem.field, problem.line) == ("$schema", 1)
 
 
@@ -46,7 +46,7 @@ def test_a_file_of_another_kind_names_the_command_that_takes_it(
 
 @pytest.mark.parametrize("schema", ["sweepJob", "sparkJob", "autoMLJob"])
 def test_a_job_kind_smalt_lacks_is_refused_as_such(tmp_path: Path, schema: str) -> None:
-    with pytest.raises(InvalidSpecError, match=f"this is a {schema} file, which smalt does not support yet"):
+    with pytest.raises(InvalidSpecError, match=f"this is a {schema} file, not supported yet"):
         specs.load("job", spec(tmp_path, schema, "command: echo hi\n"))
 
 

@@ -1,0 +1,3 @@
+"""A stand-in training script: the oracle corpus only loads files, it never runs them."""
+
+print("train")
