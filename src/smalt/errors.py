@@ -77,7 +77,14 @@ class InvalidSpecError(SmaltError):
         self.summary = summary
         head = summary or (f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in the spec")
         body = "\n".join(f"  {p}" for p in self.problems)
+        if [summary] == [str(p) for p in self.problems]:
+            body = ""  # one problem that is its own summary: one line
         super().__init__(f"{head}:\n{body}" if body else head, hint=hint)
+
+    @classmethod
+    def refusal(cls, problem: SpecProblem, hint: str | None = None) -> InvalidSpecError:
+        """A file refused for one reason (a kind smalt lacks): one line, with where it is said."""
+        return cls([problem], summary=str(problem), hint=hint)
 
     @classmethod
     def one(cls, message: str, field: str = "") -> InvalidSpecError:

@@ -88,11 +88,21 @@ def datastore_delete(name: NameOpt) -> None:
 def workspace_create(
     path: Annotated[Path | None, typer.Option("--path", help="Folder (default: ./.smalt).")] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Workspace name.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="An Azure ML workspace file (not yet).")] = None,
     output: OutputOpt = None,
     query: QueryOpt = None,
 ) -> None:
     """Create a workspace (here, in ./.smalt, unless --path or --workspace says where)."""
     from smalt.client import MLClient
+
+    if file is not None:
+        from smalt.errors import InvalidSpecError, SpecProblem
+
+        # An Azure workspace file names cloud resources (storage, key vault, ...); nothing here reads them.
+        raise InvalidSpecError.refusal(
+            SpecProblem("an Azure ML workspace file is not supported yet", file=str(file)),
+            hint="smalt workspace create --name <name> --path <folder> makes a workspace here",
+        )
 
     target = path or (Path(context._state["workspace"]) if context._state["workspace"] else Path(".smalt"))
     emit(MLClient(workspace=target.resolve(), workspace_name=name).workspace, output, query=query)

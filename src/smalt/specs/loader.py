@@ -37,7 +37,7 @@ from smalt.entities.pipeline import PipelineComponent, PipelineJob, PipelineSett
 from smalt.entities.validation import Loc, problems_of
 from smalt.errors import InvalidSpecError, SpecProblem, SpecWarning
 from smalt.specs.references import is_local_path, resolve_local
-from smalt.specs.schemas import NOT_YET, check_kind
+from smalt.specs.schemas import NOT_SUPPORTED, NOT_YET, check_kind
 from smalt.specs.yaml_source import Source, apply_overrides, read_yaml
 
 E = TypeVar("E", bound=Entity)
@@ -244,6 +244,8 @@ def validate(cls: type[E], source: Source) -> E:
         entity = None
     if problems or entity is None:
         problems.sort(key=lambda p: (p.file != source.file, p.file or "", p.line or 0, p.field))
+        if len(problems) == 1 and NOT_SUPPORTED in problems[0].message:
+            raise InvalidSpecError.refusal(problems[0])  # a feature smalt lacks, and nothing else: one line
         raise InvalidSpecError(problems, summary=_summary(cls, source, len(problems)))
     if isinstance(entity, Located):
         from smalt.specs.pipeline import line_map
@@ -275,7 +277,7 @@ def entity_class(kind: str, data: dict[str, Any], source: Source) -> type[Entity
         message = f"{kind} type '{type_}' is not supported yet"
         if by_type:
             message += f"; smalt runs {', '.join(by_type)} {kind}s"
-        raise InvalidSpecError([source.problem(message, ("type",))], summary=f"{source.file or kind}: {message}")
+        raise InvalidSpecError.refusal(source.problem(message, ("type",)))
     if by_type is None:
         return KINDS[kind]
     if type_ not in by_type:

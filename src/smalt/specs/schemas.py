@@ -51,6 +51,8 @@ SCHEMAS: dict[str, tuple[str, bool]] = {
     "registry": ("registry", False),
     "featurestore": ("feature-store", False),
 }
+#: How every refusal of a feature smalt lacks ends, so that a person (and a test) can tell it.
+NOT_SUPPORTED = "not supported yet"
 _NAME = re.compile(r"(?:^|/)(?P<name>[A-Za-z][A-Za-z0-9]*)\.schema\.json$")
 
 
@@ -90,12 +92,12 @@ def check_kind(kind: str, source: Source) -> None:
     if noun == kind and supported:
         return
     if not supported:
-        message = f"this is a {written} file, not supported yet"
+        message = f"this is {_a(written)} file, not supported yet"
         hint = None if noun == kind else f"`az ml {noun}` takes it on Azure ML"
     else:
-        message = f"this is a {written} file; `smalt {noun} create -f` takes it, not `smalt {kind}`"
+        message = f"this is {_a(written)} file; `smalt {noun} create -f` takes it, not `smalt {kind}`"
         hint = f"smalt {noun} create -f {source.file}" if source.file else None
-    raise InvalidSpecError([source.problem(message, ("$schema",))], summary=f"{source.file}: {message}", hint=hint)
+    raise InvalidSpecError.refusal(source.problem(message, ("$schema",)), hint=hint)
 
 
 def _check_telltales(kind: str, source: Source) -> None:
@@ -105,8 +107,9 @@ def _check_telltales(kind: str, source: Source) -> None:
     for key, written in TELLTALES.get(kind, {}).items():
         if key in source.data:
             noun = SCHEMAS[written.lower()][0]
-            message = f"this is a {written} file (it has '{key}'), not supported yet"
-            raise InvalidSpecError(
-                [source.problem(message, (key,))], summary=f"{source.file}: {message}",
-                hint=f"`az ml {noun}` takes it on Azure ML",
-            )  # fmt: skip
+            message = f"this is {_a(written)} file (it has '{key}'), not supported yet"
+            raise InvalidSpecError.refusal(source.problem(message, (key,)), hint=f"`az ml {noun}` takes it on Azure ML")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
