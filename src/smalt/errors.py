@@ -60,6 +60,9 @@ class SmaltError(Exception):
 class NotFoundError(SmaltError):
     """A named object (asset, version, datastore, compute, workspace) does not exist."""
 
+    #: The field of a spec whose reference named it (``environment``), when one did.
+    field: str = ""
+
 
 class AlreadyExistsError(SmaltError):
     """Creating would overwrite an object that exists with different content."""

@@ -247,7 +247,7 @@ def test_a_reference_that_does_not_resolve_names_the_file_and_line(smalt: Smalt,
 
     assert f"{spec}:2: compute: Compute 'gpu-cluster' not found." in err
     assert f"{spec}:3: environment: Environment 'tools:4' not found." in err
-    assert f"{spec}:5: inputs.data: Data asset 'iris:1' not found." in err
+    assert f"{spec}:6: inputs.data.path: Data asset 'iris:1' not found." in err
 
 
 def test_a_step_setting_bound_to_a_pipeline_input_takes_its_value(smalt: Smalt, tmp_path: Path) -> None:
@@ -282,3 +282,23 @@ def test_a_step_setting_bound_to_a_pipeline_input_takes_its_value(smalt: Smalt, 
     result = smalt("job", "validate", "-f", str(unbound))
     assert result.exit_code == 1
     assert f"{unbound}:5: jobs.train.compute: the pipeline has no input 'nowhere'" in result.stderr
+
+
+@pytest.mark.parametrize(("noun", "text", "where"), [
+    ("component", "name: comp\ncommand: echo\nenvironment: azureml:noenv:2\n",
+     "3: environment: Environment 'noenv:2' not found."),
+    ("data", "name: d\ntype: uri_file\npath: azureml://datastores/nostore/paths/x.csv\n",
+     "3: path: Datastore 'nostore' not found."),
+    ("data", "name: d\ntype: uri_file\npath: ./x.csv\ndatastore: azureml:nostore\n",
+     "4: datastore: Datastore 'nostore' not found."),
+])  # fmt: skip
+def test_a_reference_of_an_asset_file_that_does_not_resolve_names_its_line(
+    smalt: Smalt, tmp_path: Path, noun: str, text: str, where: str
+) -> None:
+    (tmp_path / "x.csv").write_text("a\n1\n")
+    spec = write(tmp_path / "spec.yml", text)
+    result = smalt(noun, "create", "-f", str(spec))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {spec}:{where}"), result.stderr
+    listed = smalt(noun, "list", "-o", "json")
+    assert listed.json() == [], "nothing is created"

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
-from smalt.errors import SpecProblem
+from smalt.errors import NotFoundError, SpecProblem
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,254}$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -127,6 +127,16 @@ class Located(Entity):
             field = field.rpartition(".")[0]
         return self._lines.get("", (None, None))
 
+    def locate_error(self, error: NotFoundError) -> NotFoundError:
+        """``error``, raised for a reference of this entity's field ``error.field``, saying the file
+        and line that field was written at (when this entity was read from a file)."""
+        file, line = self.where(error.field) if error.field else (None, None)
+        if file is None:
+            return error
+        located = NotFoundError(f"{file}:{line}: {error.field}: {error.message}", hint=error.hint)
+        located.field = error.field
+        return located
+
     def locate(self, problems: list[SpecProblem]) -> list[SpecProblem]:
         """``problems`` found in this entity's fields, each with the file and line it was written at."""
         located = []
@@ -146,7 +156,7 @@ class CreationContext(Entity):
     last_modified_by: str | None = None
 
 
-class Asset(Entity):
+class Asset(Located):
     """A named, versioned object of a workspace: data, environment, component or model."""
 
     #: The noun used in messages, CLI commands and the store ("data", "environment", ...).

@@ -18,6 +18,7 @@ from smalt.entities.base import (
     Description,
     Entity,
     EnvironmentRef,
+    Located,
     ModelRef,
     Name,
     StrDict,
@@ -187,7 +188,7 @@ class DataCollector(Entity):
         return [name for name, collection in self.collections.items() if collection.enabled]
 
 
-class OnlineDeployment(Entity):
+class OnlineDeployment(Located):
     """A deployment behind an online endpoint.
 
     Example::

@@ -131,7 +131,7 @@ Node = Annotated[
 ]
 
 
-class PipelineComponent(Asset, Located):
+class PipelineComponent(Asset):
     """A pipeline component (``type: pipeline`` with ``jobs``), usable as a step of another pipeline."""
 
     kind: ClassVar[str] = "component"

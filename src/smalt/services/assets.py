@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -49,7 +51,10 @@ class AssetService(Generic[A]):
         """Register ``asset``; without a version it gets the next integer version. ``produced_by``
         (job, output port) records, in the same transaction, the job that wrote it (lineage)."""
         asset = prepare(asset)
-        resolved = self._resolve(asset)
+        try:
+            resolved = self._resolve(asset)
+        except NotFoundError as exc:
+            raise asset.locate_error(exc) from None
         spec = resolved.model_copy(update={"creation_context": None}).to_dict()
         digest = resolved.content_digest()
         with self._ws.store.transaction(write=True) as tx:
@@ -80,12 +85,14 @@ class AssetService(Generic[A]):
     def _upload(self, path: str, datastore: str | None = None) -> str:
         if datastore is None:
             return str(self._datastores.upload(Path(path)))
-        return str(self._datastores.upload(Path(path), datastore.removeprefix("azureml:")))
+        with _naming("datastore"):
+            return str(self._datastores.upload(Path(path), datastore.removeprefix("azureml:")))
 
     def _check_remote(self, path: str, field: str) -> None:
         uri = parse_datastore_uri(path)
         if uri is not None:
-            self._datastores.get(uri.datastore)  # an unknown datastore is an error now, not at use
+            with _naming(field):
+                self._datastores.get(uri.datastore)  # an unknown datastore is an error now, not at use
         elif path.startswith("azureml:"):
             raise InvalidSpecError([SpecProblem(
                 f"{path!r} is not a path; write a local path, an azureml://datastores/... URI or a URL",
@@ -214,12 +221,17 @@ class AssetService(Generic[A]):
         return pinned
 
     def get_by_ref(self, reference: str, field: str) -> A:
-        """The version an ``azureml:<name>:<version>`` or ``azureml:<name>@<label>`` reference names."""
+        """The version an ``azureml:<name>:<version>`` or ``azureml:<name>@<label>`` reference names;
+        NotFoundError with ``field`` set (where the reference was written) if there is none."""
         ref = parse_asset_ref(reference)
         if ref is None:
             raise _problem(f"{reference!r} is not a reference to a {self.kind}", field,
                            "write azureml:<name>:<version> or azureml:<name>@latest")  # fmt: skip
-        return self.get(ref.name, ref.version, None if ref.version else ref.label)
+        try:
+            return self.get(ref.name, ref.version, None if ref.version else ref.label)
+        except NotFoundError as exc:
+            exc.field = field
+            raise
 
     # -- reading ---------------------------------------------------------------------------
     def _entity(self, record: AssetVersionRecord) -> A:
@@ -403,3 +415,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+@contextmanager
+def _naming(field: str) -> Iterator[None]:
+    """A NotFoundError raised inside says which field of the spec named what was not found."""
+    try:
+        yield
+    except NotFoundError as exc:
+        exc.field = exc.field or field
+        raise

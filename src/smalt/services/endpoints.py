@@ -348,7 +348,10 @@ class EndpointService:
         with self._locked(endpoint):
             with self._ws.store.transaction() as tx:
                 previous = tx.endpoints.get_deployment(endpoint, deployment.name)
-            deployment, model_ref = self._resolve_model(deployment)
+            try:
+                deployment, model_ref = self._resolve_model(deployment)
+            except NotFoundError as exc:
+                raise deployment.locate_error(exc) from None
             spec = deployment.model_copy(update={"provisioning_state": None, "model_ref": None,
                                                  "creation_context": None}).to_dict()  # fmt: skip
             if previous is None:

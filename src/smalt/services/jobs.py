@@ -749,5 +749,7 @@ def _collect(problems: list[SpecProblem], field: str) -> Iterator[None]:
         yield
     except InvalidSpecError as exc:
         problems.extend(p if p.field else SpecProblem(p.message, field, p.file, p.line) for p in exc.problems)
-    except (NotFoundError, InvalidStateError) as exc:
+    except NotFoundError as exc:
+        problems.append(SpecProblem(str(exc), exc.field or field))
+    except InvalidStateError as exc:
         problems.append(SpecProblem(str(exc), field))
