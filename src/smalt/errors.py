@@ -111,6 +111,57 @@ class UserCodeError(SmaltError):
     """The user's own code failed; the platform itself did what it should."""
 
 
+#: Each error class's stable code and HTTP status: the one table the server answers by and a client
+#: rebuilds the error from (a subclass before its base; anything else is an internal error).
+WIRE: tuple[tuple[type[SmaltError], str, int], ...] = (
+    (NotFoundError, "NotFound", 404),
+    (VersionConflictError, "VersionConflict", 409),
+    (AlreadyExistsError, "AlreadyExists", 409),
+    (InvalidSpecError, "InvalidSpec", 400),
+    (InvalidStateError, "InvalidState", 409),
+    (ConfigurationError, "Configuration", 500),
+    (UserCodeError, "UserCode", 422),
+    (BackendError, "Backend", 502),
+)
+
+
+def to_wire(error: SmaltError) -> tuple[int, dict[str, object]]:
+    """The HTTP status and the JSON body (``{"error": ...}``) that carry ``error``: its code,
+    message and hint, and a spec's every problem (file, line, field)."""
+    code, status = next(((c, s) for kind, c, s in WIRE if isinstance(error, kind)), ("Internal", 500))
+    body: dict[str, object] = {"code": code, "message": error.message, "hint": error.hint}
+    if isinstance(error, InvalidSpecError):
+        body["summary"] = error.summary
+        body["problems"] = [{"message": p.message, "field": p.field, "file": p.file, "line": p.line}
+                            for p in error.problems]  # fmt: skip
+    if isinstance(error, NotFoundError) and error.field:
+        body["field"] = error.field
+    return status, {"error": body}
+
+
+def from_wire(body: dict[str, object]) -> SmaltError | None:
+    """The error ``to_wire`` described, or None if ``body`` describes none."""
+    error = body.get("error")
+    if not isinstance(error, dict) or not isinstance(error.get("code"), str):
+        return None
+    kind = next((k for k, code, _ in WIRE if code == error["code"]), None)
+    message, hint = str(error.get("message", "")), error.get("hint")
+    hint = hint if isinstance(hint, str) else None
+    if kind is InvalidSpecError:
+        problems = [
+            SpecProblem(str(p.get("message", "")), str(p.get("field") or ""), p.get("file"), p.get("line"))
+            for p in error.get("problems") or [] if isinstance(p, dict)
+        ]  # fmt: skip
+        summary = error.get("summary")
+        return InvalidSpecError(problems, summary=summary if isinstance(summary, str) else None, hint=hint)
+    if kind is None:
+        return BackendError(message or "The server failed.", hint=hint)
+    rebuilt = kind(message, hint=hint)
+    if isinstance(rebuilt, NotFoundError):
+        rebuilt.field = str(error.get("field") or "")
+    return rebuilt
+
+
 class SpecWarning(UserWarning):
     """A key Azure ML's schema accepts and smalt ignores (an unknown key under pipeline
     ``settings``): the file loads, and the warning says where and what was ignored."""

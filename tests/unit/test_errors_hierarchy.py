@@ -116,3 +116,30 @@ def test_every_error_is_a_smalt_error(cls: type[SmaltError]) -> None:
 def test_version_conflict_is_an_already_exists() -> None:
     assert issubclass(VersionConflictError, AlreadyExistsError)
     assert issubclass(InvalidSpecError, SmaltError)
+
+
+def _every_error_class(base: type[SmaltError] = SmaltError) -> list[type[SmaltError]]:
+    found = []
+    for kind in base.__subclasses__():
+        found += [kind, *_every_error_class(kind)]
+    return found
+
+
+def test_every_error_class_has_a_code_and_status_and_travels_whole() -> None:
+    from smalt.errors import WIRE, from_wire, to_wire
+
+    assert {kind for kind, _, _ in WIRE} == set(_every_error_class()), "an error class without a code"
+    assert len({code for _, code, _ in WIRE}) == len(WIRE)
+    for kind, code, status in WIRE:
+        error = kind([SpecProblem("bad", "a.b", "f.yml", 3)], summary="s", hint="h") if kind is InvalidSpecError \
+            else kind("it failed", hint="do this")  # type: ignore[call-arg]
+        sent_status, body = to_wire(error)
+        assert (sent_status, body["error"]["code"]) == (status, code)  # type: ignore[index]
+        rebuilt = from_wire(body)
+        assert type(rebuilt) is kind and str(rebuilt) == str(error)
+        if isinstance(error, InvalidSpecError):
+            assert isinstance(rebuilt, InvalidSpecError) and rebuilt.problems == error.problems
+    missing = NotFoundError("Environment 'e:1' not found.")
+    missing.field = "environment"
+    again = from_wire(to_wire(missing)[1])
+    assert isinstance(again, NotFoundError) and again.field == "environment"

@@ -61,11 +61,16 @@ class MLClient:
         workspace_name: str | None = None,
         *,
         workspace: str | os.PathLike[str] | None = None,
+        url: str | None = None,
+        token: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if url is not None:
+            self._connect(url, token, workspace_name)
+            return
         if workspace is None and not os.environ.get(WORKSPACE_ENV) and workspace_name:
             workspace = Path.home() / ".smalt" / workspace_name
-        self._context: WorkspaceContext = open_workspace(resolve_path(workspace), name=workspace_name)
+        self._context: WorkspaceContext | None = open_workspace(resolve_path(workspace), name=workspace_name)
         lineage = LineageService(self._context)
         self.data = DataOperations(AssetService(self._context, Data), lineage)
         self.environments: AssetOperations[Environment] = AssetOperations(AssetService(self._context, Environment))
@@ -82,6 +87,34 @@ class MLClient:
         self.jobs = JobOperations(jobs, lineage)
         # The next smalt command after a supervisor died marks its job Failed (NotResponding).
         jobs.reap_stale()
+
+    def _connect(self, url: str, token: str | None, workspace_name: str | None) -> None:
+        """The operation groups over HTTP, on the workspace ``workspace_name`` (or the only one)
+        that ``smalt server`` at ``url`` holds. Groups not served over HTTP yet say so when used."""
+        from smalt.client.rest import RestClient
+        from smalt.client.transport import HttpAssets, Unavailable
+
+        self._context = None
+        self._rest = rest = RestClient(url, token=token or os.environ.get("SMALT_TOKEN"))
+        try:
+            if workspace_name is None:
+                held = rest.call("GET", "/workspaces")
+                if len(held) != 1:
+                    raise ConfigurationError(f"The server at {url} holds {len(held)} workspaces; name one.",
+                                             hint="MLClient(url=..., workspace_name=...)")  # fmt: skip
+                workspace_name = str(held[0]["name"])
+            self._remote = Workspace.model_validate(rest.call("GET", f"/workspaces/{workspace_name}"))
+        except BaseException:
+            rest.close()
+            raise
+        lineage: Any = Unavailable("lineage")
+        packaging: Any = Unavailable("model packaging")
+        self.data = DataOperations(HttpAssets(rest, workspace_name, Data), lineage)
+        self.environments = AssetOperations(HttpAssets(rest, workspace_name, Environment))
+        self.components = AssetOperations(HttpAssets(rest, workspace_name, CommandComponent))
+        self.models = ModelOperations(HttpAssets(rest, workspace_name, Model), lineage, packaging)
+        for group in ("datastores", "compute", "online_endpoints", "online_deployments", "jobs"):
+            setattr(self, group, Unavailable(f"ml_client.{group}"))
 
     @classmethod
     def from_config(
@@ -121,14 +154,17 @@ class MLClient:
     @property
     def workspace(self) -> Workspace:
         """The open workspace: name, folder, database (password hidden) and blob store."""
-        return self._context.describe()
+        return self._context.describe() if self._context is not None else self._remote
 
     @property
     def workspace_name(self) -> str:
-        return self._context.name
+        return self.workspace.name
 
     def close(self) -> None:
-        self._context.close()
+        if self._context is not None:
+            self._context.close()
+        else:
+            self._rest.close()
 
     def __enter__(self) -> MLClient:
         return self

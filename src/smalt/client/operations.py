@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Generic, TextIO, TypeVar
+from typing import Any, Generic, Protocol, TextIO, TypeVar
 
 from smalt.entities import (
     Asset,
@@ -21,7 +21,7 @@ from smalt.entities import (
 )
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.errors import InvalidStateError, UserCodeError
-from smalt.services import AssetService, ComputeService, DatastoreService
+from smalt.services import ComputeService, DatastoreService
 from smalt.services.endpoints import EndpointList, EndpointService
 from smalt.services.jobs import AnyJob, JobList, JobService, PathList
 from smalt.services.lineage import LineageService
@@ -56,6 +56,30 @@ def _include_archived(include_archived: bool, list_view_type: str | None) -> boo
     return include_archived or (list_view_type or "").lower().replace("_", "") in ("all", "archivedonly")
 
 
+# The classes have a method named `list`, which shadows the builtin inside them.
+Aliases = list[AssetAlias]
+Moves = list[AliasMove]
+
+
+class AssetBackend(Protocol[A]):
+    """What an asset operation group calls: ``AssetService`` in-process, ``HttpAssets`` over HTTP."""
+
+    kind: str
+
+    def create_or_update(self, asset: A) -> A: ...
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> A: ...
+    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[A]: ...
+    def archive(self, name: str, version: str | None = None, label: str | None = None) -> None: ...
+    def restore(self, name: str, version: str | None = None, label: str | None = None) -> None: ...
+    def download(self, name: str, version: str | None, label: str | None, download_path: str | Path) -> Path: ...
+    def set_alias(
+        self, name: str, alias: str, version: str | None = None, label: str | None = None
+    ) -> AssetAlias: ...
+    def remove_alias(self, name: str, alias: str) -> None: ...
+    def aliases(self, name: str) -> Aliases: ...
+    def alias_history(self, name: str) -> Moves: ...
+
+
 class AssetOperations(Generic[A]):
     """``ml_client.data`` / ``.environments`` / ``.components`` / ``.models``.
 
@@ -65,7 +89,7 @@ class AssetOperations(Generic[A]):
         ml_client.data.get("iris", label="latest")
     """
 
-    def __init__(self, service: AssetService[A]) -> None:
+    def __init__(self, service: AssetBackend[A]) -> None:
         self._service = service
 
     def create_or_update(self, asset: A) -> A:
@@ -106,7 +130,7 @@ class ModelOperations(AssetOperations[Model]):
         [n.name for n in graph.of_kind("data")]
     """
 
-    def __init__(self, service: AssetService[Model], lineage: LineageService, packaging: PackagingService) -> None:
+    def __init__(self, service: AssetBackend[Model], lineage: LineageService, packaging: PackagingService) -> None:
         super().__init__(service)
         self._lineage = lineage
         self._packaging = packaging
@@ -120,10 +144,10 @@ class ModelOperations(AssetOperations[Model]):
     def remove_alias(self, name: str, alias: str) -> None:
         self._service.remove_alias(name, alias)
 
-    def aliases(self, name: str) -> list[AssetAlias]:
+    def aliases(self, name: str) -> Aliases:
         return self._service.aliases(name)
 
-    def alias_history(self, name: str) -> list[AliasMove]:
+    def alias_history(self, name: str) -> Moves:
         """Every set, move and removal of the model's aliases, with who and when."""
         return self._service.alias_history(name)
 
@@ -150,7 +174,7 @@ class ModelOperations(AssetOperations[Model]):
 class DataOperations(AssetOperations[Data]):
     """``ml_client.data``: Azure ML's verbs, and the impact of a version."""
 
-    def __init__(self, service: AssetService[Data], lineage: LineageService) -> None:
+    def __init__(self, service: AssetBackend[Data], lineage: LineageService) -> None:
         super().__init__(service)
         self._lineage = lineage
 

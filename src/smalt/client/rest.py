@@ -130,6 +130,12 @@ class RestClient:
         data: JobData = self._call("POST", f"/jobs/{_quote(name)}/rerun")
         return data
 
+    def call(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
+        """``method`` on ``path`` (under ``/api/v1``) with a JSON ``body`` and the ``query``
+        values that are not None; the JSON answer, or the smalt error the server raised."""
+        given = {k: v for k, v in query.items() if v is not None and v is not False}
+        return self._call(method, _quoted_path(path) + (f"?{urllib.parse.urlencode(given)}" if given else ""), body)
+
     def close(self) -> None:
         self._connection.close()
 
@@ -169,9 +175,14 @@ def _quote(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
 
+def _quoted_path(path: str) -> str:
+    # Each segment is quoted on its own: a name holds no slash the server could misread.
+    return "/".join(_quote(part) for part in path.split("/"))
+
+
 def _error(status: int, data: bytes, url: str) -> SmaltError:
     """The smalt error the server's answer describes."""
-    from smalt.errors import BackendError, ConfigurationError, InvalidSpecError, SmaltError, SpecProblem
+    from smalt.errors import BackendError, ConfigurationError, from_wire
 
     try:
         body = json.loads(data)
@@ -184,17 +195,5 @@ def _error(status: int, data: bytes, url: str) -> SmaltError:
             return ConfigurationError(f"The smalt server at {url} refused the request: {message or 'unauthorized'}.",
                                       hint="set SMALT_TOKEN to the token the server was started with")  # fmt: skip
         return BackendError(f"The smalt server at {url} answered {status}: {message or data[:200]!r}.")
-    message, hint = str(error.get("message", "")), error.get("hint")
-    if error.get("code") == "InvalidSpecError":
-        problems = [SpecProblem(p["message"], p.get("field") or "", p.get("file"), p.get("line"))
-                    for p in error.get("problems") or []]  # fmt: skip
-        return InvalidSpecError(problems, summary=error.get("summary"), hint=hint)
-    kinds = {kind.__name__: kind for kind in _kinds(SmaltError)}
-    return kinds.get(str(error.get("code")), BackendError)(message, hint=hint)
-
-
-def _kinds(base: type[SmaltError]) -> Iterator[type[SmaltError]]:
-    """Every subclass of ``base``, however deep."""
-    for kind in base.__subclasses__():
-        yield kind
-        yield from _kinds(kind)
+    rebuilt = from_wire(body)
+    return rebuilt if rebuilt is not None else BackendError(f"The smalt server at {url} answered {status}.")

@@ -19,6 +19,7 @@ from smalt.errors import (
     NotFoundError,
     SmaltError,
     SpecProblem,
+    to_wire,
 )
 from smalt.services.workspace import WorkspaceContext
 
@@ -44,22 +45,10 @@ def _status(exc: SmaltError) -> tuple[int, str]:
 
 
 def api_error(exc: SmaltError) -> JSONResponse:
-    """smalt's own error body: the error's kind, message and hint, and a spec's every problem, so
-    that a client raises the same error the service raised."""
-    if isinstance(exc, NotFoundError):
-        status = 404
-    elif isinstance(exc, AlreadyExistsError | InvalidStateError):
-        status = 409
-    elif isinstance(exc, InvalidSpecError):
-        status = 400
-    else:
-        status = 500
-    body: dict[str, Any] = {"code": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-    if isinstance(exc, InvalidSpecError):
-        body["summary"] = exc.summary
-        body["problems"] = [{"message": p.message, "field": p.field, "file": p.file, "line": p.line}
-                            for p in exc.problems]  # fmt: skip
-    return JSONResponse({"error": body}, status_code=status)
+    """smalt's own error body (``errors.to_wire``), so that a client raises the same error the
+    service raised."""
+    status, body = to_wire(exc)
+    return JSONResponse(body, status_code=status)
 
 
 def _message(exc: SmaltError) -> str:
@@ -72,6 +61,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
     """The application serving ``workspace``. With ``token``, every request must carry
     ``Authorization: Bearer <token>`` (the job supervisor gives each job's server one)."""
     from smalt.server.routes import (
+        assets,
         jobs,
         mlflow_artifacts,
         mlflow_experiments,
@@ -79,6 +69,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         mlflow_logged_models,
         mlflow_registry,
         mlflow_runs,
+        workspaces,
     )
 
     app = FastAPI(
@@ -128,7 +119,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
 
         logging.getLogger("smalt.server").exception("request %s failed", request_id)
         if _request.url.path.startswith(API_PREFIX):
-            body = {"code": "InternalError", "message": f"Internal error (request id {request_id})."}
+            body = {"code": "Internal", "message": f"Internal error (request id {request_id})."}
             return JSONResponse({"error": body}, status_code=500)
         return mlflow_error(500, "INTERNAL_ERROR", f"Internal error (request id {request_id}).")
 
@@ -150,6 +141,8 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         app.include_router(module.router, prefix="/api/2.0/mlflow")
     app.include_router(mlflow_artifacts.router, prefix="/api/2.0/mlflow-artifacts")
     app.include_router(jobs.router, prefix=API_PREFIX.rstrip("/"))
+    app.include_router(workspaces.router, prefix=API_PREFIX.rstrip("/"))
+    app.include_router(assets.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(mlflow_links.router)
     return app
 

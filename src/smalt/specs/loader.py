@@ -34,7 +34,7 @@ from smalt.entities.endpoint import InlineModel
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.io import InputType
 from smalt.entities.pipeline import PipelineComponent, PipelineJob, PipelineSettings
-from smalt.entities.validation import Loc, problems_of
+from smalt.entities.validation import Loc, format_loc, problems_of
 from smalt.errors import InvalidSpecError, SpecProblem, SpecWarning
 from smalt.specs.references import is_local_path, resolve_local
 from smalt.specs.schemas import NOT_SUPPORTED, NOT_YET, check_kind
@@ -217,6 +217,19 @@ def resolve_paths(cls: type[Entity], data: dict[str, Any], base_dir: Path) -> li
             if cls is not Datastore and not Path(resolved).exists():
                 missing.append((loc, resolved))
     return missing
+
+
+def local_paths(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (field, path) of each path on the sender's machine in ``data``, an entity of ``kind`` as
+    JSON: what a server must refuse to read."""
+    cls = entity_class(kind, data, Source(data=data, file=None, base_dir=Path("/")))
+    found: list[tuple[str, str]] = []
+    for pattern in _PATH_FIELDS.get(cls, []):
+        for loc, container, key in _walk(data, pattern):
+            value = container[key]
+            if isinstance(value, str) and is_local_path(value):
+                found.append((format_loc(loc), value))
+    return found
 
 
 def validate(cls: type[E], source: Source) -> E:
