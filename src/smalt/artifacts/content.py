@@ -293,3 +293,126 @@ def list_entries(location: Location, relative: str) -> list[Entry]:
         is_dir = info.get("type") == "directory"
         entries.append(Entry(child, is_dir, None if is_dir else int(info.get("size") or 0)))
     return sorted(entries, key=lambda e: e.path)
+
+
+# -- a pool of blobs by digest, and folders assembled from it ------------------------------------
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+#: A pooled blob's modification time. Uploads link to pooled blobs; a write through such a link
+#: changes the shared file's time, and a blob whose time is not this one is no longer trusted.
+_POOLED_NS = 0
+
+
+def pool_missing(pool: Path, digests: Iterable[str]) -> list[str]:
+    """The digests of ``digests`` the pool does not hold intact, in order, once each (a blob
+    written to since it was pooled is dropped: it is sent again)."""
+    seen: set[str] = set()
+    missing = []
+    for digest in digests:
+        if digest in seen:
+            continue
+        seen.add(digest)
+        try:
+            changed = (pool / digest).stat().st_mtime_ns != _POOLED_NS
+        except OSError:
+            missing.append(digest)
+            continue
+        if changed:
+            (pool / digest).unlink(missing_ok=True)
+            missing.append(digest)
+    return missing
+
+
+class PoolWriter:
+    """One blob on its way into the pool under its sha256 ``digest``: written aside, refused (and
+    nothing kept) if the bytes have another digest, renamed into place: never half a blob."""
+
+    def __init__(self, pool: Path, digest: str) -> None:
+        if not _DIGEST.match(digest):
+            raise InvalidSpecError.one(f"{digest!r} is not a sha256 digest (64 lower-case hex digits)", "digest")
+        pool.mkdir(parents=True, exist_ok=True)
+        self._target = pool / digest
+        self._digest = digest
+        self._staging = pool / f".tmp-{uuid.uuid4().hex}"
+        self._handle = self._staging.open("wb")
+        self._hasher = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)
+        self._handle.write(chunk)
+
+    def close(self) -> None:
+        """Keep the blob if its bytes have its digest; raises (keeping nothing) if not."""
+        try:
+            self._handle.close()
+            if self._hasher.hexdigest() != self._digest:
+                raise InvalidSpecError.one(
+                    f"the bytes sent have digest {self._hasher.hexdigest()}, not {self._digest}", "digest"
+                )
+            os.utime(self._staging, ns=(_POOLED_NS, _POOLED_NS))
+            self._staging.rename(self._target)
+        finally:
+            self._staging.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self._handle.close()
+        self._staging.unlink(missing_ok=True)
+
+
+def assemble(pool: Path, files: dict[str, str], name: str, location: Location, *, single: bool) -> str:
+    """Put the file (``single``) or folder ``name`` whose files are ``files`` (relative path ->
+    digest, each in ``pool``) where ``upload`` would have put it, ``LocalUpload/<digest>/<name>``,
+    and return that path: the same content uploaded either way is stored once. On a local disk
+    the files are hard links to the pool's, so an unchanged file costs no copy."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    missing = pool_missing(pool, files.values())
+    if missing:
+        raise InvalidSpecError.one(f"{len(missing)} file(s) were not sent first, e.g. {missing[0]}", "files")
+    digest = next(iter(files.values())) if single else _listing_digest(files)
+    relative = f"LocalUpload/{digest[:32]}/{name}"
+    fs, base = location.fs, location.join(f"LocalUpload/{digest[:32]}")
+    try:
+        if fs.exists(f"{base}/{_MARKER}"):
+            return relative
+        if isinstance(fs, LocalFileSystem):
+            _assemble_local(pool, files, name, Path(base), single=single)
+        else:
+            for path, blob in files.items():
+                fs.put_file(str(pool / blob), f"{base}/{name}" if single else f"{base}/{name}/{path}")
+            fs.pipe_file(f"{base}/{_MARKER}", digest.encode())
+    except OSError as exc:
+        raise BackendError(f"Storing the upload '{name}' in {location.root} failed: {exc}") from exc
+    return relative
+
+
+def _listing_digest(files: dict[str, str]) -> str:
+    # path_digest's rule for a folder, from a manifest alone.
+    listing = hashlib.sha256()
+    for relative, digest in sorted(files.items(), key=lambda item: item[0].split("/")):
+        listing.update(f"{relative}\0{digest}\n".encode())
+    return listing.hexdigest()
+
+
+def _assemble_local(pool: Path, files: dict[str, str], name: str, base: Path, *, single: bool) -> None:
+    base.parent.mkdir(parents=True, exist_ok=True)
+    staging = base.parent / f".tmp-{uuid.uuid4().hex}"
+    try:
+        staging.mkdir()
+        for path, blob in files.items():
+            target = staging / name if single else staging / name / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(pool / blob, target)
+            except OSError:  # another filesystem, or links not allowed: a copy
+                shutil.copyfile(pool / blob, target)
+        (staging / _MARKER).write_text("")
+        try:
+            staging.rename(base)
+        except OSError:
+            if not (base / _MARKER).exists():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

@@ -136,6 +136,16 @@ class RestClient:
         given = {k: v for k, v in query.items() if v is not None and v is not False}
         return self._call(method, _quoted_path(path) + (f"?{urllib.parse.urlencode(given)}" if given else ""), body)
 
+    def put_file(self, path: str, file: Path) -> None:
+        """PUT the bytes of ``file`` (read in blocks, never whole) to ``path``."""
+        with file.open("rb") as handle:
+            headers = {**self._headers, "Content-Type": "application/octet-stream",
+                       "Content-Length": str(file.stat().st_size)}  # fmt: skip
+            response = self._send("PUT", _quoted_path(path), handle, headers=headers)
+            data = response.read()
+        if response.status >= 400:
+            raise _error(response.status, data, self.url)
+
     def close(self) -> None:
         self._connection.close()
 

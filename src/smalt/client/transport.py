@@ -8,6 +8,8 @@ served over HTTP says so when it is used (``Unavailable``).
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -15,7 +17,7 @@ from smalt.client.rest import RestClient
 from smalt.entities import Asset, CommandComponent
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.entities.pipeline import PipelineComponent
-from smalt.errors import ConfigurationError
+from smalt.errors import ConfigurationError, InvalidSpecError
 
 A = TypeVar("A", bound=Asset)
 
@@ -33,6 +35,7 @@ class HttpAssets(Generic[A]):
 
     def __init__(self, rest: RestClient, workspace: str, cls: type[A]) -> None:
         self._rest = rest
+        self._uploads = HttpUploads(rest, workspace)
         self._cls = cls
         self.kind = cls.kind
         self._path = f"workspaces/{workspace}/{_SEGMENTS[cls.kind]}"
@@ -43,7 +46,20 @@ class HttpAssets(Generic[A]):
         return cls.model_validate(data)  # type: ignore[return-value]
 
     def create_or_update(self, asset: A) -> A:
-        return self._entity(self._rest.call("POST", f"/{self._path}", asset.to_dict()))
+        """Register ``asset``; its local files are uploaded first (only those the server lacks),
+        and a conda file is sent as its content."""
+        from smalt.specs.loader import local_path_places
+
+        data = asset.to_dict()
+        for loc, container, key in local_path_places(self.kind, data):
+            local = Path(container[key].removeprefix("file://").removeprefix("file:")).expanduser().resolve()
+            if loc[-1] == "conda_file":
+                from smalt.specs.yaml_source import read_yaml
+
+                container[key] = _plain(read_yaml(local).data)
+            else:
+                container[key] = self._uploads.upload(local, field=".".join(map(str, loc)))
+        return self._entity(self._rest.call("POST", f"/{self._path}", data))
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> A:
         return self._entity(self._rest.call("GET", f"/{self._path}/{name}", version=version, label=label))
@@ -72,6 +88,84 @@ class HttpAssets(Generic[A]):
 
     def alias_history(self, name: str) -> Moves:
         _not_yet("model aliases")
+
+
+class HttpUploads:
+    """Local files to a server: only the files it lacks are sent (by sha256), then the file or
+    folder is named and the server answers its datastore URI (``services.uploads``). Each file's
+    digest is kept by its stamp (size, modification time) in ``~/.cache/smalt/digests.json``, so
+    that sending a large folder again reads only what changed."""
+
+    def __init__(self, rest: RestClient, workspace: str) -> None:
+        self._rest = rest
+        self._path = f"workspaces/{workspace}/uploads"
+
+    def upload(self, local: Path, *, field: str = "path") -> str:
+        from smalt.artifacts.content import list_files
+
+        if not local.exists():
+            raise InvalidSpecError.one(f"path '{local}' does not exist", field)
+        files = [local] if local.is_file() else list_files(local)
+        if not files:
+            raise InvalidSpecError.one(f"folder '{local}' has no files to upload", field)
+        digests = _digests(files)
+        names = {local.name: digests[local]} if local.is_file() else {
+            f.relative_to(local).as_posix(): digests[f] for f in files
+        }  # fmt: skip
+        missing = set(self._rest.call("POST", f"/{self._path}/missing", {"digests": sorted(set(names.values()))})
+                      ["missing"])  # fmt: skip
+        sent: set[str] = set()
+        for file in files:
+            digest = digests[file]
+            if digest in missing and digest not in sent:
+                self._rest.put_file(f"/{self._path}/blobs/{digest}", file)
+                sent.add(digest)
+        answer = self._rest.call("POST", f"/{self._path}", {"name": local.name, "files": names,
+                                                           "single": local.is_file()})  # fmt: skip
+        return str(answer["path"])
+
+
+def _digest_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "smalt" / "digests.json"
+
+
+def _digests(files: list[Path]) -> dict[Path, str]:
+    """Each file's sha256, read again only where its size or modification time changed."""
+    from smalt.artifacts.content import file_digest
+
+    cache_file = _digest_cache()
+    try:
+        cache: dict[str, list[Any]] = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    out: dict[Path, str] = {}
+    changed = False
+    for file in files:
+        stat = file.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        key = str(file.resolve())
+        known = cache.get(key)
+        if isinstance(known, list) and known[:2] == stamp and len(known) == 3:
+            out[file] = str(known[2])
+            continue
+        out[file] = file_digest(file)
+        cache[key] = [*stamp, out[file]]
+        changed = True
+    if changed:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        staging = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
+        staging.write_text(json.dumps(cache))
+        staging.replace(cache_file)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's mappings and lists as plain JSON data."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 class Unavailable:

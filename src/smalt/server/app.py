@@ -69,6 +69,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         mlflow_logged_models,
         mlflow_registry,
         mlflow_runs,
+        uploads,
         workspaces,
     )
 
@@ -142,6 +143,8 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
     app.include_router(mlflow_artifacts.router, prefix="/api/2.0/mlflow-artifacts")
     app.include_router(jobs.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(workspaces.router, prefix=API_PREFIX.rstrip("/"))
+    # Before the assets' routes: `/workspaces/{workspace}/uploads` is no asset kind.
+    app.include_router(uploads.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(assets.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(mlflow_links.router)
     return app

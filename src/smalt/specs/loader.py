@@ -219,17 +219,21 @@ def resolve_paths(cls: type[Entity], data: dict[str, Any], base_dir: Path) -> li
     return missing
 
 
-def local_paths(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (field, path) of each path on the sender's machine in ``data``, an entity of ``kind`` as
-    JSON: what a server must refuse to read."""
+def local_path_places(kind: str, data: dict[str, Any]) -> list[tuple[Loc, Any, Any]]:
+    """(loc, container, key) of each path on the sender's machine in ``data``, an entity of
+    ``kind`` as JSON: what a client uploads, and what a server must refuse to read."""
     cls = entity_class(kind, data, Source(data=data, file=None, base_dir=Path("/")))
-    found: list[tuple[str, str]] = []
-    for pattern in _PATH_FIELDS.get(cls, []):
-        for loc, container, key in _walk(data, pattern):
-            value = container[key]
-            if isinstance(value, str) and is_local_path(value):
-                found.append((format_loc(loc), value))
-    return found
+    return [
+        (loc, container, key)
+        for pattern in _PATH_FIELDS.get(cls, [])
+        for loc, container, key in _walk(data, pattern)
+        if isinstance(container[key], str) and is_local_path(container[key])
+    ]
+
+
+def local_paths(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (field, path) of each path on the sender's machine in ``data``."""
+    return [(format_loc(loc), container[key]) for loc, container, key in local_path_places(kind, data)]
 
 
 def validate(cls: type[E], source: Source) -> E:
