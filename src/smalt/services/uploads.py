@@ -20,8 +20,9 @@ from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs.references import confined_path
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
-#: The most files one upload may name (a folder of more is sent as several, or archived first).
+#: The most files one upload may name, and the largest file a client may send.
 MAX_FILES = 100_000
+MAX_FILE_BYTES = 16 << 30
 
 
 class UploadService:

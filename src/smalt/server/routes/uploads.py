@@ -8,8 +8,9 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from smalt.errors import InvalidSpecError
 from smalt.server.routes.workspaces import Workspace
-from smalt.services.uploads import MAX_FILES, UploadService
+from smalt.services.uploads import MAX_FILE_BYTES, MAX_FILES, UploadService
 
 router = APIRouter(prefix="/workspaces/{workspace}/uploads")
 
@@ -39,8 +40,12 @@ def missing(context: Workspace, body: Digests) -> dict[str, Any]:
 async def put_blob(request: Request, context: Workspace, digest: DigestPath) -> Response:
     """One file's bytes, kept only if they have ``digest``."""
     writer = UploadService(context).writer(digest)
+    size = 0
     try:
         async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:
+                raise InvalidSpecError.one(f"one file may be at most {MAX_FILE_BYTES >> 30} GiB", "body")
             writer.write(chunk)
     except BaseException:
         writer.discard()
