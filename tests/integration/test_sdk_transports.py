@@ -12,7 +12,7 @@ from tests.conftest import start_server
 
 from smalt import MLClient
 from smalt.artifacts.content import path_digest
-from smalt.entities import CommandComponent, Data, Environment, Model
+from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model
 from smalt.errors import ConfigurationError, InvalidSpecError, NotFoundError, SmaltError, VersionConflictError
 
 URI = "azureml://datastores/workspaceblobstore/paths/raw/iris.csv"
@@ -99,6 +99,8 @@ def test_a_server_reads_no_path_a_client_names(workspace_path: Path, tmp_path: P
             assert remote.data.list() == []
             with pytest.raises(NotFoundError, match="Workspace 'elsewhere' not found"):
                 MLClient(url=server.url, workspace_name="elsewhere")
+            with pytest.raises(InvalidSpecError, match="a local datastore names a folder on the server's disk"):
+                remote.datastores.create_or_update(Datastore(name="disk", type="local", path="/etc"))
             with pytest.raises(ConfigurationError, match=r"ml_client.jobs.list is not served over HTTP yet"):
                 remote.jobs.list()
             with MLClient(workspace=workspace_path) as local:
@@ -157,3 +159,40 @@ def test_a_folder_sent_again_sends_only_what_changed(workspace_path: Path, tmp_p
             assert sorted(sent) == ["part-3.bin", "part-5.bin"]
     finally:
         server.stop()
+
+
+def test_computes_and_datastores_give_the_same_entities_and_errors(client: MLClient) -> None:
+    cluster = client.compute.create_or_update(Compute(name="cpu", type="amlcompute", max_instances=2))
+    assert plain(client.compute.get("cpu")) == plain(cluster)
+    assert [c.name for c in client.compute.list()] == ["local", "cpu"]
+    client.compute.delete("cpu")
+    assert failure(lambda: client.compute.get("cpu")) == (
+        NotFoundError, "Compute 'cpu' not found. Computes: local.", "smalt compute create --name cpu --type amlcompute"
+    )
+    store = client.datastores.create_or_update(Datastore(
+        name="lake", type="azure_blob", account_name="acct", container_name="c",
+        credentials={"account_key": "s3cr3t"},  # type: ignore[arg-type]
+    ))  # fmt: skip
+    assert store.credentials is not None and store.credentials.account_key is None  # secrets never come back
+    assert "s3cr3t" not in str(client.datastores.get("lake").to_dict())
+    assert {d.name for d in client.datastores.list()} == {"workspaceblobstore", "lake"}
+    assert client.datastores.get_default().name == "workspaceblobstore"
+    client.datastores.delete("lake")
+    assert failure(lambda: client.datastores.get("lake"))[0] is NotFoundError
+
+
+def test_the_cli_with_smalt_url_works_on_the_servers_workspace(smalt: Any, remote: Any, tmp_path: Path) -> None:
+    (tmp_path / "iris.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "data.yml").write_text("name: iris\ntype: uri_file\npath: ./iris.csv\n")
+    created = smalt("data", "create", "-f", str(tmp_path / "data.yml"), "-o", "json")
+    assert created.exit_code == 0, created.stderr
+    assert created.json()["path"] == f"{UPLOADS}/{digest(tmp_path / 'iris.csv')}/iris.csv"
+    listed = smalt("data", "list", "--query", "[].name", "-o", "tsv")
+    assert listed.stdout == "iris\n"
+    assert smalt("compute", "create", "--name", "cpu", "--type", "amlcompute").exit_code == 0
+    with MLClient(workspace=remote.workspace) as local:  # the server's workspace holds them
+        assert [c.name for c in local.compute.list()] == ["local", "cpu"]
+        assert local.data.get("iris", version=1).path == created.json()["path"]
+    refused = smalt("online-endpoint", "list")
+    assert refused.exit_code == 1
+    assert "is not served over HTTP yet" in refused.stderr and "unset SMALT_URL" in refused.stderr

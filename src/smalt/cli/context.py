@@ -22,21 +22,15 @@ def workspace() -> str | None:
 
 
 def client() -> MLClient:
-    """The in-process SDK on the chosen workspace. With ``SMALT_URL`` set, a command that has no
-    way through the server yet is refused rather than quietly using a local workspace."""
+    """The SDK: on the chosen workspace in-process, or with ``SMALT_URL`` set on the server's, over
+    HTTP. There, a command whose operations are not served over HTTP yet is refused when it calls
+    them, rather than quietly using a local workspace."""
     import os
 
-    if os.environ.get("SMALT_URL"):
-        from smalt.errors import ConfigurationError
-
-        raise ConfigurationError(
-            f"This command does not work through a smalt server yet (SMALT_URL={os.environ['SMALT_URL']}); "
-            "only `smalt job` commands do.",
-            hint="unset SMALT_URL to run it on a local workspace (--workspace chooses which)",
-        )
     from smalt.client import MLClient
 
-    client = MLClient(workspace=_state["workspace"])
+    url = os.environ.get("SMALT_URL")
+    client = MLClient(url=url) if url else MLClient(workspace=_state["workspace"])
     _open.append(client)
     return client
 

@@ -17,7 +17,7 @@ from smalt.client.operations import (
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
 )
-from smalt.entities import CommandComponent, Data, Environment, Model, Workspace
+from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model, Workspace
 from smalt.errors import ConfigurationError
 from smalt.services import (
     AssetService,
@@ -48,6 +48,8 @@ class MLClient:
         ml_client = MLClient.from_config()              # config.json, as Azure ML finds it
         ml_client = MLClient(credential, sub, rg, "my-ws")  # Azure ML code, unchanged
 
+    ``MLClient(url=...)`` (or ``SMALT_URL``, unless a workspace folder is given) works on the
+    workspace ``smalt server`` holds there, over HTTP, with the same verbs and errors.
     ``credential``, ``subscription_id`` and ``resource_group_name`` are accepted so that Azure ML
     code runs unchanged; a ``workspace_name`` picks ``~/.smalt/<workspace_name>`` unless a
     workspace path or ``SMALT_WORKSPACE`` says otherwise.
@@ -65,7 +67,9 @@ class MLClient:
         token: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if url is not None:
+        # SMALT_URL names a server; a workspace folder given here wins over it.
+        url = url or (os.environ.get("SMALT_URL") if workspace is None else None)
+        if url:
             self._connect(url, token, workspace_name)
             return
         if workspace is None and not os.environ.get(WORKSPACE_ENV) and workspace_name:
@@ -92,7 +96,7 @@ class MLClient:
         """The operation groups over HTTP, on the workspace ``workspace_name`` (or the only one)
         that ``smalt server`` at ``url`` holds. Groups not served over HTTP yet say so when used."""
         from smalt.client.rest import RestClient
-        from smalt.client.transport import HttpAssets, Unavailable
+        from smalt.client.transport import HttpAssets, HttpNamed, Unavailable
 
         self._context = None
         self._rest = rest = RestClient(url, token=token or os.environ.get("SMALT_TOKEN"))
@@ -113,7 +117,9 @@ class MLClient:
         self.environments = AssetOperations(HttpAssets(rest, workspace_name, Environment))
         self.components = AssetOperations(HttpAssets(rest, workspace_name, CommandComponent))
         self.models = ModelOperations(HttpAssets(rest, workspace_name, Model), lineage, packaging)
-        for group in ("datastores", "compute", "online_endpoints", "online_deployments", "jobs"):
+        self.datastores = DatastoreOperations(HttpNamed(rest, workspace_name, "datastores", Datastore))
+        self.compute = ComputeOperations(HttpNamed(rest, workspace_name, "computes", Compute))
+        for group in ("online_endpoints", "online_deployments", "jobs"):
             setattr(self, group, Unavailable(f"ml_client.{group}"))
 
     @classmethod

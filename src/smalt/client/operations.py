@@ -21,7 +21,6 @@ from smalt.entities import (
 )
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.errors import InvalidStateError, UserCodeError
-from smalt.services import ComputeService, DatastoreService
 from smalt.services.endpoints import EndpointList, EndpointService
 from smalt.services.jobs import AnyJob, JobList, JobService, PathList
 from smalt.services.lineage import LineageService
@@ -29,6 +28,7 @@ from smalt.services.packaging import PackagingService
 from smalt.specs import prepare
 
 A = TypeVar("A", bound=Asset)
+N = TypeVar("N")
 T = TypeVar("T")
 
 #: Each metric's history, as plain points.
@@ -58,6 +58,7 @@ def _include_archived(include_archived: bool, list_view_type: str | None) -> boo
 
 # The classes have a method named `list`, which shadows the builtin inside them.
 Aliases = list[AssetAlias]
+Items = list
 Moves = list[AliasMove]
 
 
@@ -183,10 +184,19 @@ class DataOperations(AssetOperations[Data]):
         return self._lineage.data_impact(name, None if version is None else str(version), label)
 
 
+class NamedBackend(Protocol[N]):
+    """What the compute and datastore groups call: their service in-process, ``HttpNamed`` over HTTP."""
+
+    def create_or_update(self, item: N, /) -> N: ...
+    def get(self, name: str, /) -> N: ...
+    def list(self) -> Items[N]: ...
+    def delete(self, name: str, /) -> None: ...
+
+
 class DatastoreOperations:
     """``ml_client.datastores``: credentials go in, and never come back out."""
 
-    def __init__(self, service: DatastoreService) -> None:
+    def __init__(self, service: NamedBackend[Datastore]) -> None:
         self._service = service
 
     def create_or_update(self, datastore: Datastore) -> Datastore:
@@ -208,7 +218,7 @@ class DatastoreOperations:
 class ComputeOperations:
     """``ml_client.compute``."""
 
-    def __init__(self, service: ComputeService) -> None:
+    def __init__(self, service: NamedBackend[Compute]) -> None:
         self._service = service
 
     def begin_create_or_update(self, compute: Compute) -> Poller[Compute]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
 
 from smalt.client.rest import RestClient
-from smalt.entities import Asset, CommandComponent
+from smalt.entities import Asset, CommandComponent, Entity
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.entities.pipeline import PipelineComponent
 from smalt.errors import ConfigurationError, InvalidSpecError
@@ -27,6 +27,7 @@ _SEGMENTS = {"data": "data", "environment": "environments", "component": "compon
 
 # The classes have a method named `list`, which shadows the builtin inside them.
 Aliases = list[AssetAlias]
+Items = list
 Moves = list[AliasMove]
 
 
@@ -88,6 +89,30 @@ class HttpAssets(Generic[A]):
 
     def alias_history(self, name: str) -> Moves:
         _not_yet("model aliases")
+
+
+N = TypeVar("N", bound=Entity)
+
+
+class HttpNamed(Generic[N]):
+    """Named resources of a workspace a server holds (computes, datastores): their services' verbs."""
+
+    def __init__(self, rest: RestClient, workspace: str, segment: str, cls: type[N]) -> None:
+        self._rest = rest
+        self._cls = cls
+        self._path = f"workspaces/{workspace}/{segment}"
+
+    def create_or_update(self, item: N) -> N:
+        return self._cls.model_validate(self._rest.call("POST", f"/{self._path}", item.to_dict()))
+
+    def get(self, name: str) -> N:
+        return self._cls.model_validate(self._rest.call("GET", f"/{self._path}/{name}"))
+
+    def list(self) -> Items[N]:
+        return [self._cls.model_validate(item) for item in self._rest.call("GET", f"/{self._path}")]
+
+    def delete(self, name: str) -> None:
+        self._rest.call("DELETE", f"/{self._path}/{name}")
 
 
 class HttpUploads:
@@ -181,5 +206,5 @@ class Unavailable:
 def _not_yet(what: str) -> NoReturn:
     raise ConfigurationError(
         f"{what} is not served over HTTP yet.",
-        hint="open the workspace in-process (MLClient(workspace=...)) for it",
+        hint="open the workspace in-process for it: unset SMALT_URL, or MLClient(workspace=...)",
     )

@@ -62,6 +62,8 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
     ``Authorization: Bearer <token>`` (the job supervisor gives each job's server one)."""
     from smalt.server.routes import (
         assets,
+        computes,
+        datastores,
         jobs,
         mlflow_artifacts,
         mlflow_experiments,
@@ -143,8 +145,9 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
     app.include_router(mlflow_artifacts.router, prefix="/api/2.0/mlflow-artifacts")
     app.include_router(jobs.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(workspaces.router, prefix=API_PREFIX.rstrip("/"))
-    # Before the assets' routes: `/workspaces/{workspace}/uploads` is no asset kind.
-    app.include_router(uploads.router, prefix=API_PREFIX.rstrip("/"))
+    # Before the assets' routes: `/workspaces/{workspace}/uploads` (and the rest) are no asset kind.
+    for module in (uploads, computes, datastores):
+        app.include_router(module.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(assets.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(mlflow_links.router)
     return app
