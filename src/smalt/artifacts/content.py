@@ -309,17 +309,20 @@ def pool_missing(pool: Path, digests: Iterable[str]) -> list[str]:
     written to since it was pooled is dropped: it is sent again)."""
     seen: set[str] = set()
     missing = []
+    base = str(pool)  # plain strings: pathlib costs more than the stat itself, on thousands of files
     for digest in digests:
         if digest in seen:
             continue
         seen.add(digest)
+        blob = os.path.join(base, digest)
         try:
-            changed = (pool / digest).stat().st_mtime_ns != _POOLED_NS
+            changed = os.stat(blob).st_mtime_ns != _POOLED_NS
         except OSError:
             missing.append(digest)
             continue
         if changed:
-            (pool / digest).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(blob)
             missing.append(digest)
     return missing
 
@@ -400,13 +403,19 @@ def _assemble_local(pool: Path, files: dict[str, str], name: str, base: Path, *,
     staging = base.parent / f".tmp-{uuid.uuid4().hex}"
     try:
         staging.mkdir()
+        # Plain strings: pathlib costs more than the links themselves, on thousands of files.
+        made: set[str] = set()
+        top, source = os.path.join(staging, name), str(pool)
         for path, blob in files.items():
-            target = staging / name if single else staging / name / path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = top if single else os.path.join(top, path)
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
             try:
-                os.link(pool / blob, target)
+                os.link(os.path.join(source, blob), target)
             except OSError:  # another filesystem, or links not allowed: a copy
-                shutil.copyfile(pool / blob, target)
+                shutil.copyfile(os.path.join(source, blob), target)
         (staging / _MARKER).write_text("")
         try:
             staging.rename(base)

@@ -128,6 +128,7 @@ class HttpUploads:
     def upload(self, local: Path, *, field: str = "path") -> str:
         from smalt.artifacts.content import list_files
 
+        local = local.resolve()
         if not local.exists():
             raise InvalidSpecError.one(f"path '{local}' does not exist", field)
         files = [local] if local.is_file() else list_files(local)
@@ -168,7 +169,7 @@ def _digests(files: list[Path]) -> dict[Path, str]:
     for file in files:
         stat = file.stat()
         stamp = [stat.st_size, stat.st_mtime_ns]
-        key = str(file.resolve())
+        key = str(file)  # absolute: the folder was resolved, and its files are listed under it
         known = cache.get(key)
         if isinstance(known, list) and known[:2] == stamp and len(known) == 3:
             out[file] = str(known[2])
