@@ -3,6 +3,7 @@ same way in-process and over HTTP through `smalt server`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,14 @@ from tests.conftest import start_server
 from smalt import MLClient
 from smalt.artifacts.content import path_digest
 from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model
-from smalt.errors import ConfigurationError, InvalidSpecError, NotFoundError, SmaltError, VersionConflictError
+from smalt.errors import (
+    ConfigurationError,
+    InvalidSpecError,
+    NotFoundError,
+    SmaltError,
+    UserCodeError,
+    VersionConflictError,
+)
 
 URI = "azureml://datastores/workspaceblobstore/paths/raw/iris.csv"
 UPLOADS = "azureml://datastores/workspaceblobstore/paths/LocalUpload"
@@ -193,6 +201,52 @@ def test_the_cli_with_smalt_url_works_on_the_servers_workspace(smalt: Any, remot
     with MLClient(workspace=remote.workspace) as local:  # the server's workspace holds them
         assert [c.name for c in local.compute.list()] == ["local", "cpu"]
         assert local.data.get("iris", version=1).path == created.json()["path"]
-    refused = smalt("online-endpoint", "list")
+    assert smalt("online-endpoint", "list", "-o", "json").json() == []
+    refused = smalt("data", "impact", "--name", "iris", "--version", "1")
     assert refused.exit_code == 1
     assert "is not served over HTTP yet" in refused.stderr and "unset SMALT_URL" in refused.stderr
+
+
+SCORE = """\
+import json, os
+
+def init():
+    global weights
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "weights.json")) as f:
+        weights = json.load(f)
+
+def run(raw_data):
+    rows = json.loads(raw_data)["data"]
+    return {"scores": [sum(w * x for w, x in zip(weights, r)) for r in rows]}
+"""
+
+
+@pytest.mark.slow
+def test_an_online_endpoint_serves_the_same_through_either_transport(
+    client: MLClient, tmp_path: Path, serving: None
+) -> None:
+    from smalt.entities import CodeConfiguration, EndpointAuthKeys, OnlineDeployment, OnlineEndpoint
+    from smalt.entities.endpoint import InlineModel
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.json").write_text("[1, 2]")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "score.py").write_text(SCORE)
+    endpoint = client.online_endpoints.begin_create_or_update(OnlineEndpoint(name="credit")).result()
+    assert endpoint.auth_mode == "key"
+    deployment = client.online_deployments.begin_create_or_update(OnlineDeployment(
+        name="blue", endpoint_name="credit", model=InlineModel(path=str(tmp_path / "model")),
+        code_configuration=CodeConfiguration(code=str(tmp_path / "src"), scoring_script="score.py"),
+    ), all_traffic=True).result()  # fmt: skip
+    assert deployment.provisioning_state == "Succeeded"
+    answer = client.online_endpoints.invoke("credit", request='{"data": [[1, 2], [3, 4]]}')
+    assert json.loads(answer) == {"scores": [5, 11]}
+    keys = client.online_endpoints.get_keys("credit")
+    assert isinstance(keys, EndpointAuthKeys) and keys.primary_key
+    assert [d.name for d in client.online_deployments.list("credit")] == ["blue"]
+    assert isinstance(client.online_deployments.get_logs("blue", "credit"), str)
+    assert client.online_endpoints.get("credit").traffic == {"blue": 100}
+    with pytest.raises(UserCodeError, match="answered 4"):
+        client.online_endpoints.invoke("credit", request="not json")
+    client.online_endpoints.begin_delete("credit").result()
+    assert failure(lambda: client.online_endpoints.get("credit"))[0] is NotFoundError

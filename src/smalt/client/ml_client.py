@@ -96,7 +96,7 @@ class MLClient:
         """The operation groups over HTTP, on the workspace ``workspace_name`` (or the only one)
         that ``smalt server`` at ``url`` holds. Groups not served over HTTP yet say so when used."""
         from smalt.client.rest import RestClient
-        from smalt.client.transport import HttpAssets, HttpNamed, Unavailable
+        from smalt.client.transport import HttpAssets, HttpEndpoints, HttpNamed, Unavailable
 
         self._context = None
         self._rest = rest = RestClient(url, token=token or os.environ.get("SMALT_TOKEN"))
@@ -119,7 +119,10 @@ class MLClient:
         self.models = ModelOperations(HttpAssets(rest, workspace_name, Model), lineage, packaging)
         self.datastores = DatastoreOperations(HttpNamed(rest, workspace_name, "datastores", Datastore))
         self.compute = ComputeOperations(HttpNamed(rest, workspace_name, "computes", Compute))
-        for group in ("online_endpoints", "online_deployments", "jobs"):
+        endpoints = HttpEndpoints(rest, workspace_name)
+        self.online_endpoints = OnlineEndpointOperations(endpoints)
+        self.online_deployments = OnlineDeploymentOperations(endpoints)
+        for group in ("jobs",):
             setattr(self, group, Unavailable(f"ml_client.{group}"))
 
     @classmethod

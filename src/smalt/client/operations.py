@@ -21,7 +21,6 @@ from smalt.entities import (
 )
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.errors import InvalidStateError, UserCodeError
-from smalt.services.endpoints import EndpointList, EndpointService
 from smalt.services.jobs import AnyJob, JobList, JobService, PathList
 from smalt.services.lineage import LineageService
 from smalt.services.packaging import PackagingService
@@ -317,10 +316,33 @@ class JobOperations:
         return self._service.download(name, download_path, output_name, all)
 
 
+class EndpointBackend(Protocol):
+    """What the endpoint and deployment groups call: ``EndpointService`` in-process,
+    ``HttpEndpoints`` over HTTP."""
+
+    def create_or_update(self, endpoint: OnlineEndpoint, /) -> OnlineEndpoint: ...
+    def get(self, name: str, /) -> OnlineEndpoint: ...
+    def list(self) -> Items[OnlineEndpoint]: ...
+    def delete(self, name: str, /) -> None: ...
+    def get_keys(self, name: str, /) -> EndpointAuthKeys | EndpointAuthToken: ...
+    def regenerate_keys(self, name: str, key_type: str, /) -> None: ...
+    def invoke(self, name: str, body: bytes, deployment: str | None = None, /) -> tuple[int, bytes]: ...
+    def start(self, name: str, /) -> OnlineEndpoint: ...
+    def stop(self, name: str, /) -> OnlineEndpoint: ...
+    def start_all(self) -> Items[OnlineEndpoint]: ...
+    def create_or_update_deployment(
+        self, deployment: OnlineDeployment, /, *, all_traffic: bool = False
+    ) -> OnlineDeployment: ...
+    def get_deployment(self, endpoint: str, name: str, /) -> OnlineDeployment: ...
+    def list_deployments(self, endpoint: str, /) -> Items[OnlineDeployment]: ...
+    def delete_deployment(self, endpoint: str, name: str, /) -> None: ...
+    def get_logs(self, endpoint: str, name: str, lines: int | None = None, /) -> str: ...
+
+
 class OnlineEndpointOperations:
     """``ml_client.online_endpoints``: endpoints, their keys and tokens, and scoring requests."""
 
-    def __init__(self, service: EndpointService) -> None:
+    def __init__(self, service: EndpointBackend) -> None:
         self._service = service
 
     def begin_create_or_update(self, endpoint: OnlineEndpoint, **kwargs: Any) -> Poller[OnlineEndpoint]:
@@ -336,7 +358,7 @@ class OnlineEndpointOperations:
     def get(self, name: str) -> OnlineEndpoint:
         return self._service.get(name)
 
-    def list(self) -> EndpointList:
+    def list(self) -> Items[OnlineEndpoint]:
         return self._service.list()
 
     def begin_delete(self, name: str) -> Poller[None]:
@@ -376,7 +398,7 @@ class OnlineEndpointOperations:
     def begin_stop(self, name: str) -> Poller[OnlineEndpoint]:
         return Poller(self._service.stop(name))
 
-    def start_all(self) -> EndpointList:
+    def start_all(self) -> Items[OnlineEndpoint]:
         """Bring every endpoint back (after a restart of the machine, say)."""
         return self._service.start_all()
 
@@ -384,7 +406,7 @@ class OnlineEndpointOperations:
 class OnlineDeploymentOperations:
     """``ml_client.online_deployments``: the deployments behind an endpoint."""
 
-    def __init__(self, service: EndpointService) -> None:
+    def __init__(self, service: EndpointBackend) -> None:
         self._service = service
 
     def begin_create_or_update(self, deployment: OnlineDeployment, *, all_traffic: bool = False,
@@ -395,7 +417,7 @@ class OnlineDeploymentOperations:
     def get(self, name: str, endpoint_name: str) -> OnlineDeployment:
         return self._service.get_deployment(endpoint_name, name)
 
-    def list(self, endpoint_name: str) -> list[OnlineDeployment]:
+    def list(self, endpoint_name: str) -> Items[OnlineDeployment]:
         return self._service.list_deployments(endpoint_name)
 
     def begin_delete(self, name: str, endpoint_name: str) -> Poller[None]:

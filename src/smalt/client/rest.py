@@ -136,6 +136,19 @@ class RestClient:
         given = {k: v for k, v in query.items() if v is not None and v is not False}
         return self._call(method, _quoted_path(path) + (f"?{urllib.parse.urlencode(given)}" if given else ""), body)
 
+    def call_raw(self, method: str, path: str, body: bytes, **query: Any) -> Any:
+        """As ``call``, with ``body`` sent as it is (a scoring request's bytes)."""
+        given = {k: v for k, v in query.items() if v is not None}
+        target = _quoted_path(path) + (f"?{urllib.parse.urlencode(given)}" if given else "")
+        import io
+
+        headers = {**self._headers, "Content-Length": str(len(body))}
+        response = self._send(method, target, io.BytesIO(body), headers=headers)
+        data = response.read()
+        if response.status >= 400:
+            raise _error(response.status, data, self.url)
+        return json.loads(data) if data else None
+
     def put_file(self, path: str, file: Path) -> None:
         """PUT the bytes of ``file`` (read in blocks, never whole) to ``path``."""
         with file.open("rb") as handle:

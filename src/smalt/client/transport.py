@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
 
 from smalt.client.rest import RestClient
-from smalt.entities import Asset, CommandComponent, Entity
+from smalt.entities import (
+    Asset,
+    CommandComponent,
+    EndpointAuthKeys,
+    EndpointAuthToken,
+    Entity,
+    OnlineDeployment,
+    OnlineEndpoint,
+)
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.entities.pipeline import PipelineComponent
 from smalt.errors import ConfigurationError, InvalidSpecError
@@ -49,17 +57,7 @@ class HttpAssets(Generic[A]):
     def create_or_update(self, asset: A) -> A:
         """Register ``asset``; its local files are uploaded first (only those the server lacks),
         and a conda file is sent as its content."""
-        from smalt.specs.loader import local_path_places
-
-        data = asset.to_dict()
-        for loc, container, key in local_path_places(self.kind, data):
-            local = Path(container[key].removeprefix("file://").removeprefix("file:")).expanduser().resolve()
-            if loc[-1] == "conda_file":
-                from smalt.specs.yaml_source import read_yaml
-
-                container[key] = _plain(read_yaml(local).data)
-            else:
-                container[key] = self._uploads.upload(local, field=".".join(map(str, loc)))
+        data = _sent(self.kind, asset.to_dict(), self._uploads)
         return self._entity(self._rest.call("POST", f"/{self._path}", data))
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> A:
@@ -113,6 +111,88 @@ class HttpNamed(Generic[N]):
 
     def delete(self, name: str) -> None:
         self._rest.call("DELETE", f"/{self._path}/{name}")
+
+
+class HttpEndpoints:
+    """Online endpoints and deployments of a workspace a server holds: ``EndpointService``'s verbs."""
+
+    def __init__(self, rest: RestClient, workspace: str) -> None:
+        self._rest = rest
+        self._uploads = HttpUploads(rest, workspace)
+        self._path = f"workspaces/{workspace}/online-endpoints"
+
+    def create_or_update(self, endpoint: OnlineEndpoint) -> OnlineEndpoint:
+        return OnlineEndpoint.model_validate(self._rest.call("POST", f"/{self._path}", endpoint.to_dict()))
+
+    def get(self, name: str) -> OnlineEndpoint:
+        return OnlineEndpoint.model_validate(self._rest.call("GET", f"/{self._path}/{name}"))
+
+    def list(self) -> Items[OnlineEndpoint]:
+        return [OnlineEndpoint.model_validate(e) for e in self._rest.call("GET", f"/{self._path}")]
+
+    def delete(self, name: str) -> None:
+        self._rest.call("DELETE", f"/{self._path}/{name}")
+
+    def get_keys(self, name: str) -> EndpointAuthKeys | EndpointAuthToken:
+        answer = self._rest.call("POST", f"/{self._path}/{name}/keys")
+        if "keys" in answer:
+            return EndpointAuthKeys.model_validate(answer["keys"])
+        return EndpointAuthToken.model_validate(answer["token"])
+
+    def regenerate_keys(self, name: str, key_type: str) -> None:
+        self._rest.call("POST", f"/{self._path}/{name}/regenerate-keys", key_type=key_type)
+
+    def invoke(self, name: str, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
+        answer = self._rest.call_raw("POST", f"/{self._path}/{name}/score", body, deployment=deployment)
+        return int(answer["status"]), str(answer["body"]).encode()
+
+    def start(self, name: str) -> OnlineEndpoint:
+        return OnlineEndpoint.model_validate(self._rest.call("POST", f"/{self._path}/{name}/start"))
+
+    def stop(self, name: str) -> OnlineEndpoint:
+        return OnlineEndpoint.model_validate(self._rest.call("POST", f"/{self._path}/{name}/stop"))
+
+    def start_all(self) -> Items[OnlineEndpoint]:
+        return [OnlineEndpoint.model_validate(e) for e in self._rest.call("POST", f"/{self._path}/start-all")]
+
+    def create_or_update_deployment(self, deployment: OnlineDeployment, *, all_traffic: bool = False
+                                    ) -> OnlineDeployment:  # fmt: skip
+        """Start the deployment on the server; its local files (code, model, conda file) are
+        uploaded first, as an asset's are."""
+        data = _sent("online-deployment", deployment.to_dict(), self._uploads)
+        answer = self._rest.call("POST", f"/{self._path}/{deployment.endpoint_name}/deployments", data,
+                                 all_traffic=all_traffic)  # fmt: skip
+        return OnlineDeployment.model_validate(answer)
+
+    def get_deployment(self, endpoint: str, name: str) -> OnlineDeployment:
+        return OnlineDeployment.model_validate(self._rest.call("GET", f"/{self._path}/{endpoint}/deployments/{name}"))
+
+    def list_deployments(self, endpoint: str) -> Items[OnlineDeployment]:
+        found = self._rest.call("GET", f"/{self._path}/{endpoint}/deployments")
+        return [OnlineDeployment.model_validate(d) for d in found]
+
+    def delete_deployment(self, endpoint: str, name: str) -> None:
+        self._rest.call("DELETE", f"/{self._path}/{endpoint}/deployments/{name}")
+
+    def get_logs(self, endpoint: str, name: str, lines: int | None = None) -> str:
+        answer = self._rest.call("GET", f"/{self._path}/{endpoint}/deployments/{name}/logs", lines=lines)
+        return str(answer["logs"])
+
+
+def _sent(kind: str, data: dict[str, Any], uploads: HttpUploads) -> dict[str, Any]:
+    """``data`` (an entity of ``kind`` as JSON) as it goes to a server: each local file or folder
+    uploaded and named by its URI, a conda file sent as its content."""
+    from smalt.specs.loader import local_path_places
+
+    for loc, container, key in local_path_places(kind, data):
+        local = Path(container[key].removeprefix("file://").removeprefix("file:")).expanduser().resolve()
+        if loc[-1] == "conda_file":
+            from smalt.specs.yaml_source import read_yaml
+
+            container[key] = _plain(read_yaml(local).data)
+        else:
+            container[key] = uploads.upload(local, field=".".join(map(str, loc)))
+    return data
 
 
 class HttpUploads:

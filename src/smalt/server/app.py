@@ -64,6 +64,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         assets,
         computes,
         datastores,
+        endpoints,
         jobs,
         mlflow_artifacts,
         mlflow_experiments,
@@ -146,7 +147,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
     app.include_router(jobs.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(workspaces.router, prefix=API_PREFIX.rstrip("/"))
     # Before the assets' routes: `/workspaces/{workspace}/uploads` (and the rest) are no asset kind.
-    for module in (uploads, computes, datastores):
+    for module in (uploads, computes, datastores, endpoints):
         app.include_router(module.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(assets.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(mlflow_links.router)

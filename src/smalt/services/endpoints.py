@@ -64,6 +64,7 @@ from smalt.serving.processes import (
     stop_processes,
     wait_ready,
 )
+from smalt.specs import parse_datastore_uri
 from smalt.store import DeploymentRecord, EndpointRecord
 
 HOST = "127.0.0.1"
@@ -506,7 +507,12 @@ class EndpointService:
         script: str | None = None
         if deployment.code_configuration is not None:
             code = folder / "code"
-            shutil.copytree(deployment.code_configuration.code, code)
+            source = deployment.code_configuration.code
+            if parse_datastore_uri(source) is not None:  # sent over HTTP: uploaded by the client
+                shutil.move(DatastoreService(self._ws).download(source, folder / "code-download", verify=True), code)
+                shutil.rmtree(folder / "code-download", ignore_errors=True)
+            else:
+                shutil.copytree(source, code)
             script = deployment.code_configuration.scoring_script
             if not (code / script).is_file():
                 raise InvalidSpecError(
