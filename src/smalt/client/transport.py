@@ -187,9 +187,9 @@ def _sent(kind: str, data: dict[str, Any], uploads: HttpUploads) -> dict[str, An
     for loc, container, key in local_path_places(kind, data):
         local = Path(container[key].removeprefix("file://").removeprefix("file:")).expanduser().resolve()
         if loc[-1] == "conda_file":
-            from smalt.specs.yaml_source import read_yaml
+            from smalt.specs.yaml_source import plain, read_yaml
 
-            container[key] = _plain(read_yaml(local).data)
+            container[key] = plain(read_yaml(local).data)
         else:
             container[key] = uploads.upload(local, field=".".join(map(str, loc)))
     return data
@@ -263,15 +263,6 @@ def _digests(files: list[Path]) -> dict[Path, str]:
         staging.write_text(json.dumps(cache))
         staging.replace(cache_file)
     return out
-
-
-def _plain(value: Any) -> Any:
-    """ruamel's mappings and lists as plain JSON data."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 class Unavailable:

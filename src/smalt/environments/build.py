@@ -208,7 +208,8 @@ def _closest_python(uv: str, requested: str, cwd: Path) -> tuple[str, str]:
 
 def _install_failed(resolved: ResolvedEnvironment, code: int, tail: list[str]) -> BackendError:
     output = "\n".join(tail)
-    missing = _NOT_FOUND.search(output)
+    # uv wraps its explanation to the terminal's width, with "|" in the margin: read it as one line.
+    missing = _NOT_FOUND.search(re.sub(r"[\s|│]+", " ", output))
     if missing is not None:
         what = f"package '{missing[1]}' was not found in the package index"
         hint = (

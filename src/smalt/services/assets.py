@@ -138,9 +138,9 @@ class AssetService(Generic[A]):
     def _conda(self, conda_file: str | dict[str, Any] | None) -> dict[str, Any] | None:
         if conda_file is None or isinstance(conda_file, dict):
             return conda_file
-        from smalt.specs.yaml_source import read_yaml
+        from smalt.specs.yaml_source import plain, read_yaml
 
-        return dict(_plain(read_yaml(Path(conda_file)).data))
+        return dict(plain(read_yaml(Path(conda_file)).data))
 
     def materialize_environment(self, env: Environment | InlineEnvironment) -> dict[str, Any]:
         """The fields an environment pins once registered: conda file inline, build context uploaded."""
@@ -406,15 +406,6 @@ def _not_found(tx: Any, kind: str, name: str, version: str | None) -> NotFoundEr
 
 def _problem(message: str, field: str, hint: str | None = None) -> InvalidSpecError:
     return InvalidSpecError([SpecProblem(message, field)], summary="Invalid spec", hint=hint)
-
-
-def _plain(value: Any) -> Any:
-    """ruamel's commented containers to plain dicts and lists (for JSON storage)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 @contextmanager

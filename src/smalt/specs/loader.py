@@ -231,9 +231,15 @@ def local_path_places(kind: str, data: dict[str, Any]) -> list[tuple[Loc, Any, A
     ]
 
 
-def local_paths(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (field, path) of each path on the sender's machine in ``data``."""
-    return [(format_loc(loc), container[key]) for loc, container, key in local_path_places(kind, data)]
+def refuse_local_paths(kind: str, data: dict[str, Any]) -> None:
+    """Raise if ``data``, an entity of ``kind`` a client sent, names a path on the client's machine:
+    a server reads no such path (the SDK uploads local files and sends their URIs)."""
+    for loc, container, key in local_path_places(kind, data):
+        field = format_loc(loc)
+        raise InvalidSpecError.one(
+            f"{field}: {container[key]!r} is a path on the client's machine; the server reads no such path "
+            "(the SDK uploads local files first and sends their URIs)", field,
+        )  # fmt: skip
 
 
 def validate(cls: type[E], source: Source) -> E:

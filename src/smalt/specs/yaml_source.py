@@ -166,3 +166,12 @@ def apply_overrides(source: Source, overrides: list[str]) -> list[SpecProblem]:
             node[parts[-1]] = parse_scalar(raw)
             source.overridden.add(key)
     return problems
+
+
+def plain(value: Any) -> Any:
+    """ruamel's commented mappings and lists as plain dicts and lists (for JSON)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

@@ -1,8 +1,8 @@
 """Versioned assets over REST: ``/api/v1/workspaces/{workspace}/{data|environments|components|models}``.
 
 Thin, as every route: check what the client sent, call ``AssetService``, shape the answer as the
-entity's JSON. A local path in a body is refused: the server reads no file a client names (local
-files will travel by content-addressed upload, as a job's do by archive).
+entity's JSON. A local path in a body is refused: the server reads no file a client names (the SDK
+uploads local files first, ``routes/uploads.py``, and sends their URIs).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 
 from smalt.entities import Asset, CommandComponent, Data, Entity, Environment, Model
-from smalt.errors import InvalidSpecError
 from smalt.server.routes.workspaces import Workspace
 from smalt.services.assets import AssetService
 from smalt.services.workspace import WorkspaceContext
@@ -62,15 +61,10 @@ def create_asset(
 ) -> dict[str, Any]:
     """Register a version: the entity as ``to_dict`` writes it, with no local path in it."""
     from smalt import specs
-    from smalt.specs.loader import local_paths
+    from smalt.specs.loader import refuse_local_paths
 
     kind, _ = NOUNS[noun]
-    local = local_paths(kind, body)
-    if local:
-        raise InvalidSpecError.one(
-            f"{local[0][0]}: {local[0][1]!r} is a path on the client's machine; the server reads no such "
-            "path (send a datastore URI or a URL; local files do not travel over HTTP yet)", local[0][0],
-        )  # fmt: skip
+    refuse_local_paths(kind, body)
     asset: Entity = _service(context, noun).create_or_update(specs.from_values(kind, body))
     return asset.to_dict()
 

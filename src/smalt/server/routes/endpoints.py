@@ -19,6 +19,7 @@ from smalt.errors import InvalidSpecError
 from smalt.server.routes.workspaces import Workspace
 from smalt.services.endpoints import EndpointService
 from smalt.services.workspace import WorkspaceContext
+from smalt.specs.loader import refuse_local_paths
 
 router = APIRouter(prefix="/workspaces/{workspace}/online-endpoints")
 EndpointName = Annotated[str, Path(max_length=255)]
@@ -29,17 +30,6 @@ MAX_REQUEST_BYTES = 100 << 20
 
 def _service(context: WorkspaceContext) -> EndpointService:
     return EndpointService(context)
-
-
-def _refuse_local(kind: str, body: dict[str, Any]) -> None:
-    from smalt.specs.loader import local_paths
-
-    local = local_paths(kind, body)
-    if local:
-        raise InvalidSpecError.one(
-            f"{local[0][0]}: {local[0][1]!r} is a path on the client's machine; the server reads no such path "
-            "(the SDK uploads local files first)", local[0][0],
-        )  # fmt: skip
 
 
 @router.get("")
@@ -120,7 +110,7 @@ def create_deployment(
 ) -> dict[str, Any]:
     from smalt import specs
 
-    _refuse_local("online-deployment", body)
+    refuse_local_paths("online-deployment", body)
     deployment = specs.from_values("online-deployment", {**body, "endpoint_name": name})
     assert isinstance(deployment, OnlineDeployment)
     return _service(context).create_or_update_deployment(deployment, all_traffic=all_traffic).to_dict()
