@@ -3,6 +3,7 @@ same way in-process and over HTTP through `smalt server`."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,8 +110,8 @@ def test_a_server_reads_no_path_a_client_names(workspace_path: Path, tmp_path: P
                 MLClient(url=server.url, workspace_name="elsewhere")
             with pytest.raises(InvalidSpecError, match="a local datastore names a folder on the server's disk"):
                 remote.datastores.create_or_update(Datastore(name="disk", type="local", path="/etc"))
-            with pytest.raises(ConfigurationError, match=r"ml_client.jobs.list is not served over HTTP yet"):
-                remote.jobs.list()
+            with pytest.raises(ConfigurationError, match=r"lineage.job_lineage is not served over HTTP yet"):
+                remote.jobs.lineage("any")
             with MLClient(workspace=workspace_path) as local:
                 assert remote.workspace_name == local.workspace_name
     finally:
@@ -250,3 +251,39 @@ def test_an_online_endpoint_serves_the_same_through_either_transport(
         client.online_endpoints.invoke("credit", request="not json")
     client.online_endpoints.begin_delete("credit").result()
     assert failure(lambda: client.online_endpoints.get("credit"))[0] is NotFoundError
+
+
+def test_jobs_run_and_fail_the_same_through_either_transport(client: MLClient, tmp_path: Path) -> None:
+    from smalt import Input, Output, command
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "count.py").write_text(
+        "import sys, pathlib\n"
+        "rows = pathlib.Path(sys.argv[1]).read_text().splitlines()\n"
+        "pathlib.Path(sys.argv[2], 'n.txt').write_text(str(len(rows)))\n"
+        "print('counted', len(rows))\n"
+    )
+    (tmp_path / "rows.csv").write_text("a\nb\nc\n")
+    job = command(
+        code=str(src), command="python count.py ${{inputs.rows}} ${{outputs.out}}",
+        inputs={"rows": Input(type="uri_file", path=str(tmp_path / "rows.csv"))},
+        outputs={"out": Output(type="uri_folder")}, experiment_name="transports",
+    )  # fmt: skip
+    submitted = client.jobs.create_or_update(job)
+    out = io.StringIO()
+    done = client.jobs.stream(submitted.name or "", out=out)
+    assert done.status == "Completed", done.error
+    assert "counted 3" in out.getvalue()
+    assert [j.name for j in client.jobs.list(experiment_name="transports")] == [submitted.name]
+    assert client.jobs.get(submitted.name or "").code == f"{UPLOADS}/{digest(src)}/src"
+    assert client.jobs.get_metrics(submitted.name or "") == {}
+    again = client.jobs.rerun(submitted.name or "")
+    assert client.jobs.stream(again.name or "", out=io.StringIO()).status == "Completed"
+    broken = command(command="echo", compute="azureml:gpu-cluster")
+    with pytest.raises(InvalidSpecError) as caught:
+        client.jobs.create_or_update(broken)
+    assert [(p.field, p.message.split(".")[0]) for p in caught.value.problems] == [
+        ("compute", "Compute 'gpu-cluster' not found")
+    ]
+    assert failure(lambda: client.jobs.get("no_such_job"))[0] is NotFoundError

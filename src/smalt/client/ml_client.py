@@ -96,7 +96,7 @@ class MLClient:
         """The operation groups over HTTP, on the workspace ``workspace_name`` (or the only one)
         that ``smalt server`` at ``url`` holds. Groups not served over HTTP yet say so when used."""
         from smalt.client.rest import RestClient
-        from smalt.client.transport import HttpAssets, HttpEndpoints, HttpNamed, Unavailable
+        from smalt.client.transport import HttpAssets, HttpEndpoints, HttpJobs, HttpNamed, Unavailable
 
         self._context = None
         self._rest = rest = RestClient(url, token=token or os.environ.get("SMALT_TOKEN"))
@@ -122,8 +122,7 @@ class MLClient:
         endpoints = HttpEndpoints(rest, workspace_name)
         self.online_endpoints = OnlineEndpointOperations(endpoints)
         self.online_deployments = OnlineDeploymentOperations(endpoints)
-        for group in ("jobs",):
-            setattr(self, group, Unavailable(f"ml_client.{group}"))
+        self.jobs = JobOperations(HttpJobs(rest, workspace_name), lineage)
 
     @classmethod
     def from_config(

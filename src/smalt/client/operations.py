@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, Protocol, TextIO, TypeVar
 
@@ -21,7 +22,7 @@ from smalt.entities import (
 )
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.errors import InvalidStateError, UserCodeError
-from smalt.services.jobs import AnyJob, JobList, JobService, PathList
+from smalt.services.jobs import AnyJob, JobList, PathList
 from smalt.services.lineage import LineageService
 from smalt.services.packaging import PackagingService
 from smalt.specs import prepare
@@ -240,6 +241,35 @@ class ComputeOperations:
         self._service.delete(name)
 
 
+class MetricLike(Protocol):
+    """One logged value: a service's record, or what the server sent."""
+
+    @property
+    def step(self) -> int: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def timestamp(self) -> int: ...
+
+
+class JobBackend(Protocol):
+    """What the job group calls: ``JobService`` in-process, ``HttpJobs`` over HTTP."""
+
+    def create_or_update(self, job: AnyJob, /) -> AnyJob: ...
+    def validate(self, job: AnyJob, /) -> Items[str]: ...
+    def get(self, name: str, /) -> AnyJob: ...
+    def list(self, *, status: str | None = None, experiment_name: str | None = None,
+             include_archived: bool = False, max_results: int | None = None,
+             order_by: str | None = None, parent_job_name: str | None = None) -> Items[AnyJob]: ...  # fmt: skip
+    def metric_history(self, name: str, key: str | None = None, /) -> Mapping[str, Sequence[MetricLike]]: ...
+    def stream(self, name: str, /) -> Iterator[str]: ...
+    def cancel(self, name: str, /) -> AnyJob: ...
+    def archive(self, name: str, /) -> None: ...
+    def rerun(self, name: str, /) -> AnyJob: ...
+    def download(self, name: str, download_path: str | Path, output_name: str | None, all: bool, /
+                 ) -> Items[Path]: ...  # fmt: skip
+
+
 class JobOperations:
     """``ml_client.jobs``: submit, follow and fetch command jobs.
 
@@ -249,7 +279,7 @@ class JobOperations:
         ml_client.jobs.stream(job.name)
     """
 
-    def __init__(self, service: JobService, lineage: LineageService) -> None:
+    def __init__(self, service: JobBackend, lineage: LineageService) -> None:
         self._service = service
         self._lineage = lineage
 

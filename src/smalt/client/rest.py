@@ -149,6 +149,11 @@ class RestClient:
             raise _error(response.status, data, self.url)
         return json.loads(data) if data else None
 
+    def events(self, path: str) -> Iterator[dict[str, Any]]:
+        """The JSON lines a streaming route answers, each as it arrives."""
+        for line in self._lines(_quoted_path(path)):
+            yield json.loads(line)
+
     def put_file(self, path: str, file: Path) -> None:
         """PUT the bytes of ``file`` (read in blocks, never whole) to ``path``."""
         with file.open("rb") as handle:

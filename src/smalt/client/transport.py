@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -17,17 +19,20 @@ from smalt.client.rest import RestClient
 from smalt.entities import (
     Asset,
     CommandComponent,
+    CommandJob,
     EndpointAuthKeys,
     EndpointAuthToken,
     Entity,
     OnlineDeployment,
     OnlineEndpoint,
+    PipelineJob,
 )
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.entities.pipeline import PipelineComponent
 from smalt.errors import ConfigurationError, InvalidSpecError
 
 A = TypeVar("A", bound=Asset)
+AnyJob = CommandJob | PipelineJob
 
 #: The URL segment of each asset kind (``Asset.kind``).
 _SEGMENTS = {"data": "data", "environment": "environments", "component": "components", "model": "models"}
@@ -177,6 +182,74 @@ class HttpEndpoints:
     def get_logs(self, endpoint: str, name: str, lines: int | None = None) -> str:
         answer = self._rest.call("GET", f"/{self._path}/{endpoint}/deployments/{name}/logs", lines=lines)
         return str(answer["logs"])
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One logged value, as the server sends it."""
+
+    step: int
+    value: float
+    timestamp: int
+
+
+class HttpJobs:
+    """Jobs of a workspace a server holds: ``JobService``'s verbs. A job goes as its entity's JSON,
+    its local code and inputs uploaded first (only what the server lacks)."""
+
+    def __init__(self, rest: RestClient, workspace: str) -> None:
+        self._rest = rest
+        self._uploads = HttpUploads(rest, workspace)
+        self._path = f"workspaces/{workspace}/jobs"
+
+    @staticmethod
+    def _job(data: dict[str, Any]) -> AnyJob:
+        return PipelineJob.model_validate(data) if data.get("type") == "pipeline" else CommandJob.model_validate(data)
+
+    def create_or_update(self, job: AnyJob) -> AnyJob:
+        from smalt.specs import prepare
+
+        data = _sent("job", prepare(job).to_dict(), self._uploads)
+        return self._job(self._rest.call("POST", f"/{self._path}", data))
+
+    def validate(self, job: AnyJob) -> Items[str]:
+        from smalt.specs import prepare
+
+        data = _sent("job", prepare(job).to_dict(), self._uploads)
+        return [str(step) for step in self._rest.call("POST", f"/{self._path}/validate", data)["steps"]]
+
+    def get(self, name: str) -> AnyJob:
+        return self._job(self._rest.call("GET", f"/{self._path}/{name}"))
+
+    def list(self, *, status: str | None = None, experiment_name: str | None = None,
+             include_archived: bool = False, max_results: int | None = None,
+             order_by: str | None = None, parent_job_name: str | None = None) -> Items[AnyJob]:  # fmt: skip
+        found = self._rest.call("GET", f"/{self._path}", status=status, experiment_name=experiment_name,
+                                include_archived=include_archived, max_results=max_results, order_by=order_by,
+                                parent_job_name=parent_job_name)  # fmt: skip
+        return [self._job(item) for item in found]
+
+    def metric_history(self, name: str, key: str | None = None) -> dict[str, Items[MetricPoint]]:
+        history = self._rest.call("GET", f"/{self._path}/{name}/metrics", key=key)
+        return {k: [MetricPoint(int(p["step"]), float(p["value"]), int(p["timestamp"])) for p in points]
+                for k, points in history.items()}  # fmt: skip
+
+    def stream(self, name: str) -> Iterator[str]:
+        for event in self._rest.events(f"/{self._path}/{name}/stream"):
+            if "log" in event:
+                yield str(event["log"])
+
+    def cancel(self, name: str) -> AnyJob:
+        return self._job(self._rest.call("POST", f"/{self._path}/{name}/cancel"))
+
+    def archive(self, name: str) -> None:
+        self._rest.call("POST", f"/{self._path}/{name}/archive")
+
+    def rerun(self, name: str) -> AnyJob:
+        return self._job(self._rest.call("POST", f"/{self._path}/{name}/rerun"))
+
+    def download(self, name: str, download_path: str | Path, output_name: str | None, all: bool) -> Items[Path]:
+        _not_yet("jobs.download")
 
 
 def _sent(kind: str, data: dict[str, Any], uploads: HttpUploads) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -144,7 +144,12 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
     for module in (mlflow_experiments, mlflow_runs, mlflow_logged_models, mlflow_registry):
         app.include_router(module.router, prefix="/api/2.0/mlflow")
     app.include_router(mlflow_artifacts.router, prefix="/api/2.0/mlflow-artifacts")
+    app.include_router(jobs.submissions, prefix=API_PREFIX.rstrip("/"))
     app.include_router(jobs.router, prefix=API_PREFIX.rstrip("/"))
+    app.include_router(jobs.entities, prefix=API_PREFIX.rstrip("/"))
+    # The same job routes, for a named workspace (today the one the server holds).
+    app.include_router(jobs.router, prefix=f"{API_PREFIX}workspaces/{{workspace}}",
+                       dependencies=[Depends(workspaces.held)])  # fmt: skip
     app.include_router(workspaces.router, prefix=API_PREFIX.rstrip("/"))
     # Before the assets' routes: `/workspaces/{workspace}/uploads` (and the rest) are no asset kind.
     for module in (uploads, computes, datastores, endpoints):

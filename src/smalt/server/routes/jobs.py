@@ -17,15 +17,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from smalt.errors import InvalidSpecError, SpecProblem
 from smalt.server.deps import Jobs, MaxResultsQuery
+from smalt.server.routes.workspaces import Workspace
 from smalt.services.workspace import WorkspaceContext
 
+#: What a job is once submitted: served at ``/api/v1/jobs`` (the server's workspace) and at
+#: ``/api/v1/workspaces/{workspace}/jobs``.
 router = APIRouter(tags=["jobs"])
+#: Submitting a job file with its files (a tar archive): how the CLI submits a YAML file.
+submissions = APIRouter(tags=["jobs"])
+#: Submitting a job entity, its local files uploaded first (``routes/uploads.py``): how the SDK does.
+entities = APIRouter(prefix="/workspaces/{workspace}/jobs", tags=["jobs"])
 
 #: The largest submission archive taken (its code folders and local inputs together).
 MAX_SUBMISSION_BYTES = 1 << 30
@@ -125,7 +132,7 @@ async def _submitted(request: Request, origin: str, then: Callable[[Path], dict[
     return await run_in_threadpool(unpack_and_read)
 
 
-@router.post("/jobs", status_code=201, openapi_extra=_ARCHIVE_BODY)
+@submissions.post("/jobs", status_code=201, openapi_extra=_ARCHIVE_BODY)
 async def create_job(
     request: Request, jobs: Jobs, file: FileParam, origin: OriginParam = "", name: NameParam = None,
     set: SetParam = [],  # noqa: A002, B006 - the CLI's --set; FastAPI copies the default
@@ -140,7 +147,7 @@ async def create_job(
     return await _submitted(request, origin, submit)
 
 
-@router.post("/jobs/validate", openapi_extra=_ARCHIVE_BODY)
+@submissions.post("/jobs/validate", openapi_extra=_ARCHIVE_BODY)
 async def validate_job(
     request: Request, jobs: Jobs, file: FileParam, origin: OriginParam = "",
     set: SetParam = [],  # noqa: A002, B006
@@ -205,3 +212,23 @@ def archive_job(name: str, jobs: Jobs) -> None:
 @router.post("/jobs/{name}/rerun", status_code=201)
 def rerun_job(name: str, jobs: Jobs) -> dict[str, Any]:
     return jobs.rerun(name).to_dict()
+
+
+def _entity(body: dict[str, Any]) -> Any:
+    from smalt import specs
+    from smalt.specs.loader import refuse_local_paths
+
+    refuse_local_paths("job", body)
+    return specs.from_values("job", body)
+
+
+@entities.post("", status_code=201)
+def create_job_entity(context: Workspace, jobs: Jobs, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Submit a job as its entity's JSON (``job.to_dict()``), naming no local path."""
+    return jobs.create_or_update(_entity(body)).to_dict()
+
+
+@entities.post("/validate")
+def validate_job_entity(context: Workspace, jobs: Jobs, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Check a job entity as submitting would, running nothing: a pipeline's step names."""
+    return {"steps": jobs.validate(_entity(body))}
