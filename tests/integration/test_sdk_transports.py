@@ -110,8 +110,8 @@ def test_a_server_reads_no_path_a_client_names(workspace_path: Path, tmp_path: P
                 MLClient(url=server.url, workspace_name="elsewhere")
             with pytest.raises(InvalidSpecError, match="a local datastore names a folder on the server's disk"):
                 remote.datastores.create_or_update(Datastore(name="disk", type="local", path="/etc"))
-            with pytest.raises(ConfigurationError, match=r"lineage.job_lineage is not served over HTTP yet"):
-                remote.jobs.lineage("any")
+            with pytest.raises(ConfigurationError, match=r"model packaging.package is not served over HTTP yet"):
+                remote.models.package_context("m", version=1, output=tmp_path / "ctx")
             with MLClient(workspace=workspace_path) as local:
                 assert remote.workspace_name == local.workspace_name
     finally:
@@ -203,7 +203,8 @@ def test_the_cli_with_smalt_url_works_on_the_servers_workspace(smalt: Any, remot
         assert [c.name for c in local.compute.list()] == ["local", "cpu"]
         assert local.data.get("iris", version=1).path == created.json()["path"]
     assert smalt("online-endpoint", "list", "-o", "json").json() == []
-    refused = smalt("data", "impact", "--name", "iris", "--version", "1")
+    assert smalt("data", "impact", "--name", "iris", "--version", "1", "-o", "json").json()["root"] == "data:iris:1"
+    refused = smalt("model", "package", "--name", "m", "--version", "1", "--output", str(tmp_path / "ctx"))
     assert refused.exit_code == 1
     assert "is not served over HTTP yet" in refused.stderr and "unset SMALT_URL" in refused.stderr
 
@@ -278,6 +279,11 @@ def test_jobs_run_and_fail_the_same_through_either_transport(client: MLClient, t
     assert [j.name for j in client.jobs.list(experiment_name="transports")] == [submitted.name]
     assert client.jobs.get(submitted.name or "").code == f"{UPLOADS}/{digest(src)}/src"
     assert client.jobs.get_metrics(submitted.name or "") == {}
+    got = client.jobs.download(submitted.name or "", download_path=tmp_path / "got", output_name="out")
+    assert got == [tmp_path / "got" / "named-outputs" / "out"]
+    assert (got[0] / "n.txt").read_text() == "3"
+    graph = client.jobs.lineage(submitted.name or "")
+    assert graph.to_dict() == client.jobs.lineage(submitted.name or "").to_dict() and graph.nodes
     again = client.jobs.rerun(submitted.name or "")
     assert client.jobs.stream(again.name or "", out=io.StringIO()).status == "Completed"
     broken = command(command="echo", compute="azureml:gpu-cluster")
@@ -287,3 +293,24 @@ def test_jobs_run_and_fail_the_same_through_either_transport(client: MLClient, t
         ("compute", "Compute 'gpu-cluster' not found")
     ]
     assert failure(lambda: client.jobs.get("no_such_job"))[0] is NotFoundError
+
+
+def test_aliases_lineage_and_downloads_are_the_same_through_either_transport(client: MLClient, tmp_path: Path) -> None:
+    (tmp_path / "weights.txt").write_text("w")
+    (tmp_path / "iris.csv").write_text("a\n1\n")
+    client.data.create_or_update(Data(name="iris", path=str(tmp_path / "iris.csv"), type="uri_file"))
+    for _ in range(2):
+        client.models.create_or_update(Model(name="m", path=str(tmp_path / "weights.txt")))
+    moved = client.models.set_alias("m", "production", version=1)
+    assert (moved.alias, moved.version) == ("production", "1")
+    client.models.set_alias("m", "production", version=2)
+    assert [(a.alias, a.version) for a in client.models.aliases("m")] == [("production", "2")]
+    assert [(m.version, m.previous_version) for m in client.models.alias_history("m")] == [("1", None), ("2", "1")]
+    client.models.remove_alias("m", "production")
+    assert client.models.aliases("m") == []
+    assert client.models.lineage("m", version=1).to_dict()["nodes"]
+    assert client.models.compare("m", [1, 2]).to_dict()["versions"] == ["1", "2"]
+    assert client.data.impact("iris", version=1).to_dict()["nodes"]
+    got = client.data.download("iris", version=1, download_path=tmp_path / "dl")
+    assert got == tmp_path / "dl" / "iris" / "iris.csv" and got.read_text() == "a\n1\n"
+    assert failure(lambda: client.data.download("nope", version=1, download_path=tmp_path))[0] is NotFoundError

@@ -96,7 +96,14 @@ class MLClient:
         """The operation groups over HTTP, on the workspace ``workspace_name`` (or the only one)
         that ``smalt server`` at ``url`` holds. Groups not served over HTTP yet say so when used."""
         from smalt.client.rest import RestClient
-        from smalt.client.transport import HttpAssets, HttpEndpoints, HttpJobs, HttpNamed, Unavailable
+        from smalt.client.transport import (
+            HttpAssets,
+            HttpEndpoints,
+            HttpJobs,
+            HttpLineage,
+            HttpNamed,
+            Unavailable,
+        )
 
         self._context = None
         self._rest = rest = RestClient(url, token=token or os.environ.get("SMALT_TOKEN"))
@@ -111,7 +118,7 @@ class MLClient:
         except BaseException:
             rest.close()
             raise
-        lineage: Any = Unavailable("lineage")
+        lineage = HttpLineage(rest, workspace_name)
         packaging: Any = Unavailable("model packaging")
         self.data = DataOperations(HttpAssets(rest, workspace_name, Data), lineage)
         self.environments = AssetOperations(HttpAssets(rest, workspace_name, Environment))

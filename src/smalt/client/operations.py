@@ -23,7 +23,6 @@ from smalt.entities import (
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.errors import InvalidStateError, UserCodeError
 from smalt.services.jobs import AnyJob, JobList, PathList
-from smalt.services.lineage import LineageService
 from smalt.services.packaging import PackagingService
 from smalt.specs import prepare
 
@@ -60,6 +59,15 @@ def _include_archived(include_archived: bool, list_view_type: str | None) -> boo
 Aliases = list[AssetAlias]
 Items = list
 Moves = list[AliasMove]
+
+
+class LineageBackend(Protocol):
+    """What the groups' lineage verbs call: ``LineageService`` in-process, ``HttpLineage`` over HTTP."""
+
+    def job_lineage(self, name: str, /) -> LineageGraph: ...
+    def model_lineage(self, name: str, version: str | None = None, label: str | None = None, /) -> LineageGraph: ...
+    def data_impact(self, name: str, version: str | None = None, label: str | None = None, /) -> LineageGraph: ...
+    def compare(self, name: str, versions: Items[str], /) -> ModelComparison: ...
 
 
 class AssetBackend(Protocol[A]):
@@ -131,7 +139,7 @@ class ModelOperations(AssetOperations[Model]):
         [n.name for n in graph.of_kind("data")]
     """
 
-    def __init__(self, service: AssetBackend[Model], lineage: LineageService, packaging: PackagingService) -> None:
+    def __init__(self, service: AssetBackend[Model], lineage: LineageBackend, packaging: PackagingService) -> None:
         super().__init__(service)
         self._lineage = lineage
         self._packaging = packaging
@@ -175,7 +183,7 @@ class ModelOperations(AssetOperations[Model]):
 class DataOperations(AssetOperations[Data]):
     """``ml_client.data``: Azure ML's verbs, and the impact of a version."""
 
-    def __init__(self, service: AssetBackend[Data], lineage: LineageService) -> None:
+    def __init__(self, service: AssetBackend[Data], lineage: LineageBackend) -> None:
         super().__init__(service)
         self._lineage = lineage
 
@@ -279,7 +287,7 @@ class JobOperations:
         ml_client.jobs.stream(job.name)
     """
 
-    def __init__(self, service: JobBackend, lineage: LineageService) -> None:
+    def __init__(self, service: JobBackend, lineage: LineageBackend) -> None:
         self._service = service
         self._lineage = lineage
 

@@ -134,7 +134,8 @@ class RestClient:
         """``method`` on ``path`` (under ``/api/v1``) with a JSON ``body`` and the ``query``
         values that are not None; the JSON answer, or the smalt error the server raised."""
         given = {k: v for k, v in query.items() if v is not None and v is not False}
-        return self._call(method, _quoted_path(path) + (f"?{urllib.parse.urlencode(given)}" if given else ""), body)
+        target = _quoted_path(path) + (f"?{urllib.parse.urlencode(given, doseq=True)}" if given else "")
+        return self._call(method, target, body)
 
     def call_raw(self, method: str, path: str, body: bytes, **query: Any) -> Any:
         """As ``call``, with ``body`` sent as it is (a scoring request's bytes)."""
@@ -148,6 +149,17 @@ class RestClient:
         if response.status >= 400:
             raise _error(response.status, data, self.url)
         return json.loads(data) if data else None
+
+    def fetch(self, path: str, sink: Any, **query: Any) -> dict[str, str]:
+        """GET ``path`` and write the answer's bytes to ``sink`` in blocks (a download); the
+        answer's headers."""
+        given = {k: v for k, v in query.items() if v is not None and v is not False}
+        response = self._send("GET", _quoted_path(path) + (f"?{urllib.parse.urlencode(given)}" if given else ""))
+        if response.status >= 400:
+            raise _error(response.status, response.read(), self.url)
+        while block := response.read(1 << 20):
+            sink.write(block)
+        return {k.lower(): v for k, v in response.getheaders()}
 
     def events(self, path: str) -> Iterator[dict[str, Any]]:
         """The JSON lines a streaming route answers, each as it arrives."""

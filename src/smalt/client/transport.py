@@ -23,6 +23,8 @@ from smalt.entities import (
     EndpointAuthKeys,
     EndpointAuthToken,
     Entity,
+    LineageGraph,
+    ModelComparison,
     OnlineDeployment,
     OnlineEndpoint,
     PipelineJob,
@@ -79,19 +81,23 @@ class HttpAssets(Generic[A]):
         self._rest.call("POST", f"/{self._path}/{name}/restore", version=version, label=label)
 
     def download(self, name: str, version: str | None, label: str | None, download_path: str | Path) -> Path:
-        _not_yet(f"{self.kind} download")
+        """The version's files in ``download_path/<name>/``, as a local download lays them out."""
+        made = _extract(self._rest, f"/{self._path}/{name}/download", Path(download_path),
+                        version=version, label=label)  # fmt: skip
+        return Path(download_path) / made[0]
 
     def set_alias(self, name: str, alias: str, version: str | None = None, label: str | None = None) -> AssetAlias:
-        _not_yet("model aliases")
+        answer = self._rest.call("PUT", f"/{self._path}/{name}/aliases/{alias}", version=version, label=label)
+        return AssetAlias.model_validate(answer)
 
     def remove_alias(self, name: str, alias: str) -> None:
-        _not_yet("model aliases")
+        self._rest.call("DELETE", f"/{self._path}/{name}/aliases/{alias}")
 
     def aliases(self, name: str) -> Aliases:
-        _not_yet("model aliases")
+        return [AssetAlias.model_validate(a) for a in self._rest.call("GET", f"/{self._path}/{name}/aliases")]
 
     def alias_history(self, name: str) -> Moves:
-        _not_yet("model aliases")
+        return [AliasMove.model_validate(m) for m in self._rest.call("GET", f"/{self._path}/{name}/alias-history")]
 
 
 N = TypeVar("N", bound=Entity)
@@ -249,7 +255,51 @@ class HttpJobs:
         return self._job(self._rest.call("POST", f"/{self._path}/{name}/rerun"))
 
     def download(self, name: str, download_path: str | Path, output_name: str | None, all: bool) -> Items[Path]:
-        _not_yet("jobs.download")
+        """Named outputs to ``<path>/named-outputs/<output>/`` (and with ``all`` the artifacts),
+        as a local download lays them out."""
+        target = Path(download_path)
+        made = _extract(self._rest, f"/{self._path}/{name}/download", target, output_name=output_name, all=all)
+        return [target / p for p in made]
+
+
+class HttpLineage:
+    """Lineage of a workspace a server holds: ``LineageService``'s verbs."""
+
+    def __init__(self, rest: RestClient, workspace: str) -> None:
+        self._rest = rest
+        self._path = f"workspaces/{workspace}"
+
+    def job_lineage(self, name: str) -> LineageGraph:
+        return LineageGraph.model_validate(self._rest.call("GET", f"/{self._path}/jobs/{name}/lineage"))
+
+    def model_lineage(self, name: str, version: str | None = None, label: str | None = None) -> LineageGraph:
+        answer = self._rest.call("GET", f"/{self._path}/models/{name}/lineage", version=version, label=label)
+        return LineageGraph.model_validate(answer)
+
+    def data_impact(self, name: str, version: str | None = None, label: str | None = None) -> LineageGraph:
+        answer = self._rest.call("GET", f"/{self._path}/data/{name}/impact", version=version, label=label)
+        return LineageGraph.model_validate(answer)
+
+    def compare(self, name: str, versions: Items[str]) -> ModelComparison:
+        answer = self._rest.call("GET", f"/{self._path}/models/{name}/compare", versions=list(versions))
+        return ModelComparison.model_validate(answer)
+
+
+def _extract(rest: RestClient, path: str, destination: Path, **query: Any) -> Items[Path]:
+    """Download the tar a route answers into ``destination`` (nothing may land outside it); the
+    paths the download made there, relative to ``destination``, as the server names them."""
+    import tarfile
+    import tempfile
+
+    from smalt.specs.references import confined_path
+
+    destination.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile() as archive:
+        headers = rest.fetch(path, archive, **query)
+        archive.seek(0)
+        with tarfile.open(fileobj=archive, mode="r") as tar:
+            tar.extractall(destination, filter="data")
+    return [Path(confined_path(p)) for p in json.loads(headers.get("smalt-paths", "[]"))]
 
 
 def _sent(kind: str, data: dict[str, Any], uploads: HttpUploads) -> dict[str, Any]:

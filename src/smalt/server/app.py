@@ -66,6 +66,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         datastores,
         endpoints,
         jobs,
+        lineage,
         mlflow_artifacts,
         mlflow_experiments,
         mlflow_links,
@@ -152,7 +153,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
                        dependencies=[Depends(workspaces.held)])  # fmt: skip
     app.include_router(workspaces.router, prefix=API_PREFIX.rstrip("/"))
     # Before the assets' routes: `/workspaces/{workspace}/uploads` (and the rest) are no asset kind.
-    for module in (uploads, computes, datastores, endpoints):
+    for module in (uploads, computes, datastores, endpoints, lineage):
         app.include_router(module.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(assets.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(mlflow_links.router)
