@@ -314,3 +314,26 @@ def test_aliases_lineage_and_downloads_are_the_same_through_either_transport(cli
     got = client.data.download("iris", version=1, download_path=tmp_path / "dl")
     assert got == tmp_path / "dl" / "iris" / "iris.csv" and got.read_text() == "a\n1\n"
     assert failure(lambda: client.data.download("nope", version=1, download_path=tmp_path))[0] is NotFoundError
+
+
+@pytest.mark.parametrize("through_server", [False, True])
+def test_a_key_ignored_in_a_job_file_is_a_warning_either_way(
+    smalt: Any, tmp_path: Path, workspace_path: Path, monkeypatch: pytest.MonkeyPatch, through_server: bool
+) -> None:
+    spec = tmp_path / "pipe.yml"
+    spec.write_text("type: pipeline\nsettings:\n  on_init: setup\njobs:\n  a:\n    command: echo\n")
+    server = None
+    if through_server:
+        MLClient(workspace=workspace_path).close()
+        server = start_server(workspace_path, tmp_path / "server.log")
+        monkeypatch.setenv("SMALT_URL", server.url)
+    try:
+        result = smalt("job", "validate", "-f", str(spec))
+    finally:
+        if server is not None:
+            server.stop()
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (
+        f"Warning: {spec}:3: settings.on_init: ignored, as Azure ML ignores it; smalt reads only default_compute, "
+        "default_datastore, continue_on_step_failure, force_rerun here\n"
+    )

@@ -27,9 +27,13 @@ def run() -> None:
     """The CLI's one error boundary (``console``, the console script, calls it). Typer handles
     usage errors, ``--help`` and exit codes itself; a smalt error prints one clear line and exits 1.
     (``smalt.errors`` is imported only when something failed: the fast commands never need it.)"""
-    warnings.showwarning = _show_warning
     try:
-        _dispatch(sys.argv[1:])
+        # A warning about the user's file is always shown, as one line (never raised, whatever
+        # filters the interpreter runs with), and only for this command.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("always", module="smalt", message="")
+            warnings.showwarning = _show_warning
+            _dispatch(sys.argv[1:])
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)

@@ -90,6 +90,14 @@ class RestClient:
             data = response.read()
         if response.status >= 400:
             raise _error(response.status, data, self.url)
+        said = response.getheader("Smalt-Warnings")
+        if said:
+            import warnings
+
+            from smalt.errors import SpecWarning
+
+            for line in json.loads(said):  # what the server's reading of the file warned of
+                warnings.warn(SpecWarning(str(line)), stacklevel=3)
         return json.loads(data)
 
     def get_job(self, name: str) -> JobData:

@@ -12,6 +12,8 @@ import difflib
 import re
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
@@ -166,6 +168,30 @@ def _azure_rules(cls: type[Entity], source: Source, data: dict[str, Any], proble
                 problems.append(source.problem(f"a component's input says its type: one of {types}", loc))
 
 
+_COLLECTED: ContextVar[list[str] | None] = ContextVar("smalt_spec_warnings", default=None)
+
+
+@contextmanager
+def collected_warnings() -> Iterator[list[str]]:
+    """Within this block, what a spec would warn of is appended to the list given, not raised as a
+    Python warning: a server hands it to its client (the warnings module is not safe between
+    threads)."""
+    found: list[str] = []
+    token = _COLLECTED.set(found)
+    try:
+        yield found
+    finally:
+        _COLLECTED.reset(token)
+
+
+def _warn(message: str) -> None:
+    collected = _COLLECTED.get()
+    if collected is not None:
+        collected.append(message)
+    else:
+        warnings.warn(SpecWarning(message), stacklevel=4)
+
+
 def _ignore_unknown(cls: type[Entity], source: Source, data: dict[str, Any]) -> None:
     for pattern, known in _OPEN_FIELDS.get(cls, []):
         places = [((), data)] if not pattern else [(loc, c[k]) for loc, c, k in _walk(data, pattern)]
@@ -181,7 +207,7 @@ def _ignore_unknown(cls: type[Entity], source: Source, data: dict[str, Any]) -> 
                 if len(fields) <= 6:
                     said += f"; smalt reads only {', '.join(fields)} here"
                 problem = source.problem(f"ignored, as Azure ML ignores it{said}", (*loc, name))
-                warnings.warn(SpecWarning(str(problem)), stacklevel=3)
+                _warn(str(problem))
                 del value[name]
 
 

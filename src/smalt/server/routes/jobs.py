@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from smalt.errors import InvalidSpecError, SpecProblem
@@ -109,25 +109,38 @@ def _as_sent(exc: InvalidSpecError, root: Path, origin: str) -> InvalidSpecError
     return InvalidSpecError(problems, summary=client(exc.summary), hint=exc.hint)
 
 
-async def _submitted(request: Request, origin: str, then: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+#: The response header that carries what reading a submitted file warned of (JSON, a list of lines).
+WARNINGS_HEADER = "Smalt-Warnings"
+
+
+async def _submitted(
+    request: Request, origin: str, then: Callable[[Path], dict[str, Any]], status_code: int = 200
+) -> JSONResponse:
     """Receive the archive, unpack it into a scratch folder of the workspace, and give ``then``
-    the folder; the folder is gone afterwards, whatever happened."""
+    the folder; the folder is gone afterwards, whatever happened. What reading the files warned
+    of (a key ignored) goes back in the ``Smalt-Warnings`` header, with the client's paths."""
+    from smalt.specs.loader import collected_warnings
+
     archive = await _receive(request)
     ws: WorkspaceContext = request.app.state.workspace
     folder = ws.path / "submissions" / uuid.uuid4().hex
     # Named as on the client: a job whose code is that folder takes its name for the experiment.
     root = folder / (Path(origin).name or "files")
 
-    def unpack_and_read() -> dict[str, Any]:
-        with archive:
+    def unpack_and_read() -> JSONResponse:
+        with archive, collected_warnings() as warned:
             try:
                 root.mkdir(parents=True)
                 _unpack(archive, root)
-                return then(root)
+                answer = then(root)
             except InvalidSpecError as exc:
                 raise _as_sent(exc, root, origin) from None
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
+        here, there = str(root.resolve()), origin.rstrip("/") or "/"
+        said = [line.replace(here, there) for line in warned]
+        headers = {WARNINGS_HEADER: json.dumps(said)} if said else None
+        return JSONResponse(answer, status_code=status_code, headers=headers)
 
     return await run_in_threadpool(unpack_and_read)
 
@@ -136,7 +149,7 @@ async def _submitted(request: Request, origin: str, then: Callable[[Path], dict[
 async def create_job(
     request: Request, jobs: Jobs, file: FileParam, origin: OriginParam = "", name: NameParam = None,
     set: SetParam = [],  # noqa: A002, B006 - the CLI's --set; FastAPI copies the default
-) -> dict[str, Any]:  # fmt: skip
+) -> JSONResponse:  # fmt: skip
     """Submit a job (command or pipeline) with its files; every problem is reported at once and
     nothing is queued."""
 
@@ -144,14 +157,14 @@ async def create_job(
         job = _load(root, file, origin, set, {"name": name})
         return jobs.create_or_update(job).to_dict()
 
-    return await _submitted(request, origin, submit)
+    return await _submitted(request, origin, submit, status_code=201)
 
 
 @submissions.post("/jobs/validate", openapi_extra=_ARCHIVE_BODY)
 async def validate_job(
     request: Request, jobs: Jobs, file: FileParam, origin: OriginParam = "",
     set: SetParam = [],  # noqa: A002, B006
-) -> dict[str, Any]:  # fmt: skip
+) -> JSONResponse:  # fmt: skip
     """Check a job as submitting would, running nothing: a pipeline's step names."""
 
     def check(root: Path) -> dict[str, Any]:
