@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +65,7 @@ def path_digest(path: Path, files: dict[str, str] | None = None) -> str:
     files = manifest(path) if files is None else files
     if path.is_file():
         return next(iter(files.values()))
-    listing = hashlib.sha256()
-    for relative, digest in files.items():
-        listing.update(f"{relative}\0{digest}\n".encode())
-    return listing.hexdigest()
+    return _listing_digest(files)
 
 
 def upload(local: Path, location: Location, prefix: str = "LocalUpload", files: dict[str, str] | None = None) -> str:
@@ -81,22 +78,44 @@ def upload(local: Path, location: Location, prefix: str = "LocalUpload", files: 
         raise InvalidSpecError([SpecProblem(f"path '{local}' does not exist", "path")])
     if local.is_dir() and not list_files(local):
         raise InvalidSpecError([SpecProblem(f"folder '{local}' has no files to upload", "path")])
+
+    def copy_local(target: Path) -> None:
+        if local.is_file():
+            shutil.copyfile(local, target)
+            return
+        for file in list_files(local):
+            dest = target / file.relative_to(local)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, dest)
+
+    return _stored_once(
+        location, f"{prefix}/{path_digest(local, files)[:32]}", local.name, f"Upload of '{local}'",
+        copy_local, lambda target: _upload_remote(local, location, target),
+    )  # fmt: skip
+
+
+def _stored_once(
+    location: Location, folder: str, name: str, what: str,
+    write_local: Callable[[Path], None], write_remote: Callable[[str], None],
+) -> str:  # fmt: skip
+    """Store ``name`` under the content-addressed ``folder`` (``LocalUpload/<digest>``) unless a
+    completion marker says it is there; returns ``folder/name``. On a local disk the folder is
+    built aside and renamed into place, so readers never see half of it; elsewhere the marker is
+    written last, so an interrupted store is redone rather than trusted."""
     from fsspec.implementations.local import LocalFileSystem
 
-    digest = path_digest(local, files)
-    relative = f"{prefix}/{digest[:32]}/{local.name}"
-    fs, base = location.fs, location.join(f"{prefix}/{digest[:32]}")
+    fs, base = location.fs, location.join(folder)
     try:
         if fs.exists(f"{base}/{_MARKER}"):
-            return relative
+            return f"{folder}/{name}"
         if isinstance(fs, LocalFileSystem):
-            _upload_local(local, Path(base))
+            _staged(Path(base), name, write_local)
         else:
-            _upload_remote(local, location, f"{base}/{local.name}")
-            fs.pipe_file(f"{base}/{_MARKER}", digest.encode())
+            write_remote(f"{base}/{name}")
+            fs.pipe_file(f"{base}/{_MARKER}", b"")
     except OSError as exc:
-        raise BackendError(f"Upload of '{local}' to {location.root} failed: {exc}") from exc
-    return relative
+        raise BackendError(f"{what} to {location.root} failed: {exc}") from exc
+    return f"{folder}/{name}"
 
 
 def verify_upload(location: Location, relative: str, local: Path) -> None:
@@ -115,25 +134,18 @@ def verify_upload(location: Location, relative: str, local: Path) -> None:
     )
 
 
-def _upload_local(local: Path, base: Path) -> None:
-    # Build the whole digest folder aside, then rename it into place: readers never see half.
+def _staged(base: Path, name: str, fill: Callable[[Path], None]) -> None:
+    """``fill`` the folder ``base/name`` aside, then rename ``base`` into place: readers never see half."""
     base.parent.mkdir(parents=True, exist_ok=True)
     staging = base.parent / f".tmp-{uuid.uuid4().hex}"
     try:
         staging.mkdir()
-        target = staging / local.name
-        if local.is_file():
-            shutil.copyfile(local, target)
-        else:
-            for file in list_files(local):
-                dest = target / file.relative_to(local)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(file, dest)
+        fill(staging / name)
         (staging / _MARKER).write_text("")
         try:
             staging.rename(base)
         except OSError:
-            if not (base / _MARKER).exists():  # somebody else's identical upload won the race
+            if not (base / _MARKER).exists():  # somebody else's identical store won the race
                 raise
     finally:
         if staging.exists():
@@ -299,6 +311,11 @@ def list_entries(location: Location, relative: str) -> list[Entry]:
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
+def is_digest(value: object) -> bool:
+    """A sha256 digest as the pool names blobs: 64 lower-case hex digits."""
+    return isinstance(value, str) and _DIGEST.match(value) is not None
+
+
 #: A pooled blob's modification time. Uploads link to pooled blobs; a write through such a link
 #: changes the shared file's time, and a blob whose time is not this one is no longer trusted.
 _POOLED_NS = 0
@@ -332,7 +349,7 @@ class PoolWriter:
     nothing kept) if the bytes have another digest, renamed into place: never half a blob."""
 
     def __init__(self, pool: Path, digest: str) -> None:
-        if not _DIGEST.match(digest):
+        if not is_digest(digest):
             raise InvalidSpecError.one(f"{digest!r} is not a sha256 digest (64 lower-case hex digits)", "digest")
         pool.mkdir(parents=True, exist_ok=True)
         self._target = pool / digest
@@ -368,26 +385,19 @@ def assemble(pool: Path, files: dict[str, str], name: str, location: Location, *
     digest, each in ``pool``) where ``upload`` would have put it, ``LocalUpload/<digest>/<name>``,
     and return that path: the same content uploaded either way is stored once. On a local disk
     the files are hard links to the pool's, so an unchanged file costs no copy."""
-    from fsspec.implementations.local import LocalFileSystem
-
     missing = pool_missing(pool, files.values())
     if missing:
         raise InvalidSpecError.one(f"{len(missing)} file(s) were not sent first, e.g. {missing[0]}", "files")
     digest = next(iter(files.values())) if single else _listing_digest(files)
-    relative = f"LocalUpload/{digest[:32]}/{name}"
-    fs, base = location.fs, location.join(f"LocalUpload/{digest[:32]}")
-    try:
-        if fs.exists(f"{base}/{_MARKER}"):
-            return relative
-        if isinstance(fs, LocalFileSystem):
-            _assemble_local(pool, files, name, Path(base), single=single)
-        else:
-            for path, blob in files.items():
-                fs.put_file(str(pool / blob), f"{base}/{name}" if single else f"{base}/{name}/{path}")
-            fs.pipe_file(f"{base}/{_MARKER}", digest.encode())
-    except OSError as exc:
-        raise BackendError(f"Storing the upload '{name}' in {location.root} failed: {exc}") from exc
-    return relative
+
+    def put_remote(target: str) -> None:
+        for path, blob in files.items():
+            location.fs.put_file(str(pool / blob), target if single else f"{target}/{path}")
+
+    return _stored_once(
+        location, f"LocalUpload/{digest[:32]}", name, f"Storing the upload '{name}'",
+        lambda target: _link_from_pool(pool, files, target, single=single), put_remote,
+    )  # fmt: skip
 
 
 def _listing_digest(files: dict[str, str]) -> str:
@@ -398,30 +408,17 @@ def _listing_digest(files: dict[str, str]) -> str:
     return listing.hexdigest()
 
 
-def _assemble_local(pool: Path, files: dict[str, str], name: str, base: Path, *, single: bool) -> None:
-    base.parent.mkdir(parents=True, exist_ok=True)
-    staging = base.parent / f".tmp-{uuid.uuid4().hex}"
-    try:
-        staging.mkdir()
-        # Plain strings: pathlib costs more than the links themselves, on thousands of files.
-        made: set[str] = set()
-        top, source = os.path.join(staging, name), str(pool)
-        for path, blob in files.items():
-            target = top if single else os.path.join(top, path)
-            parent = os.path.dirname(target)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            try:
-                os.link(os.path.join(source, blob), target)
-            except OSError:  # another filesystem, or links not allowed: a copy
-                shutil.copyfile(os.path.join(source, blob), target)
-        (staging / _MARKER).write_text("")
+def _link_from_pool(pool: Path, files: dict[str, str], top: Path, *, single: bool) -> None:
+    # Plain strings: pathlib costs more than the links themselves, on thousands of files.
+    made: set[str] = set()
+    source = str(pool)
+    for path, blob in files.items():
+        target = str(top) if single else os.path.join(top, path)
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
         try:
-            staging.rename(base)
-        except OSError:
-            if not (base / _MARKER).exists():
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+            os.link(os.path.join(source, blob), target)
+        except OSError:  # another filesystem, or links not allowed: a copy
+            shutil.copyfile(os.path.join(source, blob), target)

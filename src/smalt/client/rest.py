@@ -87,9 +87,7 @@ class RestClient:
             archive.seek(0)
             headers = {**self._headers, "Content-Type": "application/x-tar", "Content-Length": str(size)}
             response = self._send("POST", f"{path}?{urllib.parse.urlencode(query)}", archive, headers=headers)
-            data = response.read()
-        if response.status >= 400:
-            raise _error(response.status, data, self.url)
+            answer = self._answer(response)
         said = response.getheader("Smalt-Warnings")
         if said:
             import warnings
@@ -98,7 +96,7 @@ class RestClient:
 
             for line in json.loads(said):  # what the server's reading of the file warned of
                 warnings.warn(SpecWarning(str(line)), stacklevel=3)
-        return json.loads(data)
+        return answer
 
     def get_job(self, name: str) -> JobData:
         data: JobData = self._call("GET", f"/jobs/{_quote(name)}")
@@ -141,28 +139,19 @@ class RestClient:
     def call(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
         """``method`` on ``path`` (under ``/api/v1``) with a JSON ``body`` and the ``query``
         values that are not None; the JSON answer, or the smalt error the server raised."""
-        given = {k: v for k, v in query.items() if v is not None and v is not False}
-        target = _quoted_path(path) + (f"?{urllib.parse.urlencode(given, doseq=True)}" if given else "")
-        return self._call(method, target, body)
+        return self._call(method, _target(path, query), body)
 
     def call_raw(self, method: str, path: str, body: bytes, **query: Any) -> Any:
         """As ``call``, with ``body`` sent as it is (a scoring request's bytes)."""
-        given = {k: v for k, v in query.items() if v is not None}
-        target = _quoted_path(path) + (f"?{urllib.parse.urlencode(given)}" if given else "")
         import io
 
         headers = {**self._headers, "Content-Length": str(len(body))}
-        response = self._send(method, target, io.BytesIO(body), headers=headers)
-        data = response.read()
-        if response.status >= 400:
-            raise _error(response.status, data, self.url)
-        return json.loads(data) if data else None
+        return self._answer(self._send(method, _target(path, query), io.BytesIO(body), headers=headers))
 
     def fetch(self, path: str, sink: Any, **query: Any) -> dict[str, str]:
         """GET ``path`` and write the answer's bytes to ``sink`` in blocks (a download); the
         answer's headers."""
-        given = {k: v for k, v in query.items() if v is not None and v is not False}
-        response = self._send("GET", _quoted_path(path) + (f"?{urllib.parse.urlencode(given)}" if given else ""))
+        response = self._send("GET", _target(path, query))
         if response.status >= 400:
             raise _error(response.status, response.read(), self.url)
         while block := response.read(1 << 20):
@@ -179,10 +168,7 @@ class RestClient:
         with file.open("rb") as handle:
             headers = {**self._headers, "Content-Type": "application/octet-stream",
                        "Content-Length": str(file.stat().st_size)}  # fmt: skip
-            response = self._send("PUT", _quoted_path(path), handle, headers=headers)
-            data = response.read()
-        if response.status >= 400:
-            raise _error(response.status, data, self.url)
+            self._answer(self._send("PUT", _quoted_path(path), handle, headers=headers))
 
     def close(self) -> None:
         self._connection.close()
@@ -205,7 +191,10 @@ class RestClient:
                                     "use the local workspace)") from exc  # fmt: skip
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._send(method, path, body)
+        return self._answer(self._send(method, path, body))
+
+    def _answer(self, response: http.client.HTTPResponse) -> Any:
+        """The JSON a response carries (None for an empty one), or the smalt error it describes."""
         data = response.read()
         if response.status >= 400:
             raise _error(response.status, data, self.url)
@@ -221,6 +210,13 @@ class RestClient:
 
 def _quote(name: str) -> str:
     return urllib.parse.quote(name, safe="")
+
+
+def _target(path: str, query: dict[str, Any]) -> str:
+    """``path``, quoted segment by segment, with the ``query`` values that are set (a list repeats
+    its key)."""
+    given = {k: v for k, v in query.items() if v is not None and v is not False}
+    return _quoted_path(path) + (f"?{urllib.parse.urlencode(given, doseq=True)}" if given else "")
 
 
 def _quoted_path(path: str) -> str:

@@ -227,11 +227,8 @@ class AssetService(Generic[A]):
         if ref is None:
             raise _problem(f"{reference!r} is not a reference to a {self.kind}", field,
                            "write azureml:<name>:<version> or azureml:<name>@latest")  # fmt: skip
-        try:
+        with _naming(field):
             return self.get(ref.name, ref.version, None if ref.version else ref.label)
-        except NotFoundError as exc:
-            exc.field = field
-            raise
 
     # -- reading ---------------------------------------------------------------------------
     def _entity(self, record: AssetVersionRecord) -> A:

@@ -10,16 +10,14 @@ relative paths stay inside the folder they name.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-from smalt.artifacts.content import PoolWriter, assemble, pool_missing
+from smalt.artifacts.content import PoolWriter, assemble, is_digest, pool_missing
 from smalt.errors import InvalidSpecError
 from smalt.services.datastores import DatastoreService
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs.references import confined_path
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 #: The most files one upload may name, and the largest file a client may send.
 MAX_FILES = 100_000
 MAX_FILE_BYTES = 16 << 30
@@ -61,5 +59,5 @@ class UploadService:
 
 def _check_digests(digests: Iterable[str]) -> None:
     for digest in digests:
-        if not isinstance(digest, str) or not _DIGEST.match(digest):
+        if not is_digest(digest):
             raise InvalidSpecError.one(f"{digest!r} is not a sha256 digest (64 lower-case hex digits)", "digests")

@@ -8,7 +8,7 @@ import json
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,39 +78,32 @@ def remove_alias(context: Workspace, name: Name, alias: Alias) -> None:
 @router.get("/jobs/{name}/download", response_class=StreamingResponse)
 def download_job(context: Workspace, name: Name, output_name: Annotated[str | None, Query(max_length=255)] = None,
                  all: bool = False) -> StreamingResponse:  # noqa: A002 - Azure ML's name  # fmt: skip
-    scratch = Path(tempfile.mkdtemp(prefix="smalt-download-"))
-    try:
-        made = JobService(context).download(name, scratch, output_name, all)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    return _tar_stream(scratch, made)
+    return _tar_stream(lambda scratch: JobService(context).download(name, scratch, output_name, all))
 
 
 @router.get("/{noun}/{name}/download", response_class=StreamingResponse)
 def download_asset(context: Workspace, noun: Noun, name: Name, version: VersionQuery = None,
                    label: VersionQuery = None) -> StreamingResponse:  # fmt: skip
     """The version's files as a tar stream, laid out as ``download`` lays them out locally."""
-    scratch = Path(tempfile.mkdtemp(prefix="smalt-download-"))
-    try:
-        made = AssetService(context, NOUNS[noun][1]).download(name, version, label, scratch)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    return _tar_stream(scratch, [made])
+    return _tar_stream(lambda scratch: [AssetService(context, NOUNS[noun][1]).download(name, version, label, scratch)])
 
 
-def _tar_stream(folder: Path, made: list[Path]) -> StreamingResponse:
-    """``folder``'s content as an uncompressed tar (written to a scratch file first, then sent in
-    blocks: nothing is held in memory whole); the folder is removed once the tar is made. Links
-    are not followed: a stored link is sent as a link, never as what it names. The paths the
-    download made, relative to the folder, travel in the ``Smalt-Paths`` header (JSON)."""
-    paths = json.dumps([p.relative_to(folder).as_posix() for p in made])
+def _tar_stream(download: Callable[[Path], list[Path]]) -> StreamingResponse:
+    """What ``download`` writes into a scratch folder, as an uncompressed tar (written to a scratch
+    file first, then sent in blocks: nothing is held in memory whole); the folder is removed once
+    the tar is made, or the download failed. Links are not followed: a stored link is sent as a
+    link, never as what it names. The paths the download made, relative to the folder, travel in
+    the ``Smalt-Paths`` header (JSON)."""
+    folder = Path(tempfile.mkdtemp(prefix="smalt-download-"))
     archive = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream that sends it
     try:
+        paths = json.dumps([p.relative_to(folder).as_posix() for p in download(folder)])
         with tarfile.open(fileobj=archive, mode="w") as tar:
             for entry in sorted(folder.iterdir()):
                 tar.add(entry, arcname=entry.name)
+    except BaseException:
+        archive.close()
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     archive.seek(0)
