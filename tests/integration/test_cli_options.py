@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from tests.conftest import RunningServer, cli_probe
 
-from smalt.cli import fast
 from smalt.cli.main import command
 from smalt.cli.output import emit
 
@@ -112,30 +111,23 @@ def test_every_group_and_command_takes_the_workspace_option_once() -> None:
     assert [(path, n) for path, n in counts if n != 1] == []
 
 
-def test_the_fast_path_reads_the_workspace_and_query_after_the_verb() -> None:
-    assert fast.parse(["job", "create", "-f", "j.yml", "--workspace=ws", "--query", "name", "-o", "tsv"]) == (
-        ("job", "create"),
-        {"file": "j.yml", "workspace": "ws", "query": "name", "output": "tsv"},
-    )
-    assert fast.parse(["job", "stream", "-w", "ws", "-n", "x"]) == (("job", "stream"), {"workspace": "ws", "name": "x"})
-
-
-def test_the_fast_path_through_a_server_takes_query_and_workspace_without_typer(
+def test_through_a_server_a_job_takes_query_and_workspace_after_the_verb(
     remote: RunningServer, tmp_path: Path
 ) -> None:
     spec = tmp_path / "job.yml"
     spec.write_text("command: echo hi\n")
     server = {"SMALT_URL": remote.url}
-    line = ("job", "create", "-f", str(spec), "--name", "fast_one", "-w", str(tmp_path / "unused"), "-o", "tsv")
+    line = ("job", "create", "-f", str(spec), "--name", "via_server", "-w", str(tmp_path / "unused"), "-o", "tsv")
 
-    out, err, report = cli_probe(*line, "--query", "name", watched=("typer",), env=server)
-    assert (out, report) == ("fast_one\n", {"code": 0, "loaded": []})
+    out, err, report = cli_probe(*line, "--query", "name", watched=(), env=server)
+    assert (out, report["code"]) == ("via_server\n", 0), err
 
-    out, err, report = cli_probe(*line, "--query", "[[", watched=("typer",), env=server)
+    out, err, report = cli_probe(*line, "--query", "[[", watched=(), env=server)
     assert (out, report["code"]) == ("", 1)
     assert err.startswith("Error: Invalid option:\n  --query: '[[' is not a JMESPath expression: it ends too early\n")
     listed, _, _ = cli_probe("job", "list", "--query", "[].name", "-o", "tsv", watched=(), env=server)
-    assert listed == "fast_one\n"  # the second line submitted nothing
+    assert listed == "via_server\n"  # the second line submitted nothing
+    assert not (tmp_path / "unused").exists()  # through a server, no local workspace is opened
 
 
 def test_the_installed_command_takes_the_workspace_after_the_command(

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from tests.conftest import RunningServer, free_port, start_server
 
-from smalt.client.rest import RestClient
+from smalt import MLClient, load_job
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +69,12 @@ def job_names(http: httpx.Client) -> set[str]:
 
 def run(url: str, spec: Path) -> tuple[dict[str, Any], str]:
     """Submit ``spec`` as the CLI does (with its files) and follow it: the finished job, its log."""
-    client, out = RestClient(url), io.StringIO()
+    client, out = MLClient(url=url), io.StringIO()
     try:
-        finished = client.stream_job(client.create_job(spec)["name"], out=out)
+        finished = client.jobs.stream(client.jobs.create_or_update(load_job(spec)).name, out=out)
     finally:
         client.close()
-    return finished, out.getvalue()
+    return finished.to_dict(), out.getvalue()
 
 
 # -- commands run by anyone who can reach the server ------------------------------------------
@@ -199,23 +199,23 @@ def test_snapshots_cannot_be_written_through_the_artifacts_proxy(http: httpx.Cli
 def test_a_changed_snapshot_is_never_run(server: RunningServer, tmp_path: Path) -> None:
     spec = write(tmp_path / "job.yml", "type: command\ncode: src\ncommand: python main.py\n")
     write(tmp_path / "src" / "main.py", "print('the submitted code')\n")
-    client = RestClient(server.url)
+    client = MLClient(url=server.url)
     try:
-        first = client.create_job(spec)
-        assert client.stream_job(first["name"], out=io.StringIO())["status"] == "Completed"
+        first = client.jobs.create_or_update(load_job(spec)).to_dict()
+        assert client.jobs.stream(first["name"], out=io.StringIO()).status == "Completed"
         # However it was changed (a disk shared with others, a bug), the stored copy no longer
         # has its digest: a rerun fails before running it, and a new submission uploads afresh.
         stored = server.workspace / "blobs" / first["code"].split("/paths/", 1)[1] / "main.py"
         stored.write_text("print('swapped')\n")
-        rerun = client.rerun_job(first["name"])
+        rerun = client.jobs.rerun(first["name"])
         out = io.StringIO()
-        finished = client.stream_job(rerun["name"], out=out)
+        finished = client.jobs.stream(rerun.name, out=out).to_dict()
         assert finished["status"] == "Failed"
         assert "does not match its digest" in finished["error"]["message"]
         assert "swapped" not in out.getvalue()
-        again = client.create_job(spec)
+        again = client.jobs.create_or_update(load_job(spec))
         out = io.StringIO()
-        assert client.stream_job(again["name"], out=out)["status"] == "Completed"
+        assert client.jobs.stream(again.name, out=out).status == "Completed"
         assert "the submitted code" in out.getvalue()
     finally:
         client.close()
@@ -232,10 +232,10 @@ def test_an_output_path_cannot_leave_its_datastore(http: httpx.Client, server: R
         outputs:
           out: {type: uri_folder, path: "azureml://datastores/workspaceblobstore/paths/../../victim"}
     """)  # fmt: skip
-    client = RestClient(server.url)
+    client = MLClient(url=server.url)
     try:
         with pytest.raises(Exception, match="outside"):
-            client.create_job(spec)
+            client.jobs.create_or_update(load_job(spec))
     finally:
         client.close()
     assert (victim / "keep.txt").read_text() == "precious"

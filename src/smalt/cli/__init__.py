@@ -1,32 +1,20 @@
-"""The ``smalt`` command. Heavy modules are imported inside the commands that need them, and the
-Typer app itself only when the command line is not one of the fast commands (``smalt.cli.fast``)."""
+"""The ``smalt`` command. Heavy modules are imported inside the commands that need them."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import warnings
-from typing import NoReturn
-
-#: Whether this process ran a fast command (``console`` then skips the interpreter's teardown).
-_fast_ran = False
 
 
 def console() -> None:
     """The console script: ``run()``, in a process of its own."""
-    try:
-        run()
-    except SystemExit as exc:
-        if _fast_ran and isinstance(exc.code, int):
-            _exit_now(exc.code)
-        raise
+    run()
 
 
 def run() -> None:
     """The CLI's one error boundary (``console``, the console script, calls it). Typer handles
-    usage errors, ``--help`` and exit codes itself; a smalt error prints one clear line and exits 1.
-    (``smalt.errors`` is imported only when something failed: the fast commands never need it.)"""
+    usage errors, ``--help`` and exit codes itself; a smalt error prints one clear line and exits 1."""
     try:
         # A warning about the user's file is always shown, as one line (never raised, whatever
         # filters the interpreter runs with), and only for this command.
@@ -60,17 +48,12 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: object, *
 
 
 def _dispatch(argv: list[str]) -> None:
-    """A fast command through the server, else the Typer app with only the invoked noun's commands
-    (building all of them costs every command tens of ms)."""
+    """The Typer app with only the invoked noun's commands (building all of them costs every
+    command tens of ms)."""
     if argv == ["--version"]:
-        # Answered before the fast path or any command is even imported: scripts ask it often.
+        # Answered before any command is even imported: scripts ask it often.
         sys.stdout.write(version_line() + "\n")
-        _exit_fast(0)
-    from smalt.cli import fast
-
-    code = fast.run(argv)
-    if code is not None:
-        _exit_fast(code)
+        sys.exit(0)
     from smalt.cli import context
     from smalt.cli.main import command, invoked_noun
 
@@ -81,12 +64,6 @@ def _dispatch(argv: list[str]) -> None:
         context.close()
 
 
-def _exit_fast(code: int) -> NoReturn:
-    global _fast_ran
-    _fast_ran = True
-    sys.exit(code)
-
-
 def version_line() -> str:
     """``smalt --version``: the installed distribution's version."""
     from importlib.metadata import PackageNotFoundError, version
@@ -95,16 +72,3 @@ def version_line() -> str:
         return f"smalt {version('smalt')}"
     except PackageNotFoundError:  # imported from a source tree that was never installed
         return "smalt (version unknown: not installed)"
-
-
-def _exit_now(code: int) -> NoReturn:
-    """End the process after a fast command without the interpreter's teardown, which cost each
-    one about 11 ms here (a pipeline submitted with --stream waited for it after its end was
-    printed). A fast command holds nothing that needs it: no atexit handler, its connection
-    closed, and its only open files the standard streams, flushed here. Only ``console`` calls it:
-    ``run()`` is also called in-process (tests), where ending the process is not its to do."""
-    for stream in (sys.stdout, sys.stderr):
-        # A reader that went away (or a closed stream): nothing left to tell it.
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            stream.flush()
-    os._exit(code)

@@ -8,7 +8,6 @@ import typer
 
 from smalt.cli import context
 from smalt.cli.assets import OutputOpt, QueryOpt, SetOpt
-from smalt.cli.fast import report
 from smalt.cli.output import emit
 
 job_app = typer.Typer(help="Run and follow command jobs.", no_args_is_help=True)
@@ -28,15 +27,10 @@ def create(
     query: QueryOpt = None,
 ) -> None:
     """Submit a job. Everything is checked first: nothing is queued when anything is wrong."""
-    remote = context.remote()
-    if remote is not None:
-        submitted = remote.create_job(file, name=name, overrides=set_)
-    else:
-        from smalt import specs
+    from smalt import specs
 
-        job = specs.load("job", file, overrides=set_, params={"name": name})
-        client = context.client()
-        submitted = client.jobs.create_or_update(job).to_dict()  # type: ignore[arg-type]
+    job = specs.load("job", file, overrides=set_, params={"name": name})
+    submitted = context.client().jobs.create_or_update(job).to_dict()  # type: ignore[arg-type]
     if not stream:
         emit(submitted, output, query=query)
         return
@@ -45,15 +39,17 @@ def create(
 
 
 def _stream(name: str) -> dict[str, Any]:
-    remote = context.remote()
-    if remote is not None:
-        return remote.stream_job(name, out=sys.stdout)
     return context.client().jobs.stream(name).to_dict()
 
 
 def _report(job: dict[str, Any]) -> None:
-    if code := report(job):
-        raise typer.Exit(code)
+    """Say how a followed job ended (and why it failed); exit 0 only if it completed."""
+    status = job.get("status")
+    sys.stderr.write(f"\nJob {job.get('name', '')} finished: {status}\n")
+    if error := job.get("error"):
+        sys.stderr.write(f"{error.get('cause', '')} error: {error.get('message', '')}\n")
+    if status != "Completed":
+        raise typer.Exit(1)
 
 
 @job_app.command("validate")
@@ -62,14 +58,10 @@ def validate(
     set_: SetOpt = None,
 ) -> None:
     """Check a job without running it: every problem at once, with its file, line and field."""
-    remote = context.remote()
-    if remote is not None:
-        steps = remote.validate_job(file, overrides=set_)
-    else:
-        from smalt import specs
+    from smalt import specs
 
-        job = specs.load("job", file, overrides=set_)
-        steps = context.client().jobs.validate(job)  # type: ignore[arg-type]
+    job = specs.load("job", file, overrides=set_)
+    steps = context.client().jobs.validate(job)  # type: ignore[arg-type]
     what = f"a pipeline of {len(steps)} step{'s' if len(steps) != 1 else ''}" if steps else "a command job"
     sys.stdout.write(f"{file} is valid: {what}.\n")
 
@@ -87,14 +79,10 @@ def show(name: NameOpt, output: OutputOpt = None, query: QueryOpt = None) -> Non
 
 
 def _get(name: str) -> dict[str, Any]:
-    remote = context.remote()
-    return remote.get_job(name) if remote is not None else context.client().jobs.get(name).to_dict()
+    return context.client().jobs.get(name).to_dict()
 
 
 def _list(**filters: Any) -> list[dict[str, Any]]:
-    remote = context.remote()
-    if remote is not None:
-        return remote.list_jobs(**filters)
     return [job.to_dict() for job in context.client().jobs.list(**filters)]
 
 
@@ -182,8 +170,7 @@ def metrics(
     query: QueryOpt = None,
 ) -> None:
     """Print the history of a job's metrics: every value with its step and time."""
-    remote = context.remote()
-    history = remote.job_metrics(name, key) if remote is not None else context.client().jobs.get_metrics(name, key)
+    history = context.client().jobs.get_metrics(name, key)
     rows = [{"key": k, **point} for k, points in history.items() for point in points]
     emit(rows, output, columns=("key", "step", "value", "timestamp"), query=query)
 
@@ -205,8 +192,7 @@ def rerun(
 ) -> None:
     """Run a job again with exactly its recorded code snapshot, environment and inputs (not the
     files on disk now); a pipeline reruns every step. The new job links back to NAME."""
-    remote = context.remote()
-    submitted = remote.rerun_job(name) if remote is not None else context.client().jobs.rerun(name).to_dict()
+    submitted = context.client().jobs.rerun(name).to_dict()
     if not stream:
         emit(submitted, output, query=query)
         return
@@ -217,18 +203,13 @@ def rerun(
 @job_app.command("cancel")
 def cancel(name: NameOpt, output: OutputOpt = None, query: QueryOpt = None) -> None:
     """Cancel a job: its whole process tree is stopped; a queued job never starts."""
-    remote = context.remote()
-    emit(remote.cancel_job(name) if remote is not None else context.client().jobs.cancel(name), output, query=query)
+    emit(context.client().jobs.cancel(name), output, query=query)
 
 
 @job_app.command("archive")
 def archive(name: NameOpt) -> None:
     """Hide a job from `job list` (it stays readable by name)."""
-    remote = context.remote()
-    if remote is not None:
-        remote.archive_job(name)
-    else:
-        context.client().jobs.archive(name)
+    context.client().jobs.archive(name)
 
 
 @job_app.command("download")

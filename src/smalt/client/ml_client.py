@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smalt.client.operations import (
     AssetOperations,
@@ -19,19 +19,13 @@ from smalt.client.operations import (
 )
 from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model, Workspace
 from smalt.errors import ConfigurationError
-from smalt.services import (
-    AssetService,
-    ComputeService,
-    DatastoreService,
-    WorkspaceContext,
-    open_workspace,
-    resolve_path,
-)
-from smalt.services.endpoints import EndpointService
-from smalt.services.jobs import JobService
-from smalt.services.lineage import LineageService
-from smalt.services.packaging import PackagingService
-from smalt.services.workspace import WORKSPACE_ENV
+
+if TYPE_CHECKING:
+    from smalt.services import WorkspaceContext
+
+#: The variable that names a workspace folder (``smalt.services.workspace.WORKSPACE_ENV``; a test
+#: keeps the two the same). Read here so that a client over HTTP never imports the services.
+WORKSPACE_ENV = "SMALT_WORKSPACE"
 
 # Azure ML's search order: each (folder, file) pair all the way up before the next pair.
 _CONFIG_PLACES = ((".azureml", "config.json"), ("aml_config", "config.json"), ("", "config.json"))
@@ -74,6 +68,22 @@ class MLClient:
             return
         if workspace is None and not os.environ.get(WORKSPACE_ENV) and workspace_name:
             workspace = Path.home() / ".smalt" / workspace_name
+        self._open(workspace, workspace_name)
+
+    def _open(self, workspace: str | os.PathLike[str] | None, workspace_name: str | None) -> None:
+        """The operation groups in-process, on the services of the workspace folder opened."""
+        from smalt.services import (
+            AssetService,
+            ComputeService,
+            DatastoreService,
+            open_workspace,
+            resolve_path,
+        )
+        from smalt.services.endpoints import EndpointService
+        from smalt.services.jobs import JobService
+        from smalt.services.lineage import LineageService
+        from smalt.services.packaging import PackagingService
+
         self._context: WorkspaceContext | None = open_workspace(resolve_path(workspace), name=workspace_name)
         lineage = LineageService(self._context)
         self.data = DataOperations(AssetService(self._context, Data), lineage)

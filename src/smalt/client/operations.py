@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TextIO, TypeVar
 
 from smalt.entities import (
     Asset,
@@ -22,9 +22,10 @@ from smalt.entities import (
 )
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.errors import InvalidStateError, UserCodeError
-from smalt.services.jobs import AnyJob, JobList, PathList
-from smalt.services.packaging import PackagingService
-from smalt.specs import prepare
+
+if TYPE_CHECKING:
+    from smalt.services.jobs import AnyJob, JobList, PathList
+    from smalt.services.packaging import PackagingService
 
 A = TypeVar("A", bound=Asset)
 N = TypeVar("N")
@@ -391,6 +392,8 @@ class OnlineEndpointOperations:
             endpoint.traffic = {"blue": 90, "green": 10}
             ml_client.online_endpoints.begin_create_or_update(endpoint).result()
         """
+        from smalt.specs import prepare
+
         return Poller(self._service.create_or_update(prepare(endpoint)))
 
     def get(self, name: str) -> OnlineEndpoint:
@@ -450,6 +453,8 @@ class OnlineDeploymentOperations:
     def begin_create_or_update(self, deployment: OnlineDeployment, *, all_traffic: bool = False,
                                **kwargs: Any) -> Poller[OnlineDeployment]:  # fmt: skip
         """Start (or replace, with no request dropped) the deployment's instances."""
+        from smalt.specs import prepare
+
         return Poller(self._service.create_or_update_deployment(prepare(deployment), all_traffic=all_traffic))
 
     def get(self, name: str, endpoint_name: str) -> OnlineDeployment:

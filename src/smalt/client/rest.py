@@ -1,13 +1,8 @@
-"""The HTTP transport: a workspace served by ``smalt server``, reached at ``SMALT_URL``.
+"""The wire under the HTTP transport (``client.transport``): JSON calls to ``smalt server``'s REST
+API over one kept-alive connection, and a refusal rebuilt as the smalt error the service raised
+(``errors.from_wire``), with its hint and every problem of a spec.
 
-Jobs travel as the JSON the server answers with (what ``job.to_dict()`` gives in-process), and a
-refusal comes back as the same smalt error the service raised, with its hint and every problem of
-a spec, so a command prints the same thing in either mode.
-
-This module uses the standard library only: a ``smalt job`` command against a server imports it
-and nothing heavier (no store, entities or services), which is what makes it fast. Even
-``smalt.errors`` is imported only when there is an error to raise (its dataclass costs a command
-about 10 ms of imports).
+Standard library only; ``smalt.errors`` is imported only when there is an error to raise.
 """
 
 from __future__ import annotations
@@ -23,9 +18,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from smalt.errors import SmaltError
 
-#: A job as the server describes it: ``name``, ``status``, ``inputs``, ``outputs``, ``error``...
-JobData = dict[str, Any]
-
 
 def from_environment() -> RestClient | None:
     """The client for ``SMALT_URL`` (with ``SMALT_TOKEN``), or None in embedded mode."""
@@ -39,8 +31,7 @@ class RestClient:
     Example::
 
         client = RestClient("http://127.0.0.1:8080")
-        job = client.create_job(Path("job.yml").resolve())
-        client.stream_job(job["name"], out=sys.stdout)
+        client.call("GET", "/workspaces/default/jobs", max_results=10)
     """
 
     def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 300.0) -> None:
@@ -59,82 +50,6 @@ class RestClient:
         self._headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-
-    # -- jobs --------------------------------------------------------------------------------
-    def create_job(self, file: Path, *, name: str | None = None, overrides: list[str] | None = None) -> JobData:
-        """Submit the job in ``file``, sent with every local file it names (client.bundle)."""
-        data: JobData = self._submit("/jobs", file, name, overrides)
-        return data
-
-    def validate_job(self, file: Path, *, overrides: list[str] | None = None) -> list[str]:
-        """Check the job in ``file`` as submitting would; a pipeline's step names."""
-        answer = self._submit("/jobs/validate", file, None, overrides)
-        return list(answer["steps"])
-
-    def _submit(self, path: str, file: Path, name: str | None, overrides: list[str] | None) -> Any:
-        from smalt.client.bundle import pack
-
-        if not file.is_file():
-            from smalt.errors import InvalidSpecError
-
-            raise InvalidSpecError.one(f"No job file at {file}.", "file")
-        archive, inside, origin = pack(file)
-        query: list[tuple[str, str]] = [("file", inside), ("origin", origin)]
-        query += [("name", name)] if name else []
-        query += [("set", item) for item in overrides or []]
-        with archive:
-            size = archive.seek(0, os.SEEK_END)
-            archive.seek(0)
-            headers = {**self._headers, "Content-Type": "application/x-tar", "Content-Length": str(size)}
-            response = self._send("POST", f"{path}?{urllib.parse.urlencode(query)}", archive, headers=headers)
-            answer = self._answer(response)
-        said = response.getheader("Smalt-Warnings")
-        if said:
-            import warnings
-
-            from smalt.errors import SpecWarning
-
-            for line in json.loads(said):  # what the server's reading of the file warned of
-                warnings.warn(SpecWarning(str(line)), stacklevel=3)
-        return answer
-
-    def get_job(self, name: str) -> JobData:
-        data: JobData = self._call("GET", f"/jobs/{_quote(name)}")
-        return data
-
-    def list_jobs(self, **filters: Any) -> list[JobData]:
-        """Jobs, filtered as ``JobOperations.list`` filters them (None values are left out)."""
-        query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None and v is not False})
-        found: list[JobData] = self._call("GET", "/jobs" + (f"?{query}" if query else ""))
-        return found
-
-    def job_metrics(self, name: str, key: str | None = None) -> dict[str, list[dict[str, Any]]]:
-        query = f"?{urllib.parse.urlencode({'key': key})}" if key else ""
-        history: dict[str, list[dict[str, Any]]] = self._call("GET", f"/jobs/{_quote(name)}/metrics{query}")
-        return history
-
-    def stream_job(self, name: str, *, out: Any) -> JobData:
-        """Write the job's log to ``out`` as it is written; returns the finished job."""
-        finished: JobData | None = None
-        for line in self._lines(f"/jobs/{_quote(name)}/stream"):
-            event = json.loads(line)
-            if "log" in event:
-                out.write(event["log"])
-                out.flush()
-            elif "job" in event:
-                finished = event["job"]
-        return finished if finished is not None else self.get_job(name)  # the stream was cut short
-
-    def cancel_job(self, name: str) -> JobData:
-        data: JobData = self._call("POST", f"/jobs/{_quote(name)}/cancel")
-        return data
-
-    def archive_job(self, name: str) -> None:
-        self._call("POST", f"/jobs/{_quote(name)}/archive")
-
-    def rerun_job(self, name: str) -> JobData:
-        data: JobData = self._call("POST", f"/jobs/{_quote(name)}/rerun")
-        return data
 
     def call(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
         """``method`` on ``path`` (under ``/api/v1``) with a JSON ``body`` and the ``query``
@@ -177,7 +92,7 @@ class RestClient:
     def _send(
         self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None
     ) -> http.client.HTTPResponse:
-        # A submission's archive is sent as it is (a file: read in blocks); anything else as JSON.
+        # A file is sent as it is (read in blocks); anything else as JSON.
         payload = body if body is None or hasattr(body, "read") else json.dumps(body).encode()
         try:
             self._connection.request(method, self._base + path, body=payload, headers=headers or self._headers)
