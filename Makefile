@@ -34,8 +34,15 @@ check: setup
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
+# The CLI's tests run twice: on the embedded default, and through `smalt server` (--transport http).
+CLI_TESTS := tests/integration/test_cli_assets.py tests/integration/test_cli_resources.py \
+	tests/integration/test_cli_options.py tests/integration/test_cli_refusals.py \
+	tests/integration/test_bad_input.py tests/integration/test_job_bad_input.py tests/e2e/test_jobs.py \
+	tests/e2e/test_pipelines.py tests/e2e/test_lineage.py tests/e2e/test_models.py tests/e2e/test_azure_files.py
+
 test: check
 	$(VENV)/bin/python -m pytest -n 2 -m "not slow" tests
+	$(VENV)/bin/python -m pytest -n 2 -m "not slow and not embedded_only" --transport http $(CLI_TESTS)
 	$(VENV)/bin/python -m pytest -m slow tests
 
 bench: setup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import socket
@@ -62,5 +63,31 @@ def smalt_server(env: dict[str, str]) -> Iterator[str]:
 
 
 def isolated_environment(folder: str) -> dict[str, str]:
-    """The process environment with a fresh workspace and home under ``folder``."""
-    return {**os.environ, "SMALT_WORKSPACE": str(Path(folder) / "ws"), "HOME": folder}
+    """The process environment with a fresh workspace and home under ``folder``, and the CLI's
+    agents in ``folder`` too (stopped when the benchmark ends: ``stop_agents``)."""
+    agents = Path(folder) / "agents"
+    _agent_folders.append(agents)
+    return {**os.environ, "SMALT_WORKSPACE": str(Path(folder) / "ws"), "HOME": folder, "SMALT_AGENT_DIR": str(agents)}
+
+
+_agent_folders: list[Path] = []
+
+
+def wait_for_agent(env: dict[str, str], timeout_s: float = 60) -> None:
+    """Until the CLI's agent of ``env`` serves (the first command started it)."""
+    folder = Path(env["SMALT_AGENT_DIR"])
+    deadline = time.monotonic() + timeout_s
+    while not list(folder.glob("*.sock")):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no CLI agent started in {folder}")
+        time.sleep(0.05)
+
+
+@atexit.register
+def stop_agents() -> None:
+    """Stop the CLI agents the benchmark's commands started."""
+    from smalt.cli.agent import stop_all
+
+    for folder in _agent_folders:
+        if folder.exists():
+            stop_all(folder)

@@ -21,6 +21,32 @@ POSTGRES_ADMIN_URL = os.environ.get("SMALT_TEST_POSTGRES_URL", "postgresql+psyco
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--transport", choices=("embedded", "http"), default="embedded",
+                     help="how the `smalt` fixture's commands reach the workspace")  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The CLI agents the installed `smalt` starts during the tests live in a folder of the
+    session's own, and every one of them is stopped when the session ends."""
+    from smalt.cli import agent
+
+    folder = tmp_path_factory.mktemp("agents")
+    saved = {name: os.environ.get(name) for name in (agent.DIR_ENV, agent.IDLE_ENV)}
+    os.environ[agent.DIR_ENV] = str(folder)
+    os.environ[agent.IDLE_ENV] = "300"  # a backstop: an agent missed below still exits by itself
+    try:
+        yield folder
+    finally:
+        agent.stop_all(folder)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own HOME and working directory, and no smalt settings from outside."""
@@ -75,15 +101,25 @@ class CliResult:
 
 
 @pytest.fixture
-def smalt(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, workspace_path: Path):  # type: ignore[no-untyped-def]
+def smalt(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, workspace_path: Path,  # type: ignore[no-untyped-def]
+          request: pytest.FixtureRequest):
     """Run the CLI in-process through its real entry point (error boundary included).
 
     ``smalt("data", "list", "-o", "json")`` returns a CliResult; the workspace is the test's own
-    unless ``--workspace``/``SMALT_WORKSPACE`` says otherwise.
+    unless ``--workspace``/``SMALT_WORKSPACE`` says otherwise. With ``pytest --transport http``
+    every command goes through a ``smalt server`` on that workspace (``SMALT_URL``), except in tests
+    marked ``embedded_only`` (what only a local workspace has: its folder, its creation).
     """
     from smalt.cli import run
 
+    served: list[RunningServer] = []
+    over_http = request.config.getoption("--transport") == "http" and "embedded_only" not in request.keywords
+
     def invoke(*args: str, workspace: bool = True) -> CliResult:
+        if over_http and workspace and not os.environ.get("SMALT_URL"):
+            # The same command through a server on the test's workspace: the CLI knows no other way.
+            served.append(start_server(workspace_path, workspace_path.parent / "cli-server.log"))
+            monkeypatch.setenv("SMALT_URL", served[-1].url)
         argv = ["smalt", *(["--workspace", str(workspace_path)] if workspace else []), *args]
         monkeypatch.setattr(sys, "argv", argv)
         capsys.readouterr()
@@ -95,7 +131,9 @@ def smalt(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, w
         out, err = capsys.readouterr()
         return CliResult(code, out, err)
 
-    return invoke
+    yield invoke
+    for server in served:
+        server.stop()
 
 
 CLI_PROBE = """

@@ -186,6 +186,7 @@ def test_a_binding_inside_quotes_renders_like_azure_ml(ml_client: Any, workspace
     assert log(workspace_path, submitted.name).splitlines() == ["[hello world]"]
 
 
+@pytest.mark.embedded_only  # a local datastore
 def test_data_inputs_from_a_file_an_asset_a_datastore_uri_and_a_folder_are_readable(
     smalt: Smalt, tmp_path: Path, workspace_path: Path
 ) -> None:
@@ -416,6 +417,7 @@ def test_cancel_stops_a_running_job_and_its_process_tree(smalt: Smalt, tmp_path:
     assert again.json()["status"] == "Canceled"
 
 
+@pytest.mark.embedded_only  # the next local command reaps; a server reaps on its own clock
 def test_a_killed_supervisor_is_reported_not_responding_by_the_next_command(smalt: Smalt, tmp_path: Path) -> None:
     name, sleeper = sleeping_job(smalt, tmp_path)
     try:
@@ -438,6 +440,7 @@ def test_a_killed_supervisor_is_reported_not_responding_by_the_next_command(smal
             os.kill(sleeper, signal.SIGKILL)
 
 
+@pytest.mark.embedded_only  # the next local command reaps; a server reaps on its own clock
 def test_the_processes_of_a_job_whose_supervisor_died_are_stopped(smalt: Smalt, tmp_path: Path) -> None:
     """A job reported Failed must not go on running: its compute slot is free again for the next job."""
     name, sleeper = sleeping_job(smalt, tmp_path)

@@ -528,6 +528,7 @@ def three_steps(tmp_path: Path, trace: Path, running: Path, release: Path) -> Pa
     """)  # fmt: skip
 
 
+@pytest.mark.embedded_only  # the next local command reaps; a server reaps on its own clock
 def test_a_killed_driver_is_replaced_and_the_pipeline_completes(
     smalt: Smalt, tmp_path: Path, workspace_path: Path
 ) -> None:

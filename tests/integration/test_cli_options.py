@@ -39,6 +39,7 @@ def register_two(smalt: Smalt, isolated: Path) -> None:
 # -- --workspace / -w anywhere --------------------------------------------------------------
 
 
+@pytest.mark.embedded_only  # which local workspace folder a command opens
 @pytest.mark.parametrize(
     "placed",
     [
@@ -61,6 +62,7 @@ def test_the_workspace_option_is_read_anywhere_on_the_line(
     assert ok(smalt, "data", "list", "-o", "tsv", workspace=False) == ""
 
 
+@pytest.mark.embedded_only  # a local datastore / a local workspace folder
 def test_a_workspace_given_after_the_command_wins_over_one_before_it_and_the_environment(
     smalt: Smalt, isolated: Path, workspace_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -123,6 +123,7 @@ def test_workspaceblobstore_exists_and_is_the_default(smalt: Smalt, workspace_pa
     assert Path(default["path"]) == workspace_path / "blobs"
 
 
+@pytest.mark.embedded_only  # a local datastore / a local workspace folder
 def test_workspaceblobstore_cannot_be_deleted_or_replaced(smalt: Smalt, tmp_path: Path) -> None:
     assert "cannot be deleted" in fails(smalt, "datastore", "delete", "--name", "workspaceblobstore")
 
@@ -176,6 +177,7 @@ def test_datastore_secrets_are_not_stored_in_clear(smalt: Smalt, workspace_path:
             assert ACCOUNT_KEY.encode() not in file.read_bytes(), file
 
 
+@pytest.mark.embedded_only  # a local datastore / a local workspace folder
 def test_local_datastore_from_yaml_resolves_its_path_against_the_file(smalt: Smalt, tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "shared-data").mkdir(parents=True)
@@ -190,6 +192,7 @@ def test_local_datastore_from_yaml_resolves_its_path_against_the_file(smalt: Sma
     assert ok(smalt, "datastore", "show", "--name", "shared") == created
 
 
+@pytest.mark.embedded_only  # a local datastore / a local workspace folder
 def test_data_asset_on_a_local_datastore_downloads_its_bytes(smalt: Smalt, tmp_path: Path) -> None:
     store = tmp_path / "store"
     (store / "raw").mkdir(parents=True)

@@ -198,6 +198,7 @@ def test_workspace_show_hides_the_database_password(
 
 @pytest.mark.postgres
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.embedded_only  # the connections of the local workspace
 def test_cli_commands_close_their_database_connections(
     smalt: Smalt, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -231,6 +232,7 @@ def test_cli_commands_close_their_database_connections(
     assert left_open == 0, f"{left_open} connection(s) to {database} left open after the commands returned"
 
 
+@pytest.mark.embedded_only  # the local workspace file
 def test_a_broken_workspace_file_is_a_clear_error(smalt: Smalt, workspace_path: Path) -> None:
     assert smalt("workspace", "show").exit_code == 0
     (workspace_path / "workspace.json").write_text('{"name": "ws",\n  oops}')

@@ -8,7 +8,17 @@ import warnings
 
 
 def console() -> None:
-    """The console script: ``run()``, in a process of its own."""
+    """The console script: the command runs in the CLI's agent when one answers (a warm process
+    with everything imported: ``smalt.cli.agent``), else here, through ``run()``."""
+    from smalt.cli import agent
+
+    try:
+        code = agent.forward(sys.argv[1:])
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        sys.exit(130)
+    if code is not None:
+        sys.exit(code)
     run()
 
 

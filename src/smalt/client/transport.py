@@ -8,6 +8,7 @@ served over HTTP says so when it is used (``Unavailable``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -29,9 +30,11 @@ from smalt.entities import (
     OnlineEndpoint,
     PipelineJob,
 )
+from smalt.entities.base import Located
+from smalt.entities.datastore import Datastore, shown_datastore
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.entities.pipeline import PipelineComponent
-from smalt.errors import ConfigurationError, InvalidSpecError
+from smalt.errors import ConfigurationError, InvalidSpecError, NotFoundError
 
 A = TypeVar("A", bound=Asset)
 AnyJob = CommandJob | PipelineJob
@@ -64,8 +67,9 @@ class HttpAssets(Generic[A]):
     def create_or_update(self, asset: A) -> A:
         """Register ``asset``; its local files are uploaded first (only those the server lacks),
         and a conda file is sent as its content."""
-        data = _sent(self.kind, asset.to_dict(), self._uploads)
-        return self._entity(self._rest.call("POST", f"/{self._path}", data))
+        with _located(asset):
+            data = _sent(self.kind, asset.to_dict(), self._uploads)
+            return self._entity(self._rest.call("POST", f"/{self._path}", data))
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> A:
         return self._entity(self._rest.call("GET", f"/{self._path}/{name}", version=version, label=label))
@@ -111,14 +115,19 @@ class HttpNamed(Generic[N]):
         self._cls = cls
         self._path = f"workspaces/{workspace}/{segment}"
 
+    def _entity(self, data: dict[str, Any]) -> N:
+        if self._cls is Datastore:  # as the server shows it: its secrets are left out on purpose
+            return shown_datastore(data)  # type: ignore[return-value]
+        return self._cls.model_validate(data)
+
     def create_or_update(self, item: N) -> N:
-        return self._cls.model_validate(self._rest.call("POST", f"/{self._path}", item.to_dict()))
+        return self._entity(self._rest.call("POST", f"/{self._path}", item.to_dict()))
 
     def get(self, name: str) -> N:
-        return self._cls.model_validate(self._rest.call("GET", f"/{self._path}/{name}"))
+        return self._entity(self._rest.call("GET", f"/{self._path}/{name}"))
 
     def list(self) -> Items[N]:
-        return [self._cls.model_validate(item) for item in self._rest.call("GET", f"/{self._path}")]
+        return [self._entity(item) for item in self._rest.call("GET", f"/{self._path}")]
 
     def delete(self, name: str) -> None:
         self._rest.call("DELETE", f"/{self._path}/{name}")
@@ -215,14 +224,16 @@ class HttpJobs:
     def create_or_update(self, job: AnyJob) -> AnyJob:
         from smalt.specs import prepare
 
-        data = _sent("job", prepare(job).to_dict(), self._uploads)
-        return self._job(self._rest.call("POST", f"/{self._path}", data))
+        with _located(job):
+            data = _sent("job", prepare(job).to_dict(), self._uploads)
+            return self._job(self._rest.call("POST", f"/{self._path}", data))
 
     def validate(self, job: AnyJob) -> Items[str]:
         from smalt.specs import prepare
 
-        data = _sent("job", prepare(job).to_dict(), self._uploads)
-        return [str(step) for step in self._rest.call("POST", f"/{self._path}/validate", data)["steps"]]
+        with _located(job):
+            data = _sent("job", prepare(job).to_dict(), self._uploads)
+            return [str(step) for step in self._rest.call("POST", f"/{self._path}/validate", data)["steps"]]
 
     def get(self, name: str) -> AnyJob:
         return self._job(self._rest.call("GET", f"/{self._path}/{name}"))
@@ -260,6 +271,18 @@ class HttpJobs:
         target = Path(download_path)
         made = _extract(self._rest, f"/{self._path}/{name}/download", target, output_name=output_name, all=all)
         return [target / p for p in made]
+
+
+@contextlib.contextmanager
+def _located(entity: Located) -> Iterator[None]:
+    """A refusal of ``entity`` (the server's, or its upload's), each problem at the file and line
+    of its field, as the service in-process says it: the server had the entity, not its file."""
+    try:
+        yield
+    except InvalidSpecError as error:
+        raise InvalidSpecError(entity.locate(error.problems), summary=error.summary, hint=error.hint) from None
+    except NotFoundError as error:
+        raise entity.locate_error(error) from None
 
 
 class HttpLineage:
@@ -307,6 +330,8 @@ def _sent(kind: str, data: dict[str, Any], uploads: HttpUploads) -> dict[str, An
     uploaded and named by its URI, a conda file sent as its content."""
     from smalt.specs.loader import local_path_places
 
+    # A data or model asset's local files go to the datastore it names, as they do in-process.
+    datastore = data.get("datastore") if kind in ("data", "model") else None
     for loc, container, key in local_path_places(kind, data):
         local = Path(container[key].removeprefix("file://").removeprefix("file:")).expanduser().resolve()
         if loc[-1] == "conda_file":
@@ -314,7 +339,12 @@ def _sent(kind: str, data: dict[str, Any], uploads: HttpUploads) -> dict[str, An
 
             container[key] = plain(read_yaml(local).data)
         else:
-            container[key] = uploads.upload(local, field=".".join(map(str, loc)))
+            if kind == "data" and loc == ("path",):
+                from smalt.specs.references import check_local_data
+
+                check_local_data(str(data.get("type")), local)
+            field = ".".join(map(str, loc))
+            container[key] = uploads.upload(local, field=field, datastore=datastore if loc == ("path",) else None)
     return data
 
 
@@ -328,7 +358,9 @@ class HttpUploads:
         self._rest = rest
         self._path = f"workspaces/{workspace}/uploads"
 
-    def upload(self, local: Path, *, field: str = "path") -> str:
+    def upload(self, local: Path, *, field: str = "path", datastore: str | None = None) -> str:
+        """The datastore URI of the file or folder ``local`` once the server has it, in
+        ``datastore`` (``workspaceblobstore`` unless named)."""
         from smalt.artifacts.content import list_files
 
         local = local.resolve()
@@ -349,8 +381,10 @@ class HttpUploads:
             if digest in missing and digest not in sent:
                 self._rest.put_file(f"/{self._path}/blobs/{digest}", file)
                 sent.add(digest)
-        answer = self._rest.call("POST", f"/{self._path}", {"name": local.name, "files": names,
-                                                           "single": local.is_file()})  # fmt: skip
+        answer = self._rest.call("POST", f"/{self._path}", {
+            "name": local.name, "files": names, "single": local.is_file(),
+            "datastore": datastore.removeprefix("azureml:") if datastore else None,
+        })  # fmt: skip
         return str(answer["path"])
 
 

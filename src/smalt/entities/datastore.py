@@ -174,3 +174,14 @@ class GcsDatastore(Datastore):
     """A Google Cloud Storage bucket."""
 
     type: Literal["gcs"] = "gcs"
+
+
+def shown_datastore(data: dict[str, Any]) -> Datastore:
+    """A datastore as stored or as a server shows it: its credentials hold no secrets, on purpose,
+    so they are not checked again as a datastore being created is."""
+    spec = dict(data)
+    credentials = spec.pop("credentials", None)
+    datastore = Datastore.model_validate(spec)
+    if credentials is not None:
+        datastore.credentials = DatastoreCredentials.model_construct(**credentials)
+    return datastore

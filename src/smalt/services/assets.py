@@ -25,6 +25,7 @@ from smalt.services.datastores import DatastoreService
 from smalt.services.provenance import creation_context
 from smalt.services.workspace import WorkspaceContext
 from smalt.specs import is_local_path, parse_asset_ref, parse_datastore_uri, prepare
+from smalt.specs.references import check_local_data
 from smalt.store import AssetVersionRecord, Edge
 from smalt.store.assets import NOUNS
 
@@ -103,19 +104,7 @@ class AssetService(Generic[A]):
         if not is_local_path(data.path):
             self._check_remote(data.path, "path")
             return data.path
-        local = Path(data.path)
-        if data.type == "uri_file" and not local.is_file():
-            raise _problem(
-                f"type uri_file needs a file, and '{local}' is a folder", "path", "use type: uri_folder for a folder"
-            )
-        if data.type == "uri_folder" and not local.is_dir():
-            raise _problem(
-                f"type uri_folder needs a folder, and '{local}' is a file",
-                "path",
-                "use type: uri_file for a single file",
-            )
-        if data.type == "mltable" and not (local / "MLTable").is_file():
-            raise _problem(f"type mltable needs a folder with an MLTable file; '{local}' has none", "path")
+        check_local_data(data.type, Path(data.path))
         return self._upload(data.path, data.datastore)
 
     def _model_fields(self, model: Model) -> dict[str, Any]:

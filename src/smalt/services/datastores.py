@@ -6,7 +6,8 @@ import difflib
 from pathlib import Path
 
 from smalt.artifacts import Location, download, open_location, promote, upload, verify_upload
-from smalt.entities import Datastore, DatastoreCredentials
+from smalt.entities import Datastore
+from smalt.entities.datastore import shown_datastore
 from smalt.errors import InvalidStateError, NotFoundError
 from smalt.services.provenance import creation_context
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
@@ -132,12 +133,7 @@ class DatastoreService:
 
 def _stored(record: NamedRecord) -> Datastore:
     """A datastore as stored: its credentials hold no secrets, so they are not re-checked."""
-    spec = dict(record.spec)
-    credentials = spec.pop("credentials", None)
-    datastore = Datastore.model_validate(spec)
-    if credentials is not None:
-        datastore.credentials = DatastoreCredentials.model_construct(**credentials)
-    return datastore
+    return shown_datastore(record.spec)
 
 
 def _require_uri(uri: str) -> DatastoreUri:

@@ -361,8 +361,14 @@ class JobService:
         return output.model_copy(update={"path": path})
 
     def _snapshot(self, code: str | None) -> tuple[str | None, dict[str, str]]:
-        """The code folder uploaded (content-addressed), and the digest of each of its files."""
-        if code is None or not is_local_path(code):
+        """The code folder uploaded (content-addressed), and the digest of each of its files
+        (those of a folder a client uploaded over HTTP, too)."""
+        if code is not None and not is_local_path(code):
+            from smalt.services.uploads import UploadService
+
+            sent = UploadService(self._ws).files_of(code)
+            return code, {relative: digest[:16] for relative, digest in (sent or {}).items()}
+        if code is None:
             return code, {}
         from smalt.artifacts.content import manifest
 

@@ -10,13 +10,16 @@ relative paths stay inside the folder they name.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 
 from smalt.artifacts.content import PoolWriter, assemble, is_digest, pool_missing
-from smalt.errors import InvalidSpecError
+from smalt.errors import InvalidSpecError, NotFoundError
 from smalt.services.datastores import DatastoreService
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
-from smalt.specs.references import confined_path
+from smalt.specs.references import confined_path, parse_datastore_uri
+from smalt.store.publish import publish_file
 
 #: The most files one upload may name, and the largest file a client may send.
 MAX_FILES = 100_000
@@ -29,6 +32,7 @@ class UploadService:
     def __init__(self, workspace: WorkspaceContext) -> None:
         self._ws = workspace
         self._pool = workspace.path / "uploads" / "pool"
+        self._listings = workspace.path / "uploads" / "listings"
 
     def missing(self, digests: list[str]) -> list[str]:
         """Which of ``digests`` the server lacks: the client sends those, and only those."""
@@ -39,9 +43,10 @@ class UploadService:
         """Where one file's bytes go; ``close()`` keeps them only if they have ``digest``."""
         return PoolWriter(self._pool, digest)
 
-    def commit(self, name: str, files: dict[str, str], *, single: bool) -> str:
+    def commit(self, name: str, files: dict[str, str], *, single: bool, datastore: str | None = None) -> str:
         """The datastore URI of the file (``single``) or folder ``name`` made of ``files``
-        (relative path -> digest), each sent before."""
+        (relative path -> digest), each sent before, put in ``datastore`` (the default unless
+        named). A folder's files and digests are kept beside it (``files_of``)."""
         if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
             raise InvalidSpecError.one(f"{name!r} is not a file or folder name", "name")
         if not files or len(files) > MAX_FILES:
@@ -52,9 +57,31 @@ class UploadService:
         clean = {confined_path(path, field="files"): digest for path, digest in files.items()}
         if len(clean) != len(files) or any(not path for path in clean):
             raise InvalidSpecError.one("the relative paths of an upload are distinct and name files", "files")
-        location = DatastoreService(self._ws).location(DEFAULT_DATASTORE)
+        store = datastore or DEFAULT_DATASTORE
+        try:
+            location = DatastoreService(self._ws).location(store)
+        except NotFoundError as exc:
+            exc.field = exc.field or "datastore"
+            raise
         relative = assemble(self._pool, clean, name, location, single=single)
-        return f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{relative}"
+        if not single:
+            self._listings.mkdir(parents=True, exist_ok=True)
+            listing = {"name": name, "files": clean}
+            publish_file(self._listings / f"{relative.split('/')[1]}.json", json.dumps(listing).encode())
+        return f"azureml://datastores/{store}/paths/{relative}"
+
+    def files_of(self, uri: str) -> dict[str, str] | None:
+        """Each file of a folder uploaded over HTTP (``uri``, as ``commit`` answered it) with its
+        sha256, as a local upload would have hashed it; None for any other URI."""
+        parsed = parse_datastore_uri(uri)
+        parts = parsed.path.split("/") if parsed is not None else []
+        if len(parts) != 3 or parts[0] != "LocalUpload" or not re.fullmatch("[0-9a-f]{32}", parts[1]):
+            return None
+        try:
+            listing = json.loads((self._listings / f"{parts[1]}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return dict(listing["files"]) if listing.get("name") == parts[2] else None
 
 
 def _check_digests(digests: Iterable[str]) -> None:

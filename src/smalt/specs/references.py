@@ -62,6 +62,20 @@ def is_local_path(value: str) -> bool:
     return not (_SCHEME.match(value) or value.startswith(("azureml:", "${{", "runs:/", "models:/")))
 
 
+def check_local_data(data_type: str, local: Path) -> None:
+    """Refuse a data asset whose local ``path`` is not what its type needs (a folder for
+    ``uri_folder``, ...): checked where the files are, before any is uploaded."""
+    wrong: tuple[str, str | None] | None = None
+    if data_type == "uri_file" and not local.is_file():
+        wrong = f"type uri_file needs a file, and '{local}' is a folder", "use type: uri_folder for a folder"
+    elif data_type == "uri_folder" and not local.is_dir():
+        wrong = f"type uri_folder needs a folder, and '{local}' is a file", "use type: uri_file for a single file"
+    elif data_type == "mltable" and not (local / "MLTable").is_file():
+        wrong = f"type mltable needs a folder with an MLTable file; '{local}' has none", None
+    if wrong is not None:
+        raise InvalidSpecError([SpecProblem(wrong[0], "path")], summary="Invalid spec", hint=wrong[1])
+
+
 def parse_datastore_uri(value: str) -> DatastoreUri | None:
     """The datastore and the path inside it; raises when the path would leave the datastore."""
     match = _DATASTORE_URI.match(value)

@@ -34,7 +34,8 @@ def create_datastore(context: Workspace, body: Annotated[dict[str, Any], Body()]
     if body.get("type") == "local":
         raise InvalidSpecError.one(
             "a local datastore names a folder on the server's disk, which a client may not name; "
-            "create it on the server (smalt datastore create) or use object storage", "type",
+            "create it on the server's machine, on the workspace folder itself (smalt datastore create "
+            "--workspace <folder>, without SMALT_URL), or use object storage", "type",
         )  # fmt: skip
     datastore = specs.from_values("datastore", body)
     assert isinstance(datastore, Datastore)

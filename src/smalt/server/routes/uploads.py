@@ -28,6 +28,8 @@ class Upload(BaseModel):
     #: Each file's path relative to the folder (for a single file: its name), and its sha256.
     files: dict[Annotated[str, Field(max_length=4096)], Digest] = Field(max_length=MAX_FILES)
     single: bool = False
+    #: The datastore to put it in (``workspaceblobstore`` unless named).
+    datastore: str | None = Field(default=None, max_length=255)
 
 
 @router.post("/missing")
@@ -57,4 +59,4 @@ async def put_blob(request: Request, context: Workspace, digest: DigestPath) -> 
 @router.post("", status_code=201)
 def commit(context: Workspace, body: Upload) -> dict[str, Any]:
     """The file or folder made of files sent before: its datastore URI."""
-    return {"path": UploadService(context).commit(body.name, body.files, single=body.single)}
+    return {"path": UploadService(context).commit(body.name, body.files, single=body.single, datastore=body.datastore)}
