@@ -6,6 +6,8 @@ version; then everything listed and shown.
 
 Run it with `make demo`. Each step is the `smalt` command a user would type; the workspace is
 left in ./demo-workspace to look around in (`smalt --workspace demo-workspace data list`).
+With SMALT_URL set, the same commands run on the workspace of that `smalt server` instead (a team
+server on PostgreSQL and object storage: `smalt server --database-url ... --blobstore-url s3://...`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 WORKSPACE = Path(os.environ.get("SMALT_DEMO_WORKSPACE", HERE.parent / "demo-workspace")).resolve()
 SMALT = [str(Path(sys.executable).with_name("smalt"))]
+SERVER = os.environ.get("SMALT_URL")
+#: Where the commands work: the tour's own workspace folder, or the server's workspace.
+WHERE = [] if SERVER else ["--workspace", str(WORKSPACE)]
 
 
 def step(*args: str, output: str = "table") -> str:
@@ -29,7 +34,7 @@ def step(*args: str, output: str = "table") -> str:
     print(f"\n$ {shown}", flush=True)
     start = time.perf_counter()
     result = subprocess.run(
-        [*SMALT, "--workspace", str(WORKSPACE), *args, *(["-o", output] if output else [])],
+        [*SMALT, *WHERE, *args, *(["-o", output] if output else [])],
         cwd=HERE, text=True, capture_output=True, env={**os.environ, "COLUMNS": "110"},
     )  # fmt: skip
     sys.stdout.write(result.stdout)
@@ -43,7 +48,7 @@ def step(*args: str, output: str = "table") -> str:
 def latest_job(display_name: str) -> str:
     """The name of the newest job with this display name (what `smalt job list` shows first)."""
     listed = subprocess.run(
-        [*SMALT, "--workspace", str(WORKSPACE), "job", "list", "-o", "json"], text=True, capture_output=True, check=True
+        [*SMALT, *WHERE, "job", "list", "-o", "json"], text=True, capture_output=True, check=True
     )
     return next(j["name"] for j in json.loads(listed.stdout) if j.get("display_name") == display_name)
 
@@ -51,8 +56,12 @@ def latest_job(display_name: str) -> str:
 def main() -> None:
     if WORKSPACE.exists():
         shutil.rmtree(WORKSPACE)
-    print(f"A fresh workspace at {WORKSPACE}")
-    step("workspace", "create", "--path", str(WORKSPACE), "--name", "demo")
+    if SERVER:
+        print(f"The workspace of the smalt server at {SERVER}")
+        step("workspace", "show")
+    else:
+        print(f"A fresh workspace at {WORKSPACE}")
+        step("workspace", "create", "--path", str(WORKSPACE), "--name", "demo")
 
     step("data", "create", "-f", "data.yml")
     step("environment", "create", "-f", "environment.yml")
@@ -100,7 +109,8 @@ def main() -> None:
     step("model", "download", "--name", "iris-tree", "--version", "1", "--download-path",
          str(WORKSPACE / "downloads"), output="")  # fmt: skip
     shown = WORKSPACE.relative_to(Path.cwd()) if WORKSPACE.is_relative_to(Path.cwd()) else WORKSPACE
-    print(f"\nThe tour is done. Look around with: smalt --workspace {shown} data list")
+    where = f"SMALT_URL={SERVER} smalt" if SERVER else f"smalt --workspace {shown}"
+    print(f"\nThe tour is done. Look around with: {where} data list")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,9 @@ def smalt(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, w
             # The same command through a server on the test's workspace: the CLI knows no other way.
             served.append(start_server(workspace_path, workspace_path.parent / "cli-server.log"))
             monkeypatch.setenv("SMALT_URL", served[-1].url)
-        argv = ["smalt", *(["--workspace", str(workspace_path)] if workspace else []), *args]
+        # Through a server, the workspace is the server's: --workspace would name one of its own.
+        given = workspace and not os.environ.get("SMALT_URL")
+        argv = ["smalt", *(["--workspace", str(workspace_path)] if given else []), *args]
         monkeypatch.setattr(sys, "argv", argv)
         capsys.readouterr()
         try:

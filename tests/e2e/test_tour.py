@@ -63,3 +63,46 @@ def test_tour_registers_lists_and_shows_every_kind(tmp_path: Path) -> None:
     assert len(uploads) == 1
     downloaded = workspace / "downloads" / "iris-tree" / "model" / "model.pkl"
     assert downloaded.read_bytes() == (ROOT / "examples" / "model" / "model.pkl").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_tour_runs_through_a_team_server_on_postgresql_and_object_storage(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """`smalt server` on PostgreSQL and an S3-compatible store, and the tour's commands through it
+    (SMALT_URL): the server, not the client, holds the metadata, the bytes and the jobs."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+    from tests.conftest import free_port, start_server
+
+    port = free_port()
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    s3.start()
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
+    client = boto3.client("s3", endpoint_url=keys["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    client.create_bucket(Bucket="team")
+    home = tmp_path / "home"
+    home.mkdir()
+    server_env = {**keys, "HOME": str(home), "SMALT_DATABASE_URL": postgres_url,
+                  "SMALT_BLOBSTORE_URL": "s3://team/ws"}  # fmt: skip
+    server = start_server(tmp_path / "ws", tmp_path / "server.log", env=server_env)
+    try:
+        # The client has neither the database's address nor the store's keys: only the server's URL.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SMALT_DATABASE", "SMALT_BLOB"))}
+        env.update({"SMALT_URL": server.url, "SMALT_DEMO_WORKSPACE": str(tmp_path / "demo"), "HOME": str(home)})
+        result = subprocess.run([sys.executable, str(ROOT / "examples" / "tour.py")], env=env, text=True,
+                                capture_output=True, timeout=1200)  # fmt: skip
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr + server.log.read_text()[-3000:]
+        assert result.stdout.count('["setosa", "virginica"]') == 2
+        assert "[report] Completed (reused: nothing changed since" in result.stdout
+        assert "postgresql" in result.stdout and "s3://team/ws" in result.stdout  # `workspace show`
+        stored = [o["Key"] for o in client.list_objects_v2(Bucket="team", Prefix="ws/").get("Contents", [])]
+        assert any(key.startswith("ws/LocalUpload/") for key in stored), stored[:10]
+        assert not (tmp_path / "ws" / "metadata.db").exists() and not (tmp_path / "ws" / "blobs").exists()
+    finally:
+        server.stop()
+        client.close()
+        s3.stop()

@@ -119,7 +119,8 @@ def test_through_a_server_a_job_takes_query_and_workspace_after_the_verb(
     spec = tmp_path / "job.yml"
     spec.write_text("command: echo hi\n")
     server = {"SMALT_URL": remote.url}
-    line = ("job", "create", "-f", str(spec), "--name", "via_server", "-w", str(tmp_path / "unused"), "-o", "tsv")
+    # Through a server, --workspace names one of the server's workspaces (this one is "ws").
+    line = ("job", "create", "-f", str(spec), "--name", "via_server", "-w", "ws", "-o", "tsv")
 
     out, err, report = cli_probe(*line, "--query", "name", watched=(), env=server)
     assert (out, report["code"]) == ("via_server\n", 0), err
@@ -129,7 +130,9 @@ def test_through_a_server_a_job_takes_query_and_workspace_after_the_verb(
     assert err.startswith("Error: Invalid option:\n  --query: '[[' is not a JMESPath expression: it ends too early\n")
     listed, _, _ = cli_probe("job", "list", "--query", "[].name", "-o", "tsv", watched=(), env=server)
     assert listed == "via_server\n"  # the second line submitted nothing
-    assert not (tmp_path / "unused").exists()  # through a server, no local workspace is opened
+    _, err, report = cli_probe("job", "list", "-w", str(tmp_path / "elsewhere"), watched=(), env=server)
+    assert report["code"] == 1 and "not found" in err
+    assert not (tmp_path / "elsewhere").exists()  # through a server, no local workspace is opened
 
 
 def test_the_installed_command_takes_the_workspace_after_the_command(

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,8 +17,10 @@ from smalt import MLClient
 from smalt.artifacts.content import path_digest
 from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model
 from smalt.errors import (
+    AlreadyExistsError,
     ConfigurationError,
     InvalidSpecError,
+    InvalidStateError,
     NotFoundError,
     SmaltError,
     UserCodeError,
@@ -39,7 +42,8 @@ def client(request: pytest.FixtureRequest, workspace_path: Path, tmp_path: Path)
         with MLClient(workspace=workspace_path) as local:
             yield local
         return
-    server = start_server(workspace_path, tmp_path / "server.log")
+    # The named workspaces live where the in-process SDK keeps them: ~/.smalt/<name>.
+    server = start_server(workspace_path, tmp_path / "server.log", args=("--home", str(Path.home() / ".smalt")))
     try:
         with MLClient(url=server.url) as remote:
             yield remote
@@ -337,3 +341,67 @@ def test_a_key_ignored_in_a_job_file_is_a_warning_either_way(
         f"Warning: {spec}:3: settings.on_init: ignored, as Azure ML ignores it; smalt reads only default_compute, "
         "default_datastore, continue_on_step_failure, force_rerun here\n"
     )
+
+
+def test_workspaces_are_created_listed_shown_and_set_aside_by_name(client: MLClient, tmp_path: Path) -> None:
+    current = client.workspaces.get()
+    assert current.name == client.workspace_name == "ws"
+    made = client.workspaces.begin_create(SimpleNamespace(name="team")).result()  # an Azure Workspace has .name
+    assert (made.name, Path(made.path)) == ("team", Path.home() / ".smalt" / "team")
+    assert [w.name for w in client.workspaces.list()] == ["ws", "team"]  # the client's own first
+    assert client.workspaces.get("team") == made
+    assert failure(lambda: client.workspaces.begin_create("team")) == (
+        AlreadyExistsError, "Workspace 'team' already exists.", "smalt workspace show")
+    assert failure(lambda: client.workspaces.begin_create("a/b"))[0] is InvalidSpecError
+    assert failure(lambda: client.workspaces.get("nope")) == (
+        NotFoundError, "Workspace 'nope' not found.", "smalt workspace list")
+
+    # Each workspace holds its own assets.
+    (tmp_path / "a.txt").write_text("a")
+    with (MLClient(url=client._rest.url, workspace_name="team") if client._context is None
+          else MLClient(workspace_name="team")) as team:  # fmt: skip
+        team.data.create_or_update(Data(name="only_in_team", path=str(tmp_path / "a.txt"), type="uri_file"))
+        assert [d.name for d in team.data.list()] == ["only_in_team"]
+    assert client.data.list() == []
+
+    client.workspaces.begin_delete("team").result()
+    assert [w.name for w in client.workspaces.list()] == ["ws"]
+    assert [p.name.split("-")[0] for p in (Path.home() / ".smalt" / ".deleted").iterdir()] == ["team"]
+    assert failure(lambda: client.workspaces.begin_delete("ws"))[0] is InvalidStateError
+
+
+def test_the_cli_names_a_servers_workspaces(
+    smalt: Any, tmp_path: Path, workspace_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    MLClient(workspace=workspace_path).close()
+    server = start_server(workspace_path, tmp_path / "server.log", args=("--home", str(tmp_path / "home")))
+    monkeypatch.setenv("SMALT_URL", server.url)
+    try:
+        def names(*args: str) -> str:
+            result = smalt(*args, "--query", "[].name", "-o", "tsv", workspace=False)
+            assert result.exit_code == 0, result.stderr
+            return str(result.stdout)
+
+        assert smalt("workspace", "create", "--name", "team", "-o", "json", workspace=False).json()["name"] == "team"
+        assert names("workspace", "list") == "ws\nteam\n"
+        (tmp_path / "a.txt").write_text("a")
+        made = smalt("--workspace", "team", "data", "create", "--name", "t", "--path", str(tmp_path / "a.txt"),
+                     "--type", "uri_file", workspace=False)  # fmt: skip
+        assert made.exit_code == 0, made.stderr
+        assert names("data", "list") == ""  # no --workspace: the server's first
+        assert names("data", "list", "-w", "team") == "t\n"
+        assert (tmp_path / "home" / "team" / "workspace.json").is_file()
+        refused = smalt("workspace", "create", "--path", str(tmp_path / "here"), workspace=False)
+        assert refused.exit_code == 1 and "names its workspaces" in refused.stderr
+        assert smalt("workspace", "delete", "--name", "team", workspace=False).exit_code == 0
+        assert names("workspace", "list") == "ws\n"
+        missing = smalt("data", "list", "-w", "team", workspace=False)
+        assert missing.exit_code == 1 and "Workspace 'team' not found." in missing.stderr
+    finally:
+        server.stop()
+
+
+def test_a_server_of_one_workspace_creates_no_other(smalt: Any, remote: Any) -> None:
+    refused = smalt("workspace", "create", "--name", "team", workspace=False)
+    assert refused.exit_code == 1
+    assert "cannot create others" in refused.stderr and "--home" in refused.stderr

@@ -31,7 +31,9 @@ def client() -> MLClient:
     from smalt.client import MLClient
 
     url = os.environ.get("SMALT_URL")
-    opened = MLClient(url=url) if url else MLClient(workspace=_state["workspace"])
+    # Through a server, --workspace names one of its workspaces (by default the one it started on).
+    named = _state["workspace"]
+    opened = MLClient(url=url, workspace_name=named) if url else MLClient(workspace=named)
     _open.append(opened)
     return opened
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from smalt.cli.output import emit
 
 compute_app = typer.Typer(help="Manage compute targets (all run locally in embedded mode).", no_args_is_help=True)
 datastore_app = typer.Typer(help="Manage datastores; credentials are stored encrypted.", no_args_is_help=True)
-workspace_app = typer.Typer(help="Create and show workspaces.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Create, list, show and delete workspaces.", no_args_is_help=True)
 
 
 @compute_app.command("create")
@@ -104,11 +105,34 @@ def workspace_create(
             hint="smalt workspace create --name <name> --path <folder> makes a workspace here",
         )
 
+    if name is not None and path is None and context.workspace() is None:
+        # A named workspace: ~/.smalt/<name> here, or one more workspace of the server at SMALT_URL.
+        emit(context.client().workspaces.begin_create(name).result(), output, query=query)
+        return
+    if os.environ.get("SMALT_URL"):
+        from smalt.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "--path makes a workspace folder on this machine; the server at SMALT_URL names its workspaces.",
+            hint="smalt workspace create --name <name>",
+        )
     target = path or (Path(context._state["workspace"]) if context._state["workspace"] else Path(".smalt"))
     emit(MLClient(workspace=target.resolve(), workspace_name=name).workspace, output, query=query)
 
 
 @workspace_app.command("show")
-def workspace_show(output: OutputOpt = None, query: QueryOpt = None) -> None:
-    """Show the workspace commands use (see --workspace and SMALT_WORKSPACE)."""
-    emit(context.client().workspace, output, query=query)
+def workspace_show(name: OptName = None, output: OutputOpt = None, query: QueryOpt = None) -> None:
+    """Show a workspace: by default the one commands use (see --workspace and SMALT_WORKSPACE)."""
+    emit(context.client().workspaces.get(name), output, query=query)
+
+
+@workspace_app.command("list")
+def workspace_list(output: OutputOpt = None, query: QueryOpt = None) -> None:
+    """List the workspaces by name: the server's at SMALT_URL, or here those in ~/.smalt."""
+    emit(context.client().workspaces.list(), output, columns=("name", "path", "database", "created_at"), query=query)
+
+
+@workspace_app.command("delete")
+def workspace_delete(name: NameOpt) -> None:
+    """Set a workspace aside: its folder moves to .deleted/ beside it (nothing is erased)."""
+    context.client().workspaces.begin_delete(name)

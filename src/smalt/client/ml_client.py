@@ -16,9 +16,10 @@ from smalt.client.operations import (
     ModelOperations,
     OnlineDeploymentOperations,
     OnlineEndpointOperations,
+    WorkspaceOperations,
 )
 from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model, Workspace
-from smalt.errors import ConfigurationError
+from smalt.errors import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
     from smalt.services import WorkspaceContext
@@ -30,6 +31,11 @@ WORKSPACE_ENV = "SMALT_WORKSPACE"
 # Azure ML's search order: each (folder, file) pair all the way up before the next pair.
 _CONFIG_PLACES = ((".azureml", "config.json"), ("aml_config", "config.json"), ("", "config.json"))
 _MAX_LEVELS = 20
+
+
+def _one_segment(name: str) -> bool:
+    """Whether ``name`` can name a server's workspace at all (a folder's path cannot)."""
+    return 0 < len(name) <= 255 and name not in (".", "..") and not any(c in name for c in "/\\\x00")
 
 
 class MLClient:
@@ -83,8 +89,11 @@ class MLClient:
         from smalt.services.jobs import JobService
         from smalt.services.lineage import LineageService
         from smalt.services.packaging import PackagingService
+        from smalt.services.workspaces import WorkspaceService
 
         self._context: WorkspaceContext | None = open_workspace(resolve_path(workspace), name=workspace_name)
+        self._held = WorkspaceService(Path.home() / ".smalt", primary=self._context)
+        self.workspaces = WorkspaceOperations(self._held, self._context.name)
         lineage = LineageService(self._context)
         self.data = DataOperations(AssetService(self._context, Data), lineage)
         self.environments: AssetOperations[Environment] = AssetOperations(AssetService(self._context, Environment))
@@ -112,22 +121,27 @@ class MLClient:
             HttpJobs,
             HttpLineage,
             HttpNamed,
+            HttpWorkspaces,
             Unavailable,
         )
 
         self._context = None
         self._rest = rest = RestClient(url, token=token or os.environ.get("SMALT_TOKEN"))
         try:
+            if workspace_name is not None and not _one_segment(workspace_name):
+                raise NotFoundError(f"Workspace '{workspace_name}' not found.",
+                                    hint="through a server, a workspace is named, not a folder: smalt workspace list")
             if workspace_name is None:
+                # The server lists the workspace it was started on first: a client naming none gets it.
                 held = rest.call("GET", "/workspaces")
-                if len(held) != 1:
-                    raise ConfigurationError(f"The server at {url} holds {len(held)} workspaces; name one.",
-                                             hint="MLClient(url=..., workspace_name=...)")  # fmt: skip
+                if not held:
+                    raise ConfigurationError(f"The server at {url} holds no workspace.")
                 workspace_name = str(held[0]["name"])
             self._remote = Workspace.model_validate(rest.call("GET", f"/workspaces/{workspace_name}"))
         except BaseException:
             rest.close()
             raise
+        self.workspaces = WorkspaceOperations(HttpWorkspaces(rest), workspace_name)
         lineage = HttpLineage(rest, workspace_name)
         packaging: Any = Unavailable("model packaging")
         self.data = DataOperations(HttpAssets(rest, workspace_name, Data), lineage)
@@ -187,6 +201,7 @@ class MLClient:
 
     def close(self) -> None:
         if self._context is not None:
+            self._held.close()  # the other workspaces it opened (workspaces.get/list)
             self._context.close()
         else:
             self._rest.close()

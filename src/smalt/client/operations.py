@@ -19,9 +19,10 @@ from smalt.entities import (
     ModelComparison,
     OnlineDeployment,
     OnlineEndpoint,
+    Workspace,
 )
 from smalt.entities.model import AliasMove, AssetAlias
-from smalt.errors import InvalidStateError, UserCodeError
+from smalt.errors import InvalidSpecError, InvalidStateError, UserCodeError
 
 if TYPE_CHECKING:
     from smalt.services.jobs import AnyJob, JobList, PathList
@@ -259,6 +260,49 @@ class MetricLike(Protocol):
     def value(self) -> float: ...
     @property
     def timestamp(self) -> int: ...
+
+
+class WorkspaceBackend(Protocol):
+    """What the workspaces group calls: ``WorkspaceService`` in-process, ``HttpWorkspaces`` over HTTP."""
+
+    def get(self, name: str, /) -> Workspace: ...
+    def list(self) -> Items[Workspace]: ...
+    def create(self, name: str, /) -> Workspace: ...
+    def delete(self, name: str, /) -> None: ...
+
+
+class WorkspaceOperations:
+    """``ml_client.workspaces``: the workspaces this client reaches by name: a server's, or in-process
+    the named ones of this user (``~/.smalt/<name>``).
+
+    Example::
+
+        ml_client.workspaces.begin_create(Workspace(name="team")).result()
+        [w.name for w in ml_client.workspaces.list()]
+    """
+
+    def __init__(self, service: WorkspaceBackend, current: str) -> None:
+        self._service = service
+        self._current = current
+
+    def get(self, name: str | None = None) -> Workspace:
+        """The workspace ``name`` (by default, the one this client works on)."""
+        return self._service.get(name or self._current)
+
+    def list(self) -> Items[Workspace]:
+        return self._service.list()
+
+    def begin_create(self, workspace: Any) -> Poller[Workspace]:
+        """Create a workspace named ``workspace.name`` (an Azure ``Workspace`` object or a name)."""
+        name = workspace if isinstance(workspace, str) else getattr(workspace, "name", None)
+        if not isinstance(name, str):
+            raise InvalidSpecError.one("a workspace to create needs a name", "name")
+        return Poller(self._service.create(name))
+
+    def begin_delete(self, name: str, **_: Any) -> Poller[None]:
+        """Set a workspace aside (its folder moves to ``.deleted/``; nothing is erased)."""
+        self._service.delete(name)
+        return Poller(None)
 
 
 class JobBackend(Protocol):

@@ -29,6 +29,7 @@ from smalt.entities import (
     OnlineDeployment,
     OnlineEndpoint,
     PipelineJob,
+    Workspace,
 )
 from smalt.entities.base import Located
 from smalt.entities.datastore import Datastore, shown_datastore
@@ -131,6 +132,25 @@ class HttpNamed(Generic[N]):
 
     def delete(self, name: str) -> None:
         self._rest.call("DELETE", f"/{self._path}/{name}")
+
+
+class HttpWorkspaces:
+    """The workspaces a server holds (``WorkspaceService``'s verbs)."""
+
+    def __init__(self, rest: RestClient) -> None:
+        self._rest = rest
+
+    def get(self, name: str) -> Workspace:
+        return Workspace.model_validate(self._rest.call("GET", f"/workspaces/{name}"))
+
+    def list(self) -> Items[Workspace]:
+        return [Workspace.model_validate(w) for w in self._rest.call("GET", "/workspaces")]
+
+    def create(self, name: str) -> Workspace:
+        return Workspace.model_validate(self._rest.call("POST", "/workspaces", {"name": name}))
+
+    def delete(self, name: str) -> None:
+        self._rest.call("DELETE", f"/workspaces/{name}")
 
 
 class HttpEndpoints:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from smalt.entities.base import Entity
+
+#: Azure ML's rule for a workspace name: 3 to 33 letters, digits, hyphens and underscores,
+#: starting with a letter or digit.
+WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")
 
 
 class Workspace(Entity):

@@ -10,11 +10,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smalt.services.workspace import WorkspaceContext
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smalt server", description=__doc__)
     parser.add_argument("--workspace", required=True, help="the workspace folder")
+    parser.add_argument("--home", default=None,
+                        help="a folder of named workspaces to hold too (<home>/<name>), created over REST")  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--fd", type=int, default=None, help="serve on this inherited listening socket")
@@ -38,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
               "listen on 127.0.0.1.", file=sys.stderr)  # fmt: skip
         workspace.close()
         return 2
+    from smalt.services.workspaces import WorkspaceService
+
+    held = WorkspaceService(Path(args.home).resolve() if args.home else None, primary=workspace)
     try:
         import uvicorn
 
@@ -45,23 +54,31 @@ def main(argv: list[str] | None = None) -> int:
 
         options = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
         if args.fd is None:
-            from smalt.execution import detached
-            from smalt.services.jobs import JobService
-
             # Jobs submitted here start from a fork server, warm; the first need not wait for it.
-            detached.warm_up(workspace.path)
-            JobService(workspace).reap_stale()
+            # Each workspace the server opens has its jobs reaped now and every few seconds: after a
+            # restart, a job whose supervisor died meanwhile is settled, never left Running.
+            held.on_open.append(_serve_jobs)
+            _serve_jobs(workspace)
             print(f"smalt server: workspace {workspace.path} at http://{args.host}:{args.port}", file=sys.stderr)
         uvicorn.run(
-            create_app(workspace, token=token),
+            create_app(workspace, token=token, held=held),
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=2,
             **options,
         )
     finally:
+        held.close()
         workspace.close()
     return 0
+
+
+def _serve_jobs(workspace: WorkspaceContext) -> None:
+    from smalt.execution import detached
+    from smalt.services.jobs import JobService
+
+    detached.warm_up(workspace.path)
+    JobService(workspace).reap_stale()
 
 
 def is_loopback(host: str) -> bool:

@@ -22,6 +22,7 @@ from smalt.errors import (
     to_wire,
 )
 from smalt.services.workspace import WorkspaceContext
+from smalt.services.workspaces import WorkspaceService
 
 #: Where smalt's own REST API lives (MLflow's protocol keeps its own paths).
 API_PREFIX = "/api/v1/"
@@ -57,9 +58,12 @@ def _message(exc: SmaltError) -> str:
     return exc.message
 
 
-def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> FastAPI:
-    """The application serving ``workspace``. With ``token``, every request must carry
-    ``Authorization: Bearer <token>`` (the job supervisor gives each job's server one)."""
+def create_app(workspace: WorkspaceContext, *, token: str | None = None,
+               held: WorkspaceService | None = None) -> FastAPI:  # fmt: skip
+    """The application serving ``workspace`` (MLflow's protocol is its), and under
+    ``/api/v1/workspaces`` every workspace ``held`` holds (by default that one alone).
+    With ``token``, every request must carry ``Authorization: Bearer <token>`` (the job
+    supervisor gives each job's server one)."""
     from smalt.server.routes import (
         assets,
         computes,
@@ -85,6 +89,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None) -> Fast
         openapi_url="/openapi.json",
     )
     app.state.workspace = workspace
+    app.state.workspaces = held or WorkspaceService(None, primary=workspace)
     app.state.token_required = token is not None
 
     if token is not None:

@@ -117,12 +117,15 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write_config(path: Path, name: str | None) -> None:
+def _write_config(path: Path, name: str | None, database_url: str | None, blobstore_url: str | None) -> None:
     config = {
         "name": name or (path.parent.name if path.name == ".smalt" else path.name),
         "id": uuid.uuid4().hex,
         "created_at": datetime.now(UTC).isoformat(),
     }
+    # Recorded, so that every process opening it later (a job's, a server's) uses the same ones.
+    stores = {"database_url": database_url, "blobstore_url": blobstore_url}
+    config.update({k: v for k, v in stores.items() if v is not None})
     try:
         path.mkdir(parents=True, exist_ok=True)
         publish_file(path / CONFIG_FILE, json.dumps(config, indent=2).encode(), mode=0o644)
@@ -133,15 +136,21 @@ def _write_config(path: Path, name: str | None) -> None:
         ) from exc
 
 
-def open_workspace(path: Path, *, create: bool = True, name: str | None = None) -> WorkspaceContext:
-    """Open the workspace at ``path``, creating it (folder, database, default datastore) if needed."""
+def open_workspace(path: Path, *, create: bool = True, name: str | None = None,
+                   database_url: str | None = None, blobstore_url: str | None = None) -> WorkspaceContext:  # fmt: skip
+    """Open the workspace at ``path``, creating it (folder, database, default datastore) if needed.
+    A new workspace keeps its metadata in ``database_url`` (else ``SMALT_DATABASE_URL``, else SQLite
+    in its folder) and its default datastore at ``blobstore_url`` (else ``SMALT_BLOBSTORE_URL``,
+    else its folder), and records both: later openings use what it recorded."""
     if not (path / CONFIG_FILE).exists():
         if not create:
             raise ConfigurationError(f"There is no workspace at {path}.", hint="smalt workspace create")
-        _write_config(path, name)
+        _write_config(path, name, database_url or os.environ.get(DATABASE_ENV),
+                      blobstore_url if blobstore_url is not None else os.environ.get(BLOBSTORE_ENV))  # fmt: skip
     config = _read_config(path)
-    database_url = os.environ.get(DATABASE_ENV) or config.get("database_url") or (f"sqlite:///{path / 'metadata.db'}")
-    blobstore_url = os.environ.get(BLOBSTORE_ENV) or config.get("blobstore_url")
+    recorded = {k: config[k] for k in ("database_url", "blobstore_url") if k in config}  # "" records "none"
+    database_url = recorded.get("database_url", os.environ.get(DATABASE_ENV)) or f"sqlite:///{path / 'metadata.db'}"
+    blobstore_url = recorded.get("blobstore_url", os.environ.get(BLOBSTORE_ENV)) or None
     store = SqlMetadataStore(database_url)
     try:
         context = WorkspaceContext(

@@ -1,34 +1,54 @@
-"""The workspaces a server holds: ``/api/v1/workspaces`` (today one, the server's own)."""
+"""The workspaces a server holds: ``/api/v1/workspaces`` (``services.workspaces``). The one it was
+started on comes first in the list: a client that names no workspace gets that one."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from smalt.errors import NotFoundError
 from smalt.services.workspace import WorkspaceContext
+from smalt.services.workspaces import WorkspaceService
 
 router = APIRouter()
 
 
+def _service(request: Request) -> WorkspaceService:
+    service: WorkspaceService = request.app.state.workspaces
+    return service
+
+
 async def held(request: Request, workspace: Annotated[str, Path(max_length=255)]) -> WorkspaceContext:
-    """The workspace a route's ``{workspace}`` names, if this server holds it."""
-    context: WorkspaceContext = request.app.state.workspace
-    if workspace != context.name:
-        raise NotFoundError(f"Workspace '{workspace}' not found.", hint=f"this server holds '{context.name}'")
-    return context
+    """The workspace a route's ``{workspace}`` names, if this server holds it (opened on first use)."""
+    return await run_in_threadpool(_service(request).open, workspace)
 
 
 Workspace = Annotated[WorkspaceContext, Depends(held)]
 
 
+class NewWorkspace(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+
+
 @router.get("/workspaces")
-async def list_workspaces(request: Request) -> list[dict[str, Any]]:
-    context: WorkspaceContext = request.app.state.workspace
-    return [context.describe().to_dict()]
+def list_workspaces(request: Request) -> list[dict[str, Any]]:
+    return [w.to_dict() for w in _service(request).list()]
+
+
+@router.post("/workspaces", status_code=201)
+def create_workspace(request: Request, body: NewWorkspace) -> dict[str, Any]:
+    return _service(request).create(body.name).to_dict()
 
 
 @router.get("/workspaces/{workspace}")
 async def get_workspace(context: Workspace) -> dict[str, Any]:
     return context.describe().to_dict()
+
+
+@router.delete("/workspaces/{workspace}", status_code=204)
+def delete_workspace(request: Request, workspace: Annotated[str, Path(max_length=255)]) -> Response:
+    """Set the workspace aside (its folder moved under the server's home, ``.deleted/``)."""
+    _service(request).delete(workspace)
+    return Response(status_code=204)
