@@ -84,8 +84,7 @@ def test_the_tour_runs_through_a_team_server_on_postgresql_and_object_storage(
     client = boto3.client("s3", endpoint_url=keys["AWS_ENDPOINT_URL"], region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     client.create_bucket(Bucket="team")
-    home = tmp_path / "home"
-    home.mkdir()
+    home = tmp_path / "home"  # the test's own HOME (conftest.isolated made it)
     server_env = {**keys, "HOME": str(home), "SMALT_DATABASE_URL": postgres_url,
                   "SMALT_BLOBSTORE_URL": "s3://team/ws"}  # fmt: skip
     server = start_server(tmp_path / "ws", tmp_path / "server.log", env=server_env)
