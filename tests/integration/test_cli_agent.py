@@ -6,6 +6,7 @@ never serves another installation; and the tests leave none behind."""
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import signal
@@ -178,8 +179,8 @@ def test_an_agent_of_another_installation_is_never_used(agents: Path, tmp_path: 
     # A launcher whose key differs (another smalt, or this one after any change) is refused...
     with socket.socket(socket.AF_UNIX) as connection:
         connection.connect(str(sock))
-        request = json.dumps({"key": "another", "argv": ["data", "list"], "cwd": str(tmp_path),
-                              "env": {}, "umask": 0o22}).encode()  # fmt: skip
+        request = marshal.dumps({"key": "another", "argv": ["data", "list"], "cwd": str(tmp_path), "env": {},
+                                 "umask": 0o22})  # fmt: skip
         socket.send_fds(connection, [len(request).to_bytes(4, "big") + request], [0, 1, 2])
         assert connection.makefile("rb").readline().startswith(b"refused")
     # ...and names another socket in the first place: the key covers every source file's size and time.
@@ -193,7 +194,7 @@ def test_an_agent_of_another_installation_is_never_used(agents: Path, tmp_path: 
 
 
 def test_an_idle_agent_exits_by_itself_and_removes_its_socket(agents: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(agent.IDLE_ENV, "1")
+    monkeypatch.setenv(agent.IDLE_ENV, "4")
     probe("data", "list")
     pid = _agent_pid(agents)
     assert _wait_gone(pid, timeout_s=30)
@@ -230,3 +231,18 @@ def test_where_no_socket_fits_every_command_runs_in_process(monkeypatch: pytest.
     for _ in range(2):
         assert probe("data", "list")[2] == {"code": 0, "typer": True}
     assert list(deep.iterdir()) == []  # and no agent was started to fail there
+
+
+def test_a_job_a_command_started_does_not_hold_up_the_next_command(agents: Path, workspace_path: Path,
+                                                                    tmp_path: Path) -> None:  # fmt: skip
+    env = {"SMALT_WORKSPACE": str(workspace_path)}
+    probe("data", "list", env=env)
+    _agent_pid(agents)
+    job = tmp_path / "sleep.yml"
+    job.write_text("command: sleep 30\n")
+    assert probe("job", "create", "-f", str(job), "--name", "long_one", env=env)[2] == {"code": 0, "typer": False}
+    # Its supervisor was forked from that command's process: the agent answers the next at once.
+    shown = probe("job", "show", "-n", "long_one", "--query", "status", "-o", "tsv", env=env)
+    assert shown[2] == {"code": 0, "typer": False}
+    assert shown[0].strip() in ("NotStarted", "Queued", "Preparing", "Running")  # not 30 s later
+    assert probe("job", "cancel", "-n", "long_one", env=env)[2]["code"] == 0

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 
 def console() -> None:
     """The console script: the command runs in the CLI's agent when one answers (a warm process
     with everything imported: ``smalt.cli.agent``), else here, through ``run()``."""
-    from smalt.cli import agent
+    from smalt.cli import launcher
 
     try:
-        code = agent.forward(sys.argv[1:])
+        code = launcher.forward(sys.argv[1:])
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)
@@ -25,6 +24,8 @@ def console() -> None:
 def run() -> None:
     """The CLI's one error boundary (``console``, the console script, calls it). Typer handles
     usage errors, ``--help`` and exit codes itself; a smalt error prints one clear line and exits 1."""
+    import warnings
+
     try:
         # A warning about the user's file is always shown, as one line (never raised, whatever
         # filters the interpreter runs with), and only for this command.

@@ -2,12 +2,13 @@
 server.
 
 A fresh interpreter spends about half a second importing smalt (Typer, pydantic, SQLAlchemy, the
-services) before a command can start. So the installed ``smalt`` is a launcher that imports only
-the standard library and hands its command line to an agent: a process of the same user that has
-imported everything once, and forks one child per command. The child takes the launcher's
-standard streams (passed over a Unix socket, so a terminal stays a terminal), environment, working
-directory and umask, runs the command exactly as ``smalt.cli.run`` would in-process, and sends back
-its exit code. Signals the launcher gets (Ctrl-C) are passed on to that child.
+services) before a command can start. So the installed ``smalt`` is a launcher
+(``smalt.cli.launcher``, built-in modules only) that hands its command line to an agent: a
+process of the same user that has imported everything once, and forks one child per command.
+The child takes the launcher's standard streams (passed over a Unix socket, so a terminal stays a
+terminal), environment, working directory and umask, and runs the command exactly as
+``smalt.cli.run`` would in-process; the agent tells the launcher how it ended. Signals the
+launcher gets (Ctrl-C) are passed on to that child.
 
 - **Started on demand.** When no agent answers, the launcher starts one in the background and runs
   this command in-process itself, as before; the next command finds the agent warm.
@@ -23,26 +24,25 @@ its exit code. Signals the launcher gets (Ctrl-C) are passed on to that child.
 ``SMALT_AGENT=0`` runs every command in-process; ``SMALT_AGENT_DIR`` puts the sockets elsewhere
 (the tests use their own folder, and stop every agent in it when they end).
 
-This module imports only the standard library at its top: the launcher runs it before anything else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import json
+import marshal
 import os
 import signal
 import socket
-import stat
 import struct
 import sys
 from pathlib import Path
 from typing import Any
 
-AGENT_ENV, DIR_ENV, IDLE_ENV = "SMALT_AGENT", "SMALT_AGENT_DIR", "SMALT_AGENT_IDLE_S"
-DEFAULT_IDLE_S = 900.0
+from smalt.cli.launcher import AGENT_ENV, DEFAULT_IDLE_S, DIR_ENV, IDLE_ENV, MAX_REQUEST, install_key
+
+__all__ = ["AGENT_ENV", "DIR_ENV", "IDLE_ENV", "install_key", "main", "serve", "stop_all"]
+
 #: What the agent imports before it serves: everything a command would otherwise import itself.
 PRELOAD = (
     "smalt.cli.main", "smalt.cli.assets", "smalt.cli.job", "smalt.cli.endpoint", "smalt.cli.lineage",
@@ -50,121 +50,15 @@ PRELOAD = (
     "smalt.client", "smalt.client.ml_client", "smalt.client.operations", "smalt.client.transport",
     "smalt.client.dsl", "smalt.services", "smalt.services.jobs", "smalt.services.pipelines",
     "smalt.services.supervisor", "smalt.services.endpoints", "smalt.services.lineage",
-    "smalt.services.packaging", "smalt.specs", "smalt.store", "smalt.environments",
-    "sqlalchemy.dialects.sqlite", "rich.console", "rich.table", "rich.tree", "jmespath",
+    "smalt.services.packaging", "smalt.services.workspaces", "smalt.specs", "smalt.store",
+    "smalt.environments", "sqlalchemy.dialects.sqlite", "rich.console", "rich.table", "rich.tree",
+    "jmespath", "warnings",
 )  # fmt: skip
 _HEADER = struct.Struct("!I")
-#: The longest path a Unix socket may have on Linux (107 bytes), less a margin.
-_MAX_SOCKET_PATH = 100
-_MAX_REQUEST = 4 << 20
+#: How many workspaces the agent keeps open and warm at most (the ones used last).
+KEPT = 8
 
 
-# -- the launcher's side ----------------------------------------------------------------------
-def forward(argv: list[str]) -> int | None:
-    """Run ``argv`` in the agent: its exit code, or None when this command should run in-process
-    (agents turned off, or none answering: one is then started for the next command)."""
-    if os.environ.get(AGENT_ENV, "1") == "0" or not hasattr(socket, "send_fds") or argv == ["--version"]:
-        return None
-    folder = socket_folder()
-    if folder is None:
-        return None
-    key = install_key()
-    path = folder / f"{key}.sock"
-    if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
-        return None  # no agent could listen there (a Unix socket's path is short): none is started
-    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        connection.connect(str(path))
-    except OSError:
-        connection.close()
-        _start_agent(path, key)
-        return None
-    with connection:
-        return _run_remotely(connection, argv, key)
-
-
-def _run_remotely(connection: socket.socket, argv: list[str], key: str) -> int | None:
-    umask = os.umask(0)
-    os.umask(umask)
-    request = json.dumps({"key": key, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                          "umask": umask}).encode()  # fmt: skip
-    try:
-        socket.send_fds(connection, [_HEADER.pack(len(request)) + request], [0, 1, 2])
-        answers = connection.makefile("rb")
-        first = answers.readline()
-    except OSError:
-        return None  # an agent that went away as we came: this command runs in-process
-    if not first.startswith(b"pid "):
-        return None  # refused (another key): in-process
-    # From here the command runs there: the launcher only passes on signals and waits for its code.
-    child = int(first.split()[1])
-
-    def pass_on(signum: int, _: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signum)
-
-    for passed in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(passed, pass_on)
-    end = answers.readline().split()  # a signal passed on meanwhile does not interrupt it (PEP 475)
-    if len(end) == 2 and end[0] == b"exit":
-        return int(end[1])
-    if len(end) == 2 and end[0] == b"signal":  # killed: this process ends the same way
-        killed = int(end[1])
-        sys.stdout.flush()
-        with contextlib.suppress(OSError, ValueError):  # SIGKILL has no handler to reset
-            signal.signal(killed, signal.SIG_DFL)
-        os.kill(os.getpid(), killed)
-        return 128 + killed
-    sys.stderr.write("Error: the smalt agent went away before the command ended.\n")
-    return 1
-
-
-def socket_folder() -> Path | None:
-    """The folder of this user's agent sockets, made owner-only; None if it cannot be trusted."""
-    given = os.environ.get(DIR_ENV)
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    folder = Path(given) if given else Path(runtime) / "smalt" if runtime else Path(f"/tmp/smalt-agents-{os.getuid()}")
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        found = folder.lstat()
-    except OSError:
-        return None
-    # Someone else's folder, or one others may enter, is not where this user's commands go.
-    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
-        return None
-    return folder
-
-
-def install_key(package: Path | None = None) -> str:
-    """What identifies this installation exactly: the interpreter, smalt's folder, and the size
-    and modification time of each of its source files (any edit, upgrade or reinstall changes it)."""
-    package = package or Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(f"{sys.executable}\0{package}\0".encode())
-    stack = [str(package)]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name != "__pycache__":
-                        stack.append(entry.path)
-                elif entry.name.endswith((".py", ".json", ".yml", ".yaml", ".txt")):
-                    info = entry.stat()
-                    digest.update(f"{entry.path}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
-    return digest.hexdigest()[:16]
-
-
-def _start_agent(path: Path, key: str) -> None:
-    import subprocess
-
-    with contextlib.suppress(OSError):
-        subprocess.Popen(
-            [sys.executable, "-m", "smalt.cli.agent", str(path), key],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True,
-        )  # fmt: skip
-
-
-# -- the agent's side -------------------------------------------------------------------------
 class _Agent:
     """The serving loop: one forked child per command; each child's end (its exit code, or the
     signal that killed it) is told to its launcher, which ends the same way."""
@@ -174,6 +68,8 @@ class _Agent:
 
         self.listener, self.key = listener, key
         self.running: dict[int, socket.socket] = {}  # child pid -> its launcher's connection
+        self.told: dict[int, int] = {}  # child pid -> the pipe it names the workspaces it opened on
+        self.warm: list[Path] = []  # the workspaces kept open for the children, the latest last
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ, "accept")
         # A child's end wakes the loop: SIGCHLD writes to this pipe (signal.set_wakeup_fd).
@@ -215,10 +111,15 @@ class _Agent:
                 connection.sendall(b"refused: another installation\n")
                 connection.close()
                 return
+            told, tell = os.pipe()
             pid = os.fork()
             if pid == 0:
-                _child(connection, fds, request, [*self.own_fds, *(c.fileno() for c in self.running.values())])
+                os.close(told)
+                inherited = [*self.own_fds, *(c.fileno() for c in self.running.values()), *self.told.values()]
+                _child(connection, fds, request, inherited, tell)
+            os.close(tell)
             self.running[pid] = connection
+            self.told[pid] = told
         except (OSError, ValueError):
             connection.close()
         finally:
@@ -237,6 +138,7 @@ class _Agent:
             connection = self.running.pop(pid, None)
             if connection is None:
                 continue
+            told = self.told.pop(pid)
             if os.WIFSIGNALED(status):
                 end = f"signal {os.WTERMSIG(status)}\n"
             else:
@@ -244,6 +146,41 @@ class _Agent:
             with contextlib.suppress(OSError):
                 connection.sendall(end.encode())
             connection.close()
+            self._keep_warm([Path(line.decode()) for line in _written(told).splitlines() if line])
+
+    def _keep_warm(self, workspaces: list[Path]) -> None:
+        """Open the workspaces a command used, their statements compiled, for the next commands
+        (``services.workspace.kept``); the least recently used beyond KEPT are closed."""
+        from smalt.services import supervisor
+        from smalt.services.workspace import forget
+
+        for path in workspaces:
+            if path in self.warm:
+                self.warm.remove(path)
+                self.warm.append(path)
+                continue
+            try:
+                supervisor.warm_workspace(path)
+            except Exception:  # noqa: BLE001 - a workspace that cannot be opened is simply not kept
+                continue
+            self.warm.append(path)
+            while len(self.warm) > KEPT:
+                forget(self.warm.pop(0))
+
+
+def _written(fd: int) -> bytes:
+    """What a finished child wrote to its pipe ``fd`` (then closed), never waiting: a job's
+    supervisor it forked may hold the pipe's other end open long after."""
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while len(data) < (1 << 16) and (block := os.read(fd, 1 << 16)):
+            data += block
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    return data
 
 
 def serve(path: Path, key: str, idle_s: float) -> None:
@@ -259,6 +196,11 @@ def serve(path: Path, key: str, idle_s: float) -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    from smalt.cli.main import warm_up
+    from smalt.services import supervisor
+
+    warm_up()
+    supervisor.warm_up()  # every entity's validator built once, for every command
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -301,7 +243,7 @@ def _read_request(connection: socket.socket, fds: list[int]) -> dict[str, Any] |
     if len(data) < _HEADER.size or len(fds) != 3:
         return None
     (size,) = _HEADER.unpack_from(data)
-    if size > _MAX_REQUEST:
+    if size > MAX_REQUEST:
         return None
     data = data[_HEADER.size :]
     while len(data) < size:
@@ -310,11 +252,11 @@ def _read_request(connection: socket.socket, fds: list[int]) -> dict[str, Any] |
             return None
         data += more
     connection.settimeout(None)
-    request = json.loads(data)
+    request = marshal.loads(data)  # from a process of this user (SO_PEERCRED), this installation's launcher
     return request if isinstance(request, dict) else None
 
 
-def _child(connection: socket.socket, fds: list[int], request: dict[str, Any], inherited: list[int]) -> None:
+def _child(connection: socket.socket, fds: list[int], request: dict[str, Any], inherited: list[int], tell: int) -> None:
     """Become the command: the launcher's streams, environment, folder and umask; then run it."""
     code = 1
     try:
@@ -355,6 +297,10 @@ def _child(connection: socket.socket, fds: list[int], request: dict[str, Any], i
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        with contextlib.suppress(Exception):  # which workspaces to keep warm for the next commands
+            from smalt.services.workspace import opened
+
+            os.write(tell, "".join(f"{path}\n" for path in sorted(opened)).encode()[: 1 << 16])
         os._exit(code)
 
 

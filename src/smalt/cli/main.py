@@ -48,7 +48,8 @@ NOUNS: dict[str, Callable[[], typer.Typer]] = {
 }  # fmt: skip
 
 
-WORKSPACE_HELP = "Workspace folder (default: nearest .smalt/, else ~/.smalt/default)."
+WORKSPACE_HELP = ("Workspace folder (default: SMALT_WORKSPACE, the nearest .smalt/, else ~/.smalt/default); "
+                  "with SMALT_URL, the name of one of that server's workspaces.")
 
 
 def _print_version(asked: bool) -> None:
@@ -62,7 +63,7 @@ def _print_version(asked: bool) -> None:
 def main(
     workspace: Annotated[
         str | None,
-        typer.Option("--workspace", "-w", envvar="SMALT_WORKSPACE",
+        typer.Option("--workspace", "-w",
                      help=WORKSPACE_HELP + " Accepted after any command too, as az takes it."),
     ] = None,
     version: Annotated[
@@ -70,7 +71,8 @@ def main(
     ] = False,
 ) -> None:  # fmt: skip
     # Every command line starts here, before its command reads its own options: a workspace given
-    # after the command then wins, and none given leaves SMALT_WORKSPACE's (or the default).
+    # after the command then wins. None given: SMALT_WORKSPACE's folder (or the default), read where
+    # the workspace is opened in-process; through a server (SMALT_URL), the server's workspace.
     context.set_workspace(workspace)
 
 
@@ -100,9 +102,24 @@ def command(nouns: list[str] | None = None) -> Any:
     The option is added to each command's own (rather than lifted out of the command line before
     it is read), so click reads it as it reads every other option: a ``-w`` that is the value of
     ``--set`` or ``--name``, or comes after ``--``, stays theirs."""
-    root = typer.main.get_command(build(nouns))
-    _add_workspace_option(root)
-    return root
+    key = tuple(nouns) if nouns is not None else None
+    if key not in _built:
+        root = typer.main.get_command(build(nouns))
+        _add_workspace_option(root)
+        _built[key] = root
+    return _built[key]
+
+
+#: Each command built, by its nouns: the CLI's agent builds them all once, before it forks a
+#: process per command (a click command keeps no state between runs).
+_built: dict[tuple[str, ...] | None, Any] = {}
+
+
+def warm_up() -> None:
+    """Build every noun's command now (the CLI's agent calls it once, before it serves)."""
+    for noun in NOUNS:
+        command([noun])
+    command(None)
 
 
 def _add_workspace_option(group: Any) -> None:

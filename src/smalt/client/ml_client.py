@@ -89,9 +89,14 @@ class MLClient:
         from smalt.services.jobs import JobService
         from smalt.services.lineage import LineageService
         from smalt.services.packaging import PackagingService
+        from smalt.services.workspace import kept
         from smalt.services.workspaces import WorkspaceService
 
-        self._context: WorkspaceContext | None = open_workspace(resolve_path(workspace), name=workspace_name)
+        path = resolve_path(workspace)
+        # A process forked warm (the CLI's agent's child) finds the workspace open, its statements
+        # compiled; it is the agent's to close, not this client's.
+        self._kept = kept(path)
+        self._context: WorkspaceContext | None = self._kept or open_workspace(path, name=workspace_name)
         self._held = WorkspaceService(Path.home() / ".smalt", primary=self._context)
         self.workspaces = WorkspaceOperations(self._held, self._context.name)
         lineage = LineageService(self._context)
@@ -202,7 +207,10 @@ class MLClient:
     def close(self) -> None:
         if self._context is not None:
             self._held.close()  # the other workspaces it opened (workspaces.get/list)
-            self._context.close()
+            if self._kept is not None:
+                self._kept.store.release_connections()
+            else:
+                self._context.close()
         else:
             self._rest.close()
 

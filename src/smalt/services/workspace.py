@@ -147,10 +147,9 @@ def open_workspace(path: Path, *, create: bool = True, name: str | None = None,
             raise ConfigurationError(f"There is no workspace at {path}.", hint="smalt workspace create")
         _write_config(path, name, database_url or os.environ.get(DATABASE_ENV),
                       blobstore_url if blobstore_url is not None else os.environ.get(BLOBSTORE_ENV))  # fmt: skip
+    opened.add(path)
     config = _read_config(path)
-    recorded = {k: config[k] for k in ("database_url", "blobstore_url") if k in config}  # "" records "none"
-    database_url = recorded.get("database_url", os.environ.get(DATABASE_ENV)) or f"sqlite:///{path / 'metadata.db'}"
-    blobstore_url = recorded.get("blobstore_url", os.environ.get(BLOBSTORE_ENV)) or None
+    database_url, blobstore_url = _stores(path, config)
     store = SqlMetadataStore(database_url)
     try:
         context = WorkspaceContext(
@@ -166,8 +165,42 @@ def open_workspace(path: Path, *, create: bool = True, name: str | None = None,
     return context
 
 
+def _stores(path: Path, config: dict[str, Any]) -> tuple[str, str | None]:
+    """The database URL and blob store URL of the workspace at ``path``: as it recorded them, else
+    as this process's environment says."""
+    recorded = {k: config[k] for k in ("database_url", "blobstore_url") if k in config}  # "" records "none"
+    database_url = recorded.get("database_url", os.environ.get(DATABASE_ENV)) or f"sqlite:///{path / 'metadata.db'}"
+    return database_url, recorded.get("blobstore_url", os.environ.get(BLOBSTORE_ENV)) or None
+
+
 #: Workspaces a fork server opened and warmed (execution/detached.py); its children reuse them.
 _kept: dict[Path, WorkspaceContext] = {}
+#: Every workspace folder this process opened (the CLI's agent warms them for the next commands).
+opened: set[Path] = set()
+
+
+def kept(path: Path) -> WorkspaceContext | None:
+    """The workspace at ``path`` as kept open before this process was forked, if it is still the
+    workspace there (not one deleted and made again at the same path since)."""
+    context = _kept.get(path)
+    if context is None:
+        return None
+    try:
+        config = _read_config(path)
+        same = config.get("id") == context.id and _stores(path, config) == (context.database_url, context.blobstore_url)
+    except (OSError, ConfigurationError):
+        same = False
+    if not same:
+        _kept.pop(path, None)
+        return None
+    return context
+
+
+def forget(path: Path) -> None:
+    """Stop keeping the workspace at ``path`` open (its engine closed)."""
+    context = _kept.pop(path, None)
+    if context is not None:
+        context.close()
 
 
 def keep_open(context: WorkspaceContext) -> None:
@@ -182,8 +215,8 @@ def keep_open(context: WorkspaceContext) -> None:
 def open_kept(path: Path) -> WorkspaceContext:
     """The workspace at ``path`` as kept open before this process was forked, else opened now. It
     stays kept: what this process forks in turn (a pipeline's driver, its steps) starts warm too."""
-    kept = _kept.get(path)
-    return kept if kept is not None else open_workspace(path, create=False)
+    found = kept(path)
+    return found if found is not None else open_workspace(path, create=False)
 
 
 def _ensure_default_datastore(context: WorkspaceContext) -> None:
