@@ -405,3 +405,12 @@ def test_a_server_of_one_workspace_creates_no_other(smalt: Any, remote: Any) -> 
     refused = smalt("workspace", "create", "--name", "team", workspace=False)
     assert refused.exit_code == 1
     assert "cannot create others" in refused.stderr and "--home" in refused.stderr
+
+
+def test_a_list_returns_its_first_page_newest_first(client: MLClient) -> None:
+    for i in range(3):
+        client.data.create_or_update(Data(name="paged", path=f"{URI}?{i}", type="uri_file"))
+    client.data.create_or_update(Data(name="other", path=URI, type="uri_file"))
+    assert [d.version for d in client.data.list("paged", max_results=2)] == ["3", "2"]
+    assert [d.name for d in client.data.list()] == ["other", "paged"]  # by name
+    assert [d.name for d in client.data.list(max_results=1)] == ["other"]

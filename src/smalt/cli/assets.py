@@ -119,10 +119,13 @@ def asset_app(kind: str, title: str) -> typer.Typer:
 
     @app.command("list")
     def list_(
-        name: OptName = None, include_archived: ArchivedOpt = False, output: OutputOpt = None, query: QueryOpt = None
-    ) -> None:
-        """List every asset (its latest version), or every version of --name."""
-        listed = _operations(kind).list(name, include_archived=include_archived)
+        name: OptName = None, include_archived: ArchivedOpt = False,
+        max_results: Annotated[int | None, typer.Option("--max-results", "-r", min=1, help="At most this many.")]
+        = None,
+        output: OutputOpt = None, query: QueryOpt = None,
+    ) -> None:  # fmt: skip
+        """List every asset (its latest version), or every version of --name, newest first."""
+        listed = _operations(kind).list(name, include_archived=include_archived, max_results=max_results)
         emit(listed, output, columns=_COLUMNS[kind], query=query)
 
     @app.command("archive")

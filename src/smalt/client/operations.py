@@ -79,7 +79,8 @@ class AssetBackend(Protocol[A]):
 
     def create_or_update(self, asset: A) -> A: ...
     def get(self, name: str, version: str | None = None, label: str | None = None) -> A: ...
-    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[A]: ...
+    def list(self, name: str | None = None, *, include_archived: bool = False,
+             max_results: int | None = None) -> list[A]: ...  # fmt: skip
     def archive(self, name: str, version: str | None = None, label: str | None = None) -> None: ...
     def restore(self, name: str, version: str | None = None, label: str | None = None) -> None: ...
     def download(self, name: str, version: str | None, label: str | None, download_path: str | Path) -> Path: ...
@@ -112,10 +113,13 @@ class AssetOperations(Generic[A]):
         return self._service.get(name, None if version is None else str(version), label)
 
     def list(
-        self, name: str | None = None, *, include_archived: bool = False, list_view_type: str | None = None
-    ) -> list[A]:
-        """The latest version of each asset, or every version of ``name``, newest first."""
-        return self._service.list(name, include_archived=_include_archived(include_archived, list_view_type))
+        self, name: str | None = None, *, include_archived: bool = False, list_view_type: str | None = None,
+        max_results: int | None = None,
+    ) -> list[A]:  # fmt: skip
+        """The latest version of each asset, or every version of ``name``, newest first; the first
+        ``max_results`` of them."""
+        archived = _include_archived(include_archived, list_view_type)
+        return self._service.list(name, include_archived=archived, max_results=max_results)
 
     def archive(self, name: str, version: str | int | None = None, label: str | None = None) -> None:
         """Archive one version, or with no version every version of ``name``."""

@@ -75,8 +75,10 @@ class HttpAssets(Generic[A]):
     def get(self, name: str, version: str | None = None, label: str | None = None) -> A:
         return self._entity(self._rest.call("GET", f"/{self._path}/{name}", version=version, label=label))
 
-    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[A]:
-        found = self._rest.call("GET", f"/{self._path}", name=name, include_archived=include_archived)
+    def list(self, name: str | None = None, *, include_archived: bool = False,
+             max_results: int | None = None) -> list[A]:  # fmt: skip
+        found = self._rest.call("GET", f"/{self._path}", name=name, include_archived=include_archived,
+                                max_results=max_results)  # fmt: skip
         return [self._entity(item) for item in found]
 
     def archive(self, name: str, version: str | None = None, label: str | None = None) -> None:

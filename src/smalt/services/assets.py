@@ -237,11 +237,13 @@ class AssetService(Generic[A]):
         with self._ws.store.transaction() as tx:
             return self._entity(_lookup(tx, self.kind, name, version, label))
 
-    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[A]:
-        """The latest version of every name, or every version of ``name`` (newest first)."""
+    def list(self, name: str | None = None, *, include_archived: bool = False,
+             max_results: int | None = None) -> list[A]:  # fmt: skip
+        """The latest version of every name, or every version of ``name`` (newest first); the
+        first ``max_results`` of them."""
         with self._ws.store.transaction() as tx:
             if name is not None:
-                records = tx.assets.list_versions(self.kind, name, include_archived)
+                records = tx.assets.list_versions(self.kind, name, include_archived, limit=max_results)
                 if not records and not tx.assets.container_exists(self.kind, name):
                     raise _not_found(tx, self.kind, name, None)
                 return [self._entity(r) for r in records]
@@ -254,6 +256,8 @@ class AssetService(Generic[A]):
                     record = versions[0] if versions else None
                 if record is not None:
                     out.append(self._entity(record))
+                if max_results is not None and len(out) >= max_results:
+                    break
             return out
 
     def archive(self, name: str, version: str | None = None, label: str | None = None) -> None:

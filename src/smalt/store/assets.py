@@ -172,11 +172,13 @@ class AssetRepository:
         ).first()  # fmt: skip
         return _record(row) if row is not None else None
 
-    def list_versions(self, kind: str, name: str, include_archived: bool = False) -> list[AssetVersionRecord]:
+    def list_versions(self, kind: str, name: str, include_archived: bool = False,
+                      limit: int | None = None) -> list[AssetVersionRecord]:  # fmt: skip
+        """The versions of ``name``, newest first (the first ``limit`` of them)."""
         query = select(*_VERSION_COLUMNS).select_from(_JOIN).where(versions.c.kind == kind, versions.c.name == name)
         if not include_archived:
             query = query.where(versions.c.archived.is_(False), containers.c.archived.is_(False))
-        rows = self._connection.execute(query.order_by(versions.c.id.desc())).all()
+        rows = self._connection.execute(query.order_by(versions.c.id.desc()).limit(limit)).all()
         return [_record(r) for r in rows]
 
     def list_containers(self, kind: str, include_archived: bool = False) -> list[AssetContainerRecord]:

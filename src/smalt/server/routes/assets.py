@@ -40,10 +40,12 @@ def _service(context: WorkspaceContext, noun: str) -> AssetService[Any]:
 @router.get("/{noun}")
 def list_assets(
     context: Workspace, noun: Noun, name: Annotated[str | None, Query(max_length=255)] = None,
-    include_archived: bool = False,
+    include_archived: bool = False, max_results: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """The latest version of each asset, or every version of ``name``, newest first."""
-    return [a.to_dict() for a in _service(context, noun).list(name, include_archived=include_archived)]
+    """The latest version of each asset, or every version of ``name``, newest first (the first
+    ``max_results``)."""
+    found = _service(context, noun).list(name, include_archived=include_archived, max_results=max_results)
+    return [a.to_dict() for a in found]
 
 
 @router.get("/{noun}/{name}")
