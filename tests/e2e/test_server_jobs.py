@@ -183,3 +183,46 @@ def test_the_console_script_ends_with_the_jobs_code_and_all_its_output(
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert failed.returncode == 1 and "before the failure" in failed.stdout
     assert "finished: Failed" in failed.stderr and "exited with code 3" in failed.stderr
+
+
+@pytest.mark.slow
+def test_after_a_server_restart_no_job_stays_running(workspace_path: Path, tmp_path: Path) -> None:
+    """A job's supervisor is its own process: a job that was running when the server stopped is
+    adopted by the next server and finishes; one whose supervisor died meanwhile is marked Failed
+    with the reason by the next server as it starts, before any command asks."""
+    import io
+    import signal
+    import sqlite3
+    import time
+    from contextlib import closing
+
+    from tests.e2e.test_jobs import gone, until
+
+    from smalt import MLClient, command
+
+    MLClient(workspace=workspace_path).close()
+    server = start_server(workspace_path, tmp_path / "server.log")
+    with MLClient(url=server.url) as client:
+        adopted = client.jobs.create_or_update(command(command="sleep 4; echo adopted", name="adopted_one"))
+        orphan = client.jobs.create_or_update(command(command="sleep 120", name="orphan_one"))
+        until(lambda: all(client.jobs.get(j.name).status == "Running" for j in (adopted, orphan)), "both to run")
+    server.stop()
+
+    with closing(sqlite3.connect(f"file:{workspace_path / 'metadata.db'}?mode=ro", uri=True)) as db:
+        (pid,) = db.execute("SELECT supervisor_pid FROM jobs WHERE name = 'orphan_one'").fetchone()
+    os.kill(pid, signal.SIGKILL)  # while no server runs
+    until(lambda: gone(pid), "the supervisor to die", 10)
+
+    started = time.monotonic()
+    server = start_server(workspace_path, tmp_path / "server2.log")
+    try:
+        with MLClient(url=server.url) as client:
+            failed = client.jobs.get("orphan_one")
+            assert failed.status == "Failed", failed.status
+            assert failed.error is not None and "NotResponding" in failed.error["message"]
+            out = io.StringIO()
+            assert client.jobs.stream("adopted_one", out=out).status == "Completed"
+            assert "adopted" in out.getvalue()
+        assert time.monotonic() - started < 60
+    finally:
+        server.stop()

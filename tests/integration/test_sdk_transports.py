@@ -3,6 +3,7 @@ same way in-process and over HTTP through `smalt server`."""
 
 from __future__ import annotations
 
+import getpass
 import io
 import json
 from collections.abc import Iterator
@@ -414,3 +415,25 @@ def test_a_list_returns_its_first_page_newest_first(client: MLClient) -> None:
     assert [d.version for d in client.data.list("paged", max_results=2)] == ["3", "2"]
     assert [d.name for d in client.data.list()] == ["other", "paged"]  # by name
     assert [d.name for d in client.data.list(max_results=1)] == ["other"]
+
+
+def test_the_caller_a_request_names_is_recorded_as_created_by(workspace_path: Path, tmp_path: Path) -> None:
+    import httpx
+
+    MLClient(workspace=workspace_path).close()
+    server = start_server(workspace_path, tmp_path / "server.log")
+    try:
+        data = f"{server.url}/api/v1/workspaces/ws/data"
+        body = {"name": "by_alice", "type": "uri_file", "path": URI}
+        made = httpx.post(data, json=body, headers={"Smalt-Caller": "alice@contoso.com"}, timeout=30)
+        assert made.status_code == 201, made.text
+        assert made.json()["creation_context"]["created_by"] == "alice@contoso.com"
+        refused = httpx.post(data, json={**body, "name": "x"}, headers={"Smalt-Caller": "a b\\c"}, timeout=30)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "InvalidSpec"
+        with MLClient(url=server.url) as client:  # the SDK names this process's user
+            client.data.create_or_update(Data(name="by_me", path=URI, type="uri_file"))
+            assert client.data.get("by_me", version=1).creation_context.created_by == getpass.getuser()
+        with MLClient(workspace=workspace_path) as local:  # recorded, not only answered
+            assert local.data.get("by_alice", version=1).creation_context.created_by == "alice@contoso.com"
+    finally:
+        server.stop()

@@ -48,6 +48,9 @@ class RestClient:
         self._connection = kind(parts.hostname, parts.port, timeout=timeout_s)
         self._base = parts.path.rstrip("/") + "/api/v1"
         self._headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        caller = _caller()
+        if 0 < len(caller) <= 128 and all(c.isascii() and (c.isalnum() or c in "._@+-") for c in caller):
+            self._headers["Smalt-Caller"] = caller  # a name the server cannot take is left unsaid
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
 
@@ -121,6 +124,16 @@ class RestClient:
             raise _error(response.status, response.read(), self.url)
         while line := response.readline():
             yield line
+
+
+def _caller() -> str:
+    """Who this client acts for: this process's user (what the server records as ``created_by``)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
 
 
 def _quote(name: str) -> str:

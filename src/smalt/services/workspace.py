@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -22,6 +23,10 @@ from smalt.entities import Datastore, Workspace
 from smalt.errors import ConfigurationError
 from smalt.store import MetadataStore, SecretBox, SqlMetadataStore
 from smalt.store.publish import publish_file
+
+#: Who calls, for the request under way: ``smalt server`` sets it from what the client says (the
+#: next step authenticates it); None means this process's own user.
+caller: ContextVar[str | None] = ContextVar("smalt_caller", default=None)
 
 WORKSPACE_ENV = "SMALT_WORKSPACE"
 DATABASE_ENV = "SMALT_DATABASE_URL"
@@ -69,7 +74,14 @@ class WorkspaceContext:
     database_url: str
     blobstore_url: str | None
     store: MetadataStore
-    user: str = field(default_factory=current_user)
+    #: The user of this process: who acts when no caller is named (``caller``).
+    owner: str = field(default_factory=current_user)
+
+    @property
+    def user(self) -> str:
+        """Who is acting, as the services record it (``created_by``): the caller of the request
+        under way, or this process's user."""
+        return caller.get() or self.owner
 
     @cached_property
     def secrets(self) -> SecretBox:

@@ -3,13 +3,15 @@ started on comes first in the list: a client that names no workspace gets that o
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from smalt.services.workspace import WorkspaceContext
+from smalt.errors import InvalidSpecError
+from smalt.services.workspace import WorkspaceContext, caller
 from smalt.services.workspaces import WorkspaceService
 
 router = APIRouter()
@@ -20,8 +22,20 @@ def _service(request: Request) -> WorkspaceService:
     return service
 
 
+#: What a caller may call itself (``Smalt-Caller``): a user or principal name, as Azure writes them.
+_CALLER = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
+
+
 async def held(request: Request, workspace: Annotated[str, Path(max_length=255)]) -> WorkspaceContext:
-    """The workspace a route's ``{workspace}`` names, if this server holds it (opened on first use)."""
+    """The workspace a route's ``{workspace}`` names, if this server holds it (opened on first use);
+    the caller the request names acts in it (``services.workspace.caller``: its ``created_by``).
+    Until the server authenticates callers, the name is what the client says."""
+    said = request.headers.get("smalt-caller")
+    if said is not None:
+        if not _CALLER.match(said):
+            raise InvalidSpecError.one("Smalt-Caller must be a user name (letters, digits, '.', '_', '@', '+', '-')",
+                                       "Smalt-Caller")  # fmt: skip
+        caller.set(said)  # this request's task; a sync route runs in a copy of its context
     return await run_in_threadpool(_service(request).open, workspace)
 
 
