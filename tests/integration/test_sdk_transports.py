@@ -437,3 +437,28 @@ def test_the_caller_a_request_names_is_recorded_as_created_by(workspace_path: Pa
             assert local.data.get("by_alice", version=1).creation_context.created_by == "alice@contoso.com"
     finally:
         server.stop()
+
+
+def test_a_transfer_that_lasts_says_how_far_it_is(workspace_path: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from smalt.client import progress
+
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)  # as if every transfer lasted more than a second
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.bin").write_bytes(bytes(500_000))
+    MLClient(workspace=workspace_path).close()
+    server = start_server(workspace_path, tmp_path / "server.log")
+    try:
+        with MLClient(url=server.url) as client:
+            capsys.readouterr()
+            client.data.create_or_update(Data(name="corpus", path=str(folder), type="uri_folder"))
+            said = capsys.readouterr().err
+            assert said.startswith("Uploading corpus: ") and " of 0.5 MB (" in said  # 3 files, 1 content: sent once
+            assert said.splitlines()[-1].startswith("Uploading corpus: 0.5 MB in ")
+            client.data.download("corpus", version="1", download_path=tmp_path / "back")
+            assert "Downloading corpus:" in capsys.readouterr().err
+    finally:
+        server.stop()

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from smalt.client.progress import Counted, Transfer
+
 if TYPE_CHECKING:
     from smalt.errors import SmaltError
 
@@ -66,14 +68,16 @@ class RestClient:
         headers = {**self._headers, "Content-Length": str(len(body))}
         return self._answer(self._send(method, _target(path, query), io.BytesIO(body), headers=headers))
 
-    def fetch(self, path: str, sink: Any, **query: Any) -> dict[str, str]:
-        """GET ``path`` and write the answer's bytes to ``sink`` in blocks (a download); the
-        answer's headers."""
+    def fetch(self, path: str, sink: Any, *, progress: Transfer | None = None, **query: Any) -> dict[str, str]:
+        """GET ``path`` and write the answer's bytes to ``sink`` in blocks (a download), each
+        counted into ``progress``; the answer's headers."""
         response = self._send("GET", _target(path, query))
         if response.status >= 400:
             raise _error(response.status, response.read(), self.url)
         while block := response.read(1 << 20):
             sink.write(block)
+            if progress is not None:
+                progress.add(len(block))
         return {k.lower(): v for k, v in response.getheaders()}
 
     def events(self, path: str) -> Iterator[dict[str, Any]]:
@@ -81,12 +85,14 @@ class RestClient:
         for line in self._lines(_quoted_path(path)):
             yield json.loads(line)
 
-    def put_file(self, path: str, file: Path) -> None:
-        """PUT the bytes of ``file`` (read in blocks, never whole) to ``path``."""
+    def put_file(self, path: str, file: Path, *, progress: Transfer | None = None) -> None:
+        """PUT the bytes of ``file`` (read in blocks, never whole) to ``path``, each block counted
+        into ``progress``."""
         with file.open("rb") as handle:
             headers = {**self._headers, "Content-Type": "application/octet-stream",
                        "Content-Length": str(file.stat().st_size)}  # fmt: skip
-            self._answer(self._send("PUT", _quoted_path(path), handle, headers=headers))
+            body = handle if progress is None else Counted(handle, progress)
+            self._answer(self._send("PUT", _quoted_path(path), body, headers=headers))
 
     def close(self) -> None:
         self._connection.close()

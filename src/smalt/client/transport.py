@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
 
+from smalt.client.progress import Transfer
 from smalt.client.rest import RestClient
 from smalt.entities import (
     Asset,
@@ -339,8 +340,8 @@ def _extract(rest: RestClient, path: str, destination: Path, **query: Any) -> It
     from smalt.specs.references import confined_path
 
     destination.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile() as archive:
-        headers = rest.fetch(path, archive, **query)
+    with tempfile.TemporaryFile() as archive, Transfer("Downloading", path.rstrip("/").split("/")[-2]) as progress:
+        headers = rest.fetch(path, archive, progress=progress, **query)
         archive.seek(0)
         with tarfile.open(fileobj=archive, mode="r") as tar:
             tar.extractall(destination, filter="data")
@@ -398,11 +399,13 @@ class HttpUploads:
         missing = set(self._rest.call("POST", f"/{self._path}/missing", {"digests": sorted(set(names.values()))})
                       ["missing"])  # fmt: skip
         sent: set[str] = set()
-        for file in files:
-            digest = digests[file]
-            if digest in missing and digest not in sent:
-                self._rest.put_file(f"/{self._path}/blobs/{digest}", file)
-                sent.add(digest)
+        sizes = {digests[f]: f.stat().st_size for f in files if digests[f] in missing}
+        with Transfer("Uploading", local.name, sum(sizes.values())) as progress:
+            for file in files:
+                digest = digests[file]
+                if digest in missing and digest not in sent:
+                    self._rest.put_file(f"/{self._path}/blobs/{digest}", file, progress=progress)
+                    sent.add(digest)
         answer = self._rest.call("POST", f"/{self._path}", {
             "name": local.name, "files": names, "single": local.is_file(),
             "datastore": datastore.removeprefix("azureml:") if datastore else None,
