@@ -48,6 +48,8 @@ test: check
 bench: setup
 	$(VENV)/bin/python benchmarks/cli_startup.py
 	$(VENV)/bin/python benchmarks/job_overhead.py
+	$(VENV)/bin/python benchmarks/listing.py
+	$(VENV)/bin/python benchmarks/uploads.py
 	$(VENV)/bin/python benchmarks/environment_build.py
 	$(VENV)/bin/python benchmarks/tracking.py
 	$(VENV)/bin/python benchmarks/pipelines.py

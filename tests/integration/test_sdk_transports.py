@@ -154,7 +154,7 @@ def test_a_folder_sent_again_sends_only_what_changed(workspace_path: Path, tmp_p
         with MLClient(url=server.url) as remote:
             sent: list[str] = []
             put = remote._rest.put_file
-            remote._rest.put_file = lambda path, file: (sent.append(file.name), put(path, file))  # type: ignore[method-assign]
+            remote._rest.put_file = lambda path, file, **kw: (sent.append(file.name), put(path, file, **kw))  # type: ignore[method-assign]
             first = remote.data.create_or_update(Data(name="big", path=str(folder), type="uri_folder"))
             assert len(sent) == 20
             sent.clear()
