@@ -38,7 +38,8 @@ check: setup
 CLI_TESTS := tests/integration/test_cli_assets.py tests/integration/test_cli_resources.py \
 	tests/integration/test_cli_options.py tests/integration/test_cli_refusals.py \
 	tests/integration/test_bad_input.py tests/integration/test_job_bad_input.py tests/e2e/test_jobs.py \
-	tests/e2e/test_pipelines.py tests/e2e/test_lineage.py tests/e2e/test_models.py tests/e2e/test_azure_files.py
+	tests/e2e/test_pipelines.py tests/e2e/test_lineage.py tests/e2e/test_models.py tests/e2e/test_azure_files.py \
+	tests/e2e/test_model_package.py
 
 test: check
 	$(VENV)/bin/python -m pytest -n 2 -m "not slow" tests

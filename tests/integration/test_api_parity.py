@@ -35,7 +35,7 @@ VERBS: dict[str, tuple[str, ...] | None] = {
     "models.alias_history": (f"GET {WS}/models/{{name}}/alias-history",),
     "models.set_alias": (f"PUT {WS}/models/{{name}}/aliases/{{alias}}",),
     "models.remove_alias": (f"DELETE {WS}/models/{{name}}/aliases/{{alias}}",),
-    "models.package_context": (),  # not served over HTTP yet: it says so (Unavailable)
+    "models.package_context": (f"POST {WS}/models/{{name}}/package",),
     "datastores.create_or_update": (f"POST {WS}/datastores",),
     "datastores.get": (f"GET {WS}/datastores/{{name}}",),
     "datastores.get_default": None,  # the default of datastores.list

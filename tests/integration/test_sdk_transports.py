@@ -19,7 +19,6 @@ from smalt.artifacts.content import path_digest
 from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model
 from smalt.errors import (
     AlreadyExistsError,
-    ConfigurationError,
     InvalidSpecError,
     InvalidStateError,
     NotFoundError,
@@ -115,7 +114,7 @@ def test_a_server_reads_no_path_a_client_names(workspace_path: Path, tmp_path: P
                 MLClient(url=server.url, workspace_name="elsewhere")
             with pytest.raises(InvalidSpecError, match="a local datastore names a folder on the server's disk"):
                 remote.datastores.create_or_update(Datastore(name="disk", type="local", path="/etc"))
-            with pytest.raises(ConfigurationError, match=r"model packaging.package is not served over HTTP yet"):
+            with pytest.raises(NotFoundError, match="'m:1' not found"):  # packaged by the server, as in-process
                 remote.models.package_context("m", version=1, output=tmp_path / "ctx")
             with MLClient(workspace=workspace_path) as local:
                 assert remote.workspace_name == local.workspace_name
@@ -209,9 +208,8 @@ def test_the_cli_with_smalt_url_works_on_the_servers_workspace(smalt: Any, remot
         assert local.data.get("iris", version=1).path == created.json()["path"]
     assert smalt("online-endpoint", "list", "-o", "json").json() == []
     assert smalt("data", "impact", "--name", "iris", "--version", "1", "-o", "json").json()["root"] == "data:iris:1"
-    refused = smalt("model", "package", "--name", "m", "--version", "1", "--output", str(tmp_path / "ctx"))
-    assert refused.exit_code == 1
-    assert "is not served over HTTP yet" in refused.stderr and "unset SMALT_URL" in refused.stderr
+    missing = smalt("model", "package", "--name", "m", "--version", "1", "--output", str(tmp_path / "ctx"))
+    assert missing.exit_code == 1 and "'m:1' not found" in missing.stderr
 
 
 SCORE = """\

@@ -118,7 +118,7 @@ class MLClient:
 
     def _connect(self, url: str, token: str | None, workspace_name: str | None) -> None:
         """The operation groups over HTTP, on the workspace ``workspace_name`` (or the only one)
-        that ``smalt server`` at ``url`` holds. Groups not served over HTTP yet say so when used."""
+        that ``smalt server`` at ``url`` holds."""
         from smalt.client.rest import RestClient
         from smalt.client.transport import (
             HttpAssets,
@@ -126,8 +126,8 @@ class MLClient:
             HttpJobs,
             HttpLineage,
             HttpNamed,
+            HttpPackaging,
             HttpWorkspaces,
-            Unavailable,
         )
 
         self._context = None
@@ -148,7 +148,7 @@ class MLClient:
             raise
         self.workspaces = WorkspaceOperations(HttpWorkspaces(rest), workspace_name)
         lineage = HttpLineage(rest, workspace_name)
-        packaging: Any = Unavailable("model packaging")
+        packaging: Any = HttpPackaging(rest, workspace_name)
         self.data = DataOperations(HttpAssets(rest, workspace_name, Data), lineage)
         self.environments = AssetOperations(HttpAssets(rest, workspace_name, Environment))
         self.components = AssetOperations(HttpAssets(rest, workspace_name, CommandComponent))

@@ -68,10 +68,11 @@ class RestClient:
         headers = {**self._headers, "Content-Length": str(len(body))}
         return self._answer(self._send(method, _target(path, query), io.BytesIO(body), headers=headers))
 
-    def fetch(self, path: str, sink: Any, *, progress: Transfer | None = None, **query: Any) -> dict[str, str]:
-        """GET ``path`` and write the answer's bytes to ``sink`` in blocks (a download), each
-        counted into ``progress``; the answer's headers."""
-        response = self._send("GET", _target(path, query))
+    def fetch(self, path: str, sink: Any, *, progress: Transfer | None = None, method: str = "GET",
+              body: Any = None, **query: Any) -> dict[str, str]:  # fmt: skip
+        """``method`` (with a JSON ``body``) on ``path`` and write the answer's bytes to ``sink`` in
+        blocks (a download), each counted into ``progress``; the answer's headers."""
+        response = self._send(method, _target(path, query), body)
         if response.status >= 400:
             raise _error(response.status, response.read(), self.url)
         while block := response.read(1 << 20):

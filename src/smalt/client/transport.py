@@ -2,8 +2,7 @@
 smalt's REST API (``/api/v1/workspaces/{workspace}/...``), rebuilding entities from the JSON the
 server answers with and errors from its error body (``errors.from_wire``).
 
-``MLClient(url=...)`` gives its operation groups these in place of the services; a group not yet
-served over HTTP says so when it is used (``Unavailable``).
+``MLClient(url=...)`` gives its operation groups these in place of the services.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, TypeVar
 
 from smalt.client.progress import Transfer
 from smalt.client.rest import RestClient
@@ -36,7 +35,7 @@ from smalt.entities.base import Located
 from smalt.entities.datastore import Datastore, shown_datastore
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.entities.pipeline import PipelineComponent
-from smalt.errors import ConfigurationError, InvalidSpecError, NotFoundError
+from smalt.errors import AlreadyExistsError, InvalidSpecError, NotFoundError, SpecProblem
 
 A = TypeVar("A", bound=Asset)
 AnyJob = CommandJob | PipelineJob
@@ -331,7 +330,8 @@ class HttpLineage:
         return ModelComparison.model_validate(answer)
 
 
-def _extract(rest: RestClient, path: str, destination: Path, **query: Any) -> Items[Path]:
+def _extract(rest: RestClient, path: str, destination: Path, *, method: str = "GET", body: Any = None,
+             **query: Any) -> Items[Path]:  # fmt: skip
     """Download the tar a route answers into ``destination`` (nothing may land outside it); the
     paths the download made there, relative to ``destination``, as the server names them."""
     import tarfile
@@ -339,9 +339,9 @@ def _extract(rest: RestClient, path: str, destination: Path, **query: Any) -> It
 
     from smalt.specs.references import confined_path
 
-    destination.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile() as archive, Transfer("Downloading", path.rstrip("/").split("/")[-2]) as progress:
-        headers = rest.fetch(path, archive, progress=progress, **query)
+        headers = rest.fetch(path, archive, progress=progress, method=method, body=body, **query)
+        destination.mkdir(parents=True, exist_ok=True)  # only now: a refusal leaves no folder behind
         archive.seek(0)
         with tarfile.open(fileobj=archive, mode="r") as tar:
             tar.extractall(destination, filter="data")
@@ -447,18 +447,48 @@ def _digests(files: list[Path]) -> dict[Path, str]:
     return out
 
 
-class Unavailable:
-    """An operation group, or a service one uses, that is not served over HTTP yet."""
+class HttpPackaging:
+    """Model packages made by a server (``PackagingService``'s verb): the deployment file is read
+    here, its code and conda file uploaded, and the build context comes back as a tar."""
 
-    def __init__(self, what: str) -> None:
-        self._what = what
+    def __init__(self, rest: RestClient, workspace: str) -> None:
+        self._rest = rest
+        self._uploads = HttpUploads(rest, workspace)
+        self._path = f"workspaces/{workspace}/models"
 
-    def __getattr__(self, name: str) -> Any:
-        _not_yet(f"{self._what}.{name}")
+    def package(self, name: str, version: str | None = None, label: str | None = None, *,
+                deployment_file: str | Path | None = None, output: str | Path) -> Path:  # fmt: skip
+        import secrets
+        import shutil
 
+        from smalt.entities.endpoint import PACKAGE_ENDPOINT
+        from smalt.specs import load, prepare
+        from smalt.specs.yaml_source import read_yaml
 
-def _not_yet(what: str) -> NoReturn:
-    raise ConfigurationError(
-        f"{what} is not served over HTTP yet.",
-        hint="open the workspace in-process for it: unset SMALT_URL, or MLClient(workspace=...)",
-    )
+        target = Path(output).absolute()
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise AlreadyExistsError(f"Cannot write the package to {target}: it exists and is not an empty folder.",
+                                     hint="give a new folder, or remove that one first")  # fmt: skip
+        sent: dict[str, Any] | None = None
+        if deployment_file is not None:
+            path = Path(deployment_file)
+            named = bool(read_yaml(path).data.get("endpoint_name"))
+            deployment = load("online-deployment", path, params=None if named else {"endpoint_name": PACKAGE_ENDPOINT})
+            assert isinstance(deployment, OnlineDeployment)
+            code = deployment.code_configuration
+            if code is not None and not (Path(code.code) / code.scoring_script).is_file():
+                raise InvalidSpecError([SpecProblem(f"scoring script '{code.scoring_script}' is not in {code.code}",
+                                                    "code_configuration.scoring_script", file=str(path))],
+                                       summary=f"Invalid deployment spec in {path}")  # fmt: skip
+            with _located(deployment):
+                sent = _sent("online-deployment", prepare(deployment).to_dict(), self._uploads)
+        incoming = target.parent / f".{target.name}.incoming-{secrets.token_hex(4)}"  # made once it arrives
+        try:
+            (made,) = _extract(self._rest, f"/{self._path}/{name}/package", incoming, method="POST",
+                               body={"deployment": sent}, version=version, label=label)  # fmt: skip
+            if target.exists():
+                target.rmdir()  # empty, as checked above
+            (incoming / made).replace(target)
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+        return target

@@ -57,6 +57,9 @@ def _check_weights(field: str, weights: dict[str, int], *, total: int | None) ->
         raise ValueError(f"{field}: the weights add up to {sum(weights.values())}; they must add up to 0 or {total}")
 
 
+#: The endpoint name given to a deployment that has none when it is packaged (``smalt model
+#: package``): a package belongs to no endpoint, and a deployment entity names one.
+PACKAGE_ENDPOINT = "package"
 #: Azure ML's rule for endpoint names (they become part of a host name).
 EndpointName = Annotated[str, Field(pattern=r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$", max_length=32)]
 

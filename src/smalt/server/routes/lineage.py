@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from smalt.entities import Model
 from smalt.server.routes.assets import NOUNS, Noun
@@ -86,6 +87,31 @@ def download_asset(context: Workspace, noun: Noun, name: Name, version: VersionQ
                    label: VersionQuery = None) -> StreamingResponse:  # fmt: skip
     """The version's files as a tar stream, laid out as ``download`` lays them out locally."""
     return _tar_stream(lambda scratch: [AssetService(context, NOUNS[noun][1]).download(name, version, label, scratch)])
+
+
+class PackageRequest(BaseModel):
+    #: The online deployment to package the model with (its code uploaded first), or none for an
+    #: MLflow model.
+    deployment: dict[str, Any] | None = None
+
+
+@router.post("/models/{name}/package", response_class=StreamingResponse)
+def package_model(context: Workspace, name: Name, body: PackageRequest, version: VersionQuery = None,
+                  label: VersionQuery = None) -> StreamingResponse:  # fmt: skip
+    """A Docker build context serving the version (``smalt model package``), as a tar of one
+    folder, ``context``."""
+    from smalt import specs
+    from smalt.entities.endpoint import PACKAGE_ENDPOINT
+    from smalt.services.packaging import PackagingService
+    from smalt.specs.loader import refuse_local_paths
+
+    deployment = None
+    if body.deployment is not None:
+        refuse_local_paths("online-deployment", body.deployment)
+        values = {**body.deployment, "endpoint_name": body.deployment.get("endpoint_name") or PACKAGE_ENDPOINT}
+        deployment = specs.from_values("online-deployment", values)
+    return _tar_stream(lambda scratch: [PackagingService(context).package_deployment(
+        name, version, label, deployment, scratch / "context")])  # type: ignore[arg-type]
 
 
 def _tar_stream(download: Callable[[Path], list[Path]]) -> StreamingResponse:
