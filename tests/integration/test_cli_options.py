@@ -135,6 +135,7 @@ def test_through_a_server_a_job_takes_query_and_workspace_after_the_verb(
     assert not (tmp_path / "elsewhere").exists()  # through a server, no local workspace is opened
 
 
+@pytest.mark.embedded_only  # a local workspace folder
 def test_the_installed_command_takes_the_workspace_after_the_command(
     smalt: Smalt, isolated: Path, workspace_path: Path
 ) -> None:
