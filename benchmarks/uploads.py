@@ -41,9 +41,9 @@ def main() -> None:
             sent: list[int] = []
             put = client._rest.put_file
 
-            def counting(path: str, file: Path) -> None:
+            def counting(path: str, file: Path, **options: object) -> None:
                 sent.append(file.stat().st_size)
-                put(path, file)
+                put(path, file, **options)  # type: ignore[arg-type]
 
             client._rest.put_file = counting  # type: ignore[method-assign]
             start = time.perf_counter()
