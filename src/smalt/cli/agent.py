@@ -224,11 +224,15 @@ def serve(path: Path, key: str, idle_s: float) -> None:
     try:
         _Agent(listener, key, [lock]).serve(idle_s, still_mine)
     finally:
-        if still_mine():
+        mine = still_mine()
+        if mine:
             with contextlib.suppress(OSError):
                 path.unlink()
         with contextlib.suppress(OSError):
             pid_file.unlink()
+        if mine:  # nothing of it is left in the folder (the lock is still held: no agent is between)
+            with contextlib.suppress(OSError):
+                Path(f"{path}.lock").unlink()
 
 
 def _stop(signum: int, _: Any) -> None:
