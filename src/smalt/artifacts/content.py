@@ -17,7 +17,7 @@ from smalt.errors import BackendError, InvalidSpecError, NotFoundError, SpecProb
 
 _IGNORE_FILES = (".amlignore", ".gitignore")
 _MARKER = ".smalt-complete"
-_UPLOADED = re.compile(r"^(?P<prefix>LocalUpload)/(?P<digest>[0-9a-f]{32})/[^/]+$")
+_UPLOADED = re.compile(r"^(?P<prefix>LocalUpload)/(?P<digest>[0-9a-f]{32})/(?P<name>[^/]+)$")
 _CHUNK = 1 << 20
 
 
@@ -116,6 +116,12 @@ def _stored_once(
     except OSError as exc:
         raise BackendError(f"{what} to {location.root} failed: {exc}") from exc
     return f"{folder}/{name}"
+
+
+def upload_of(relative: str) -> tuple[str, str] | None:
+    """The digest and the name of a content-addressed upload's path (``LocalUpload/<digest>/<name>``)."""
+    match = _UPLOADED.match(relative)
+    return (match["digest"], match["name"]) if match is not None else None
 
 
 def verify_upload(location: Location, relative: str, local: Path) -> None:

@@ -39,7 +39,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from smalt.cli.launcher import AGENT_ENV, DEFAULT_IDLE_S, DIR_ENV, IDLE_ENV, MAX_REQUEST, install_key
+from smalt.cli.launcher import AGENT_ENV, DEFAULT_IDLE_S, DIR_ENV, HEADER, IDLE_ENV, MAX_REQUEST, install_key
 
 __all__ = ["AGENT_ENV", "DIR_ENV", "IDLE_ENV", "install_key", "main", "serve", "stop_all"]
 
@@ -54,7 +54,6 @@ PRELOAD = (
     "smalt.environments", "sqlalchemy.dialects.sqlite", "rich.console", "rich.table", "rich.tree",
     "jmespath", "warnings",
 )  # fmt: skip
-_HEADER = struct.Struct("!I")
 #: How many workspaces the agent keeps open and warm at most (the ones used last).
 KEPT = 8
 
@@ -67,8 +66,8 @@ class _Agent:
         import selectors
 
         self.listener, self.key = listener, key
-        self.running: dict[int, socket.socket] = {}  # child pid -> its launcher's connection
-        self.told: dict[int, int] = {}  # child pid -> the pipe it names the workspaces it opened on
+        # child pid -> its launcher's connection, and the pipe it names the workspaces it opened on
+        self.running: dict[int, tuple[socket.socket, int]] = {}
         self.warm: list[Path] = []  # the workspaces kept open for the children, the latest last
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ, "accept")
@@ -115,11 +114,10 @@ class _Agent:
             pid = os.fork()
             if pid == 0:
                 os.close(told)
-                inherited = [*self.own_fds, *(c.fileno() for c in self.running.values()), *self.told.values()]
+                inherited = [*self.own_fds, *(fd for c, t in self.running.values() for fd in (c.fileno(), t))]
                 _child(connection, fds, request, inherited, tell)
             os.close(tell)
-            self.running[pid] = connection
-            self.told[pid] = told
+            self.running[pid] = connection, told
         except (OSError, ValueError):
             connection.close()
         finally:
@@ -135,10 +133,9 @@ class _Agent:
                 return
             if pid == 0:
                 return
-            connection = self.running.pop(pid, None)
-            if connection is None:
+            if pid not in self.running:
                 continue
-            told = self.told.pop(pid)
+            connection, told = self.running.pop(pid)
             if os.WIFSIGNALED(status):
                 end = f"signal {os.WTERMSIG(status)}\n"
             else:
@@ -244,12 +241,12 @@ def _read_request(connection: socket.socket, fds: list[int]) -> dict[str, Any] |
     connection.settimeout(10)
     data, received, _, _ = socket.recv_fds(connection, 1 << 16, 3)
     fds.extend(received)
-    if len(data) < _HEADER.size or len(fds) != 3:
+    if len(data) < HEADER.size or len(fds) != 3:
         return None
-    (size,) = _HEADER.unpack_from(data)
+    (size,) = HEADER.unpack_from(data)
     if size > MAX_REQUEST:
         return None
-    data = data[_HEADER.size :]
+    data = data[HEADER.size :]
     while len(data) < size:
         more = connection.recv(size - len(data))
         if not more:
@@ -285,6 +282,9 @@ def _child(connection: socket.socket, fds: list[int], request: dict[str, Any], i
         _reopen_streams()
         sys.argv = ["smalt", *request["argv"]]
         from smalt.cli import run
+        from smalt.services.workspace import opened
+
+        opened.clear()  # what the agent opened itself is warm already: report only this command's
 
         try:
             run()
@@ -302,8 +302,6 @@ def _child(connection: socket.socket, fds: list[int], request: dict[str, Any], i
             with contextlib.suppress(Exception):
                 stream.flush()
         with contextlib.suppress(Exception):  # which workspaces to keep warm for the next commands
-            from smalt.services.workspace import opened
-
             os.write(tell, "".join(f"{path}\n" for path in sorted(opened)).encode()[: 1 << 16])
         os._exit(code)
 

@@ -24,14 +24,14 @@ if TYPE_CHECKING:
 
 AGENT_ENV, DIR_ENV, IDLE_ENV = "SMALT_AGENT", "SMALT_AGENT_DIR", "SMALT_AGENT_IDLE_S"
 DEFAULT_IDLE_S = 900.0
-_HEADER = struct.Struct("!I")
+#: A request's length, before it (the agent reads the one, then the other).
+HEADER = struct.Struct("!I")
 MAX_REQUEST = 4 << 20
 #: The longest path a Unix socket may have on Linux (107 bytes), less a margin.
 _MAX_SOCKET_PATH = 100
 _PASSED_ON = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
 
 
-# -- the launcher's side ----------------------------------------------------------------------
 def forward(argv: list[str]) -> int | None:
     """Run ``argv`` in the agent: its exit code, or None when this command should run in-process
     (agents turned off, or none answering: one is then started for the next command)."""
@@ -60,7 +60,7 @@ def _run_remotely(connection: Any, argv: list[str], key: str) -> int | None:
     umask = os.umask(0)
     os.umask(umask)
     request = marshal.dumps({"key": key, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask})
-    message = _HEADER.pack(len(request)) + request
+    message = HEADER.pack(len(request)) + request
     lines = _Lines(connection)
     try:
         sent = connection.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("3i", 0, 1, 2))])

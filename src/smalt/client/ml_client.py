@@ -19,14 +19,12 @@ from smalt.client.operations import (
     WorkspaceOperations,
 )
 from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model, Workspace
+from smalt.entities.workspace import WORKSPACE_ENV
 from smalt.errors import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
     from smalt.services import WorkspaceContext
 
-#: The variable that names a workspace folder (``smalt.services.workspace.WORKSPACE_ENV``; a test
-#: keeps the two the same). Read here so that a client over HTTP never imports the services.
-WORKSPACE_ENV = "SMALT_WORKSPACE"
 
 # Azure ML's search order: each (folder, file) pair all the way up before the next pair.
 _CONFIG_PLACES = ((".azureml", "config.json"), ("aml_config", "config.json"), ("", "config.json"))

@@ -35,7 +35,7 @@ from smalt.entities.base import Located
 from smalt.entities.datastore import Datastore, shown_datastore
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.entities.pipeline import PipelineComponent
-from smalt.errors import AlreadyExistsError, InvalidSpecError, NotFoundError, SpecProblem
+from smalt.errors import InvalidSpecError, NotFoundError
 
 A = TypeVar("A", bound=Asset)
 AnyJob = CommandJob | PipelineJob
@@ -461,25 +461,15 @@ class HttpPackaging:
         import secrets
         import shutil
 
-        from smalt.entities.endpoint import PACKAGE_ENDPOINT
-        from smalt.specs import load, prepare
-        from smalt.specs.yaml_source import read_yaml
+        from smalt.specs import prepare
+        from smalt.specs.loader import load_package_deployment
+        from smalt.specs.references import refuse_occupied
 
         target = Path(output).absolute()
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise AlreadyExistsError(f"Cannot write the package to {target}: it exists and is not an empty folder.",
-                                     hint="give a new folder, or remove that one first")  # fmt: skip
+        refuse_occupied(target)
         sent: dict[str, Any] | None = None
         if deployment_file is not None:
-            path = Path(deployment_file)
-            named = bool(read_yaml(path).data.get("endpoint_name"))
-            deployment = load("online-deployment", path, params=None if named else {"endpoint_name": PACKAGE_ENDPOINT})
-            assert isinstance(deployment, OnlineDeployment)
-            code = deployment.code_configuration
-            if code is not None and not (Path(code.code) / code.scoring_script).is_file():
-                raise InvalidSpecError([SpecProblem(f"scoring script '{code.scoring_script}' is not in {code.code}",
-                                                    "code_configuration.scoring_script", file=str(path))],
-                                       summary=f"Invalid deployment spec in {path}")  # fmt: skip
+            deployment = load_package_deployment(Path(deployment_file))
             with _located(deployment):
                 sent = _sent("online-deployment", prepare(deployment).to_dict(), self._uploads)
         incoming = target.parent / f".{target.name}.incoming-{secrets.token_hex(4)}"  # made once it arrives

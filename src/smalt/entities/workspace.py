@@ -7,6 +7,8 @@ from datetime import datetime
 
 from smalt.entities.base import Entity
 
+#: The variable that names a workspace folder (read by the services and, before it opens any, the SDK).
+WORKSPACE_ENV = "SMALT_WORKSPACE"
 #: Azure ML's rule for a workspace name: 3 to 33 letters, digits, hyphens and underscores,
 #: starting with a letter or digit.
 WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")

@@ -34,14 +34,14 @@ from importlib import resources
 from pathlib import Path
 
 from smalt.entities import Environment, InlineEnvironment, Model, OnlineDeployment
-from smalt.entities.endpoint import PACKAGE_ENDPOINT, InlineModel
-from smalt.errors import AlreadyExistsError, InvalidSpecError, SpecProblem
+from smalt.entities.endpoint import InlineModel
+from smalt.errors import InvalidSpecError, SpecProblem
 from smalt.services.assets import AssetService
 from smalt.services.datastores import DatastoreService
 from smalt.services.model_sources import mlflow_conda
 from smalt.services.workspace import WorkspaceContext
+from smalt.specs.references import check_scoring_script, refuse_occupied
 
-PLACEHOLDER_ENDPOINT = PACKAGE_ENDPOINT
 PORT = 5001
 #: Where the image holds the context, as Azure ML's inference images do.
 APP_DIR = "/var/azureml-app"
@@ -91,7 +91,7 @@ class PackagingService:
         ``environment_variables`` are packaged too, its endpoint and instance settings ignored.
         """
         target = Path(output).absolute()
-        refuse_non_empty(target)
+        refuse_occupied(target)
         model = self._models.get(name, version, None if version else (label or "latest"))
         deployment = self._deployment(Path(deployment_file), model) if deployment_file is not None else None
         return self._package(model, deployment, deployment_file, target)
@@ -100,7 +100,7 @@ class PackagingService:
                            deployment: OnlineDeployment | None, output: Path) -> Path:  # fmt: skip
         """``package`` with the deployment as an entity a client sent (its code folder uploaded:
         a datastore URI, copied here first)."""
-        refuse_non_empty(output)
+        refuse_occupied(output)
         model = self._models.get(name, version, None if version else (label or "latest"))
         if deployment is not None:
             code = deployment.code_configuration
@@ -108,6 +108,7 @@ class PackagingService:
                 local = DatastoreService(self._ws).download(code.code, output.parent / f".{output.name}.code")
                 code = code.model_copy(update={"code": str(local)})
                 deployment = deployment.model_copy(update={"code_configuration": code})
+            check_scoring_script(deployment.code_configuration)
             self._check_deployment(deployment, model, None)
         try:
             return self._package(model, deployment, None, output)
@@ -142,31 +143,18 @@ class PackagingService:
     # -- what to package ---------------------------------------------------------------------------
 
     def _deployment(self, path: Path, model: Model) -> OnlineDeployment:
-        from smalt.specs import load
-        from smalt.specs.yaml_source import read_yaml
+        from smalt.specs.loader import load_package_deployment
 
-        # A package belongs to no endpoint, and the entity requires one: fill it only when absent.
-        named = bool(read_yaml(path).data.get("endpoint_name"))
-        deployment = load("online-deployment", path, params=None if named else {"endpoint_name": PLACEHOLDER_ENDPOINT})
-        assert isinstance(deployment, OnlineDeployment)
-        return self._check_deployment(deployment, model, path)
+        return self._check_deployment(load_package_deployment(path), model, path)
 
     def _check_deployment(self, deployment: OnlineDeployment, model: Model, path: Path | None) -> OnlineDeployment:
-        file = str(path) if path is not None else None
         if deployment.model is not None and not self._is_model(deployment.model, model):
             other = deployment.model if isinstance(deployment.model, str) else f"model {deployment.model.path}"
             raise InvalidSpecError(
                 [SpecProblem(f"the deployment serves {other}, and the package is of {model.ref}", "model",
-                             file=file)],
+                             file=str(path) if path is not None else None)],
                 summary="Two models for one package",
                 hint=f"remove model: from the file (--name and --version say which), or write model: {model.ref}",
-            )  # fmt: skip
-        code = deployment.code_configuration
-        if code is not None and not (Path(code.code) / code.scoring_script).is_file():
-            raise InvalidSpecError(
-                [SpecProblem(f"scoring script '{code.scoring_script}' is not in {code.code}",
-                             "code_configuration.scoring_script", file=file)],
-                summary=f"Invalid deployment spec in {path}" if path is not None else "Invalid deployment spec",
             )  # fmt: skip
         return deployment
 
@@ -240,15 +228,6 @@ class PackagingService:
         (work / "requirements.txt").write_text(header + (pinned or none), encoding="utf-8")
         (work / "Dockerfile").write_text(_dockerfile(plan, variables), encoding="utf-8")
         (work / "README.md").write_text(_readme(plan), encoding="utf-8")
-
-
-def refuse_non_empty(target: Path) -> None:
-    """A package is written only to a new or empty folder."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise AlreadyExistsError(
-            f"Cannot write the package to {target}: it exists and is not an empty folder.",
-            hint="give a new folder, or remove that one first",
-        )
 
 
 def _python(plan: _Plan) -> str:

@@ -11,10 +11,9 @@ relative paths stay inside the folder they name.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 
-from smalt.artifacts.content import PoolWriter, assemble, is_digest, pool_missing
+from smalt.artifacts.content import PoolWriter, assemble, is_digest, pool_missing, upload_of
 from smalt.errors import InvalidSpecError, NotFoundError
 from smalt.services.datastores import DatastoreService
 from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
@@ -74,14 +73,15 @@ class UploadService:
         """Each file of a folder uploaded over HTTP (``uri``, as ``commit`` answered it) with its
         sha256, as a local upload would have hashed it; None for any other URI."""
         parsed = parse_datastore_uri(uri)
-        parts = parsed.path.split("/") if parsed is not None else []
-        if len(parts) != 3 or parts[0] != "LocalUpload" or not re.fullmatch("[0-9a-f]{32}", parts[1]):
+        upload = upload_of(parsed.path) if parsed is not None else None
+        if upload is None:
             return None
+        digest, name = upload
         try:
-            listing = json.loads((self._listings / f"{parts[1]}.json").read_text())
+            listing = json.loads((self._listings / f"{digest}.json").read_text())
         except (OSError, ValueError):
             return None
-        return dict(listing["files"]) if listing.get("name") == parts[2] else None
+        return dict(listing["files"]) if listing.get("name") == name else None
 
 
 def _check_digests(digests: Iterable[str]) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from smalt.entities import Datastore, Workspace
+from smalt.entities.workspace import WORKSPACE_ENV
 from smalt.errors import ConfigurationError
 from smalt.store import MetadataStore, SecretBox, SqlMetadataStore
 from smalt.store.publish import publish_file
@@ -28,7 +29,6 @@ from smalt.store.publish import publish_file
 #: next step authenticates it); None means this process's own user.
 caller: ContextVar[str | None] = ContextVar("smalt_caller", default=None)
 
-WORKSPACE_ENV = "SMALT_WORKSPACE"
 DATABASE_ENV = "SMALT_DATABASE_URL"
 BLOBSTORE_ENV = "SMALT_BLOBSTORE_URL"
 CONFIG_FILE = "workspace.json"

@@ -19,7 +19,6 @@ from smalt.entities.workspace import WORKSPACE_NAME
 from smalt.errors import AlreadyExistsError, ConfigurationError, InvalidSpecError, InvalidStateError, NotFoundError
 from smalt.services.workspace import CONFIG_FILE, WorkspaceContext, open_workspace
 
-NAME_RULE = WORKSPACE_NAME
 DELETED = ".deleted"
 
 
@@ -56,7 +55,8 @@ class WorkspaceService:
         """Every workspace held, by name; the primary first (a client naming none gets it)."""
         names = set(self._opened)
         if self.home is not None and self.home.is_dir():
-            names |= {f.name for f in self.home.iterdir() if (f / CONFIG_FILE).is_file() and NAME_RULE.match(f.name)}
+            names |= {f.name for f in self.home.iterdir()
+                      if (f / CONFIG_FILE).is_file() and WORKSPACE_NAME.match(f.name)}  # fmt: skip
         found = []
         primary = self.primary.name if self.primary is not None else None
         for name in sorted(names, key=lambda n: (n != primary, n)):
@@ -68,7 +68,7 @@ class WorkspaceService:
 
     def create(self, name: str) -> Workspace:
         """A new workspace ``<home>/<name>``."""
-        if not NAME_RULE.match(name):
+        if not WORKSPACE_NAME.match(name):
             raise InvalidSpecError.one(
                 f"workspace name {name!r} must be 3 to 33 letters, digits, '-' or '_', starting with a letter or digit",
                 "name",
@@ -112,6 +112,6 @@ class WorkspaceService:
             self._opened = {self.primary.name: self.primary} if self.primary is not None else {}
 
     def _folder(self, name: str) -> Path | None:
-        if self.home is None or not NAME_RULE.match(name):
+        if self.home is None or not WORKSPACE_NAME.match(name):
             return None
         return self.home / name

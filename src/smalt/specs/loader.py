@@ -335,6 +335,21 @@ def entity_class(kind: str, data: dict[str, Any], source: Source) -> type[Entity
     return by_type[type_]
 
 
+def load_package_deployment(path: Path) -> OnlineDeployment:
+    """An online deployment file read for ``smalt model package``: a package belongs to no
+    endpoint, and the entity requires one, so it is filled only when the file names none; its
+    scoring script must be in its code folder."""
+    from smalt.entities.endpoint import PACKAGE_ENDPOINT
+    from smalt.specs.references import check_scoring_script
+    from smalt.specs.yaml_source import read_yaml
+
+    named = bool(read_yaml(path).data.get("endpoint_name"))
+    deployment = load("online-deployment", path, params=None if named else {"endpoint_name": PACKAGE_ENDPOINT})
+    assert isinstance(deployment, OnlineDeployment)
+    check_scoring_script(deployment.code_configuration, str(path))
+    return deployment
+
+
 def load(
     kind: str, file: str | Path, *, overrides: list[str] | None = None, params: dict[str, Any] | None = None
 ) -> Entity:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from smalt.errors import InvalidSpecError, SpecProblem
 
@@ -74,6 +75,28 @@ def check_local_data(data_type: str, local: Path) -> None:
         wrong = f"type mltable needs a folder with an MLTable file; '{local}' has none", None
     if wrong is not None:
         raise InvalidSpecError([SpecProblem(wrong[0], "path")], summary="Invalid spec", hint=wrong[1])
+
+
+def check_scoring_script(code: Any, file: str | None = None) -> None:
+    """Refuse a deployment's ``code_configuration`` (``code``) whose scoring script is not in its
+    code folder, as the folder is here (before it is uploaded, or once it is copied back)."""
+    if code is not None and not (Path(code.code) / code.scoring_script).is_file():
+        raise InvalidSpecError(
+            [SpecProblem(f"scoring script '{code.scoring_script}' is not in {code.code}",
+                         "code_configuration.scoring_script", file=file)],
+            summary=f"Invalid deployment spec in {file}" if file is not None else "Invalid deployment spec",
+        )  # fmt: skip
+
+
+def refuse_occupied(target: Path) -> None:
+    """A package is written only to a new or empty folder."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        from smalt.errors import AlreadyExistsError
+
+        raise AlreadyExistsError(
+            f"Cannot write the package to {target}: it exists and is not an empty folder.",
+            hint="give a new folder, or remove that one first",
+        )
 
 
 def parse_datastore_uri(value: str) -> DatastoreUri | None:
