@@ -66,10 +66,85 @@ def start(module: str, argv: list[str], log: Path, *, before_fork: Callable[[], 
     crash_point(f"start:{module}")
     if threading.active_count() == 1:
         main = import_module(module).main  # imported before forking, so the child starts warm
-        before_fork()
-        fork_detached(main, argv, log)
+        if not _spares.hand_over(module, argv, log):
+            before_fork()
+            fork_detached(main, argv, log)
+        if _spares.wanted is not None:
+            before_fork()
+            _spares.fork(_spares.wanted)
         return
     _server.start(module, argv, log)
+
+
+def keep_spare(warm: Callable[[], None] = lambda: None) -> None:
+    """From now on, keep one detached child forked ahead of need, which the next ``start`` of this
+    process hands its work to: the fork, and whatever ``warm`` does in the child (e.g. open a
+    database connection), are paid while nothing waits for them. For a single-threaded process
+    that starts many (a pipeline's driver, one supervisor per step). The spare leaves when this
+    process exits (the end of its pipe)."""
+    _spares.wanted = warm
+
+
+class _Spares:
+    """The one spare child of this process: its pid and the write end of the pipe it reads its
+    work from (a JSON line: module, argv, log)."""
+
+    def __init__(self) -> None:
+        self.wanted: Callable[[], None] | None = None
+        self._child: tuple[int, int] | None = None
+
+    def hand_over(self, module: str, argv: list[str], log: Path) -> bool:
+        """Whether the spare took the work; False if there is none, or it is gone."""
+        child, self._child = self._child, None
+        if child is None:
+            return False
+        pid, pipe = child
+        try:
+            alive = os.waitpid(pid, os.WNOHANG)[0] == 0
+            if alive:  # one write of less than PIPE_BUF bytes: the spare reads all of it or none
+                os.write(pipe, json.dumps({"module": module, "argv": argv, "log": str(log)}).encode() + b"\n")
+        except (ChildProcessError, BrokenPipeError):
+            alive = False
+        finally:
+            os.close(pipe)
+        if alive:
+            _forked.add(pid)
+        return alive
+
+    def fork(self, warm: Callable[[], None]) -> None:
+        _reap()
+        read, write = os.pipe()
+        os.set_inheritable(write, False)
+        pid = os.fork()
+        if pid == 0:
+            os.close(write)
+            _spare_child(read, warm)
+        os.close(read)
+        self._child = (pid, write)
+
+
+_spares = _Spares()
+
+
+def _spare_child(pipe: int, warm: Callable[[], None]) -> NoReturn:
+    """A spare: detached at once, warmed, then waiting for its work; it exits at the end of the pipe."""
+    code = 0
+    try:
+        os.setsid()
+        with contextlib.suppress(Exception):  # a failed warm-up costs only speed
+            warm()
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(pipe, 65536)
+            if not chunk:
+                os._exit(0)  # the parent exited, or handed its work to a new child instead
+            line += chunk
+        os.close(pipe)
+        work = json.loads(line)
+        _detached_child(import_module(work["module"]).main, work["argv"], Path(work["log"]), session=False)
+    except BaseException:  # noqa: BLE001 - the child must never return into its parent's code
+        code = 1
+    os._exit(code)
 
 
 def warm_up(workspace: Path | None = None) -> None:
@@ -262,11 +337,13 @@ def _reap() -> None:
             _forked.discard(pid)
 
 
-def _detached_child(main: Callable[[list[str]], int], argv: list[str], log: Path) -> NoReturn:
-    """In a new child: a session of its own, output to ``log``, then ``main(argv)`` and exit."""
+def _detached_child(main: Callable[[list[str]], int], argv: list[str], log: Path, *, session: bool = True) -> NoReturn:
+    """In a new child: a session of its own (``session``: made here), output to ``log``, then
+    ``main(argv)`` and exit."""
     code = 1
     try:
-        os.setsid()
+        if session:
+            os.setsid()
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

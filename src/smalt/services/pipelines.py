@@ -32,7 +32,7 @@ from smalt.entities import CommandComponent, CommandJob, Input, JobStatus, Outpu
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.entities.pipeline import PipelineComponent
 from smalt.errors import AlreadyExistsError, InvalidSpecError, SpecProblem
-from smalt.execution import Doorbell, ring_all
+from smalt.execution import Doorbell, detached, ring_all
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
@@ -260,6 +260,10 @@ class Driver:
             if children:
                 self.jobs.reap_stale(children)
 
+    def _connect(self) -> None:
+        with self.ws.store.transaction():
+            pass
+
     def run(self) -> None:
         now = datetime.now(UTC)
         with self.ws.store.transaction(write=True) as tx:
@@ -276,6 +280,8 @@ class Driver:
             folder = job_folder(self.ws, self.name)
             folder.mkdir(parents=True, exist_ok=True)
             self.bell = Doorbell(folder / DOORBELL)
+            # Each step's supervisor is forked, and connected to the store, while the step before runs.
+            detached.keep_spare(warm=self._connect)
             self._loop()
         except _Replaced:
             self.bell = None  # left as it is: the path is the new driver's bell too (its fds go with this process)
