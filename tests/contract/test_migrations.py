@@ -164,3 +164,34 @@ def test_a_refused_open_leaves_no_connection_open(postgres_url: str) -> None:
     finally:
         engine.dispose()
         _forget_refused_store()
+
+
+@pytest.mark.postgres
+def test_one_postgresql_database_holds_workspaces_each_in_a_schema_of_its_own(postgres_url: str) -> None:
+    """A team server's workspaces share its database: each store migrates and uses its own schema,
+    names with capitals and dashes included, and sees nothing of the others'."""
+    from smalt.store import schema_url
+
+    stores = {name: SqlMetadataStore(schema_url(postgres_url, f"smalt_{name}")) for name in ("Team-A", "team_b")}
+    try:
+        with stores["Team-A"].transaction(write=True) as tx:
+            tx.computes.upsert("gpu", "amlcompute", {"name": "gpu"}, "me")
+        with stores["team_b"].transaction() as tx:
+            assert tx.computes.get("gpu") is None
+        with stores["Team-A"].transaction() as tx:
+            assert tx.computes.get("gpu") is not None
+        engine = create_engine(postgres_url, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                where = dict(connection.execute(text(
+                    "SELECT table_schema, count(*) FROM information_schema.tables "
+                    "WHERE table_name IN ('jobs', 'alembic_version') GROUP BY table_schema"
+                )).all())  # fmt: skip
+        finally:
+            engine.dispose()
+        assert where == {"smalt_Team-A": 2, "smalt_team_b": 2}  # nothing in public
+        # Opened again (a job's process, a restarted server): at HEAD, nothing to make.
+        SqlMetadataStore(schema_url(postgres_url, "smalt_Team-A")).close()
+    finally:
+        for store in stores.values():
+            store.close()

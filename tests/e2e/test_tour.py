@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,8 @@ def test_the_tour_runs_through_a_team_server_on_postgresql_and_object_storage(
     home = tmp_path / "home"  # the test's own HOME (conftest.isolated made it)
     server_env = {**keys, "HOME": str(home), "SMALT_DATABASE_URL": postgres_url,
                   "SMALT_BLOBSTORE_URL": "s3://team/ws"}  # fmt: skip
-    server = start_server(tmp_path / "ws", tmp_path / "server.log", env=server_env)
+    server = start_server(tmp_path / "ws", tmp_path / "server.log", env=server_env,
+                          args=("--home", str(tmp_path / "workspaces")))  # fmt: skip
     try:
         # The client has neither the database's address nor the store's keys: only the server's URL.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SMALT_DATABASE", "SMALT_BLOB"))}
@@ -98,10 +100,43 @@ def test_the_tour_runs_through_a_team_server_on_postgresql_and_object_storage(
         assert result.stdout.count('["setosa", "virginica"]') == 2
         assert "[report] Completed (reused: nothing changed since" in result.stdout
         assert "postgresql" in result.stdout and "s3://team/ws" in result.stdout  # `workspace show`
+        # The server made its workspace `ws` there: its blobs under its name in the store.
         stored = [o["Key"] for o in client.list_objects_v2(Bucket="team", Prefix="ws/").get("Contents", [])]
-        assert any(key.startswith("ws/LocalUpload/") for key in stored), stored[:10]
+        assert any(key.startswith("ws/ws/LocalUpload/") for key in stored), stored[:10]
         assert not (tmp_path / "ws" / "metadata.db").exists() and not (tmp_path / "ws" / "blobs").exists()
+        _a_second_workspace_on_the_same_stores(server.url, postgres_url, client, tmp_path)
     finally:
         server.stop()
         client.close()
         s3.stop()
+
+
+def _a_second_workspace_on_the_same_stores(url: str, postgres_url: str, s3: Any, tmp_path: Path) -> None:
+    """A workspace created over REST lives in the server's database (a schema of its own) and its
+    blob store (under its name), and runs jobs there; the first workspace sees none of it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from smalt import MLClient, command
+    from smalt.entities import Output
+
+    with MLClient(url=url) as first:
+        first.workspaces.begin_create("team2").result()
+        jobs_before = len(list(first.jobs.list()))
+    with MLClient(url=url, workspace_name="team2") as team:
+        job = team.jobs.create_or_update(command(command="echo made > ${{outputs.out}}/made.txt",
+                                                 outputs={"out": Output(type="uri_folder")}))  # fmt: skip
+        assert team.jobs.stream(job.name).status == "Completed"
+        assert [j.name for j in team.jobs.list()] == [job.name]
+    with MLClient(url=url) as first:
+        assert len(list(first.jobs.list())) == jobs_before
+    engine = create_engine(postgres_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(text('SELECT name FROM "smalt_team2".jobs')).scalars().all()
+    finally:
+        engine.dispose()
+    assert names == [job.name]
+    stored = [o["Key"] for o in s3.list_objects_v2(Bucket="team", Prefix="ws/team2/").get("Contents", [])]
+    assert f"ws/team2/azureml/{job.name}/out/made.txt" in stored, stored[:10]
+    assert not (tmp_path / "workspaces" / "team2" / "metadata.db").exists()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from tests.conftest import start_server
 
-from smalt import MLClient
+from smalt import MLClient, command
 from smalt.artifacts.content import path_digest
 from smalt.entities import CommandComponent, Compute, Data, Datastore, Environment, Model
 from smalt.errors import (
@@ -361,7 +361,14 @@ def test_workspaces_are_created_listed_shown_and_set_aside_by_name(client: MLCli
           else MLClient(workspace_name="team")) as team:  # fmt: skip
         team.data.create_or_update(Data(name="only_in_team", path=str(tmp_path / "a.txt"), type="uri_file"))
         assert [d.name for d in team.data.list()] == ["only_in_team"]
+        # ... and its own jobs, run there.
+        job = team.jobs.create_or_update(command(command="echo in team", display_name="team_job"))
+        assert team.jobs.stream(job.name).status == "Completed"
+        assert [j.name for j in team.jobs.list()] == [job.name]
+        assert team.jobs.get(job.name).display_name == "team_job"
     assert client.data.list() == []
+    assert list(client.jobs.list()) == []
+    assert failure(lambda: client.jobs.get(job.name))[0] is NotFoundError
 
     client.workspaces.begin_delete("team").result()
     assert [w.name for w in client.workspaces.list()] == ["ws"]

@@ -21,12 +21,15 @@ def server(
                           "(default: ~/.smalt when serving a workspace there)."),
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="PostgreSQL for a workspace this creates (SMALT_DATABASE_URL).")
+        str | None,
+        typer.Option("--database-url", help="PostgreSQL for the workspaces this server creates, each in a schema "
+                                            "of its own (SMALT_DATABASE_URL)."),
     ] = None,
     blobstore_url: Annotated[
         str | None,
         typer.Option("--blobstore-url",
-                     help="Object storage (s3://...) for a workspace this creates (SMALT_BLOBSTORE_URL)."),
+                     help="Object storage (s3://...) for the workspaces this server creates, each under its "
+                          "name (SMALT_BLOBSTORE_URL)."),
     ] = None,
 ) -> None:
     """Serve the workspace over HTTP: smalt's REST API at /api/v1 (set SMALT_URL=http://HOST:PORT

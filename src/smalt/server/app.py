@@ -90,6 +90,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None,
     )
     app.state.workspace = workspace
     app.state.workspaces = held or WorkspaceService(None, primary=workspace)
+    app.state.job_services = {}
     app.state.token_required = token is not None
 
     if token is not None:
@@ -153,7 +154,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None,
     app.include_router(jobs.submissions, prefix=API_PREFIX.rstrip("/"))
     app.include_router(jobs.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(jobs.entities, prefix=API_PREFIX.rstrip("/"))
-    # The same job routes, for a named workspace (today the one the server holds).
+    # The same job routes, for each workspace the server holds, by name.
     app.include_router(jobs.router, prefix=f"{API_PREFIX}workspaces/{{workspace}}",
                        dependencies=[Depends(workspaces.held)])  # fmt: skip
     app.include_router(workspaces.router, prefix=API_PREFIX.rstrip("/"))

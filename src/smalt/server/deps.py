@@ -7,6 +7,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from smalt.services.jobs import JobService
 from smalt.services.tracking import TrackingService
@@ -27,10 +28,16 @@ async def _tracking(request: Request) -> TrackingService:
 
 
 async def _jobs(request: Request) -> JobService:
-    service: JobService | None = getattr(request.app.state, "jobs", None)
-    if service is None:
-        service = request.app.state.jobs = JobService(request.app.state.workspace)
-    return service
+    """The jobs of the workspace the route names (``/workspaces/{workspace}/...``), else of the
+    workspace the server was started on; one service per workspace, made on first use."""
+    name = request.path_params.get("workspace")
+    context: WorkspaceContext = (request.app.state.workspace if name is None
+                                 else await run_in_threadpool(request.app.state.workspaces.open, name))  # fmt: skip
+    services: dict[str, tuple[WorkspaceContext, JobService]] = request.app.state.job_services
+    found = services.get(context.name)
+    if found is None or found[0] is not context:  # a workspace deleted and made again is another
+        found = services[context.name] = (context, JobService(context))
+    return found[1]
 
 
 Model = TypeVar("Model", bound=BaseModel)

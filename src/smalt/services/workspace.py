@@ -129,9 +129,14 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
+def default_name(path: Path) -> str:
+    """The name of a workspace made at ``path`` without one: its folder's (a project's ``.smalt``: the project's)."""
+    return path.parent.name if path.name == ".smalt" else path.name
+
+
 def _write_config(path: Path, name: str | None, database_url: str | None, blobstore_url: str | None) -> None:
     config = {
-        "name": name or (path.parent.name if path.name == ".smalt" else path.name),
+        "name": name or default_name(path),
         "id": uuid.uuid4().hex,
         "created_at": datetime.now(UTC).isoformat(),
     }

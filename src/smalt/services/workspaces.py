@@ -9,6 +9,7 @@ soft-deletes too): nothing is lost to a wrong name, and a person removes the fol
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,7 +18,8 @@ from pathlib import Path
 from smalt.entities import Workspace
 from smalt.entities.workspace import WORKSPACE_NAME
 from smalt.errors import AlreadyExistsError, ConfigurationError, InvalidSpecError, InvalidStateError, NotFoundError
-from smalt.services.workspace import CONFIG_FILE, WorkspaceContext, open_workspace
+from smalt.services.workspace import BLOBSTORE_ENV, CONFIG_FILE, DATABASE_ENV, WorkspaceContext, open_workspace
+from smalt.store import schema_url
 
 DELETED = ".deleted"
 
@@ -82,14 +84,26 @@ class WorkspaceService:
             folder = self.home / name
             if name in self._opened or (folder / CONFIG_FILE).exists():
                 raise AlreadyExistsError(f"Workspace '{name}' already exists.", hint="smalt workspace show")
-            # Its own SQLite database and blob folder, whatever the server's first workspace uses:
-            # one PostgreSQL database is one workspace's (docs/decisions.md).
-            context = open_workspace(folder, create=True, name=name,
-                                     database_url=f"sqlite:///{folder / 'metadata.db'}", blobstore_url="")  # fmt: skip
+            database_url, blobstore_url = self._stores(name, folder)
+            context = open_workspace(folder, create=True, name=name, database_url=database_url,
+                                     blobstore_url=blobstore_url)  # fmt: skip
             self._opened[name] = context
         for hook in self.on_open:
             hook(context)
         return context.describe()
+
+    def _stores(self, name: str, folder: Path) -> tuple[str, str]:
+        """Where a workspace made here keeps its metadata and its blobs (docs/decisions.md): in a
+        schema of its own (``smalt_<name>``) of the server's PostgreSQL database, else SQLite in its
+        folder; under ``<name>/`` of the server's blob store, else in its folder. A first workspace
+        that has the blob store's root for its own (one made before this rule) would hold the
+        others' blobs inside its own, so then they stay in their folders."""
+        base = os.environ.get(DATABASE_ENV) or (self.primary.database_url if self.primary is not None else "")
+        on_postgresql = base.startswith("postgresql")
+        database = schema_url(base, f"smalt_{name}") if on_postgresql else f"sqlite:///{folder / 'metadata.db'}"
+        root = (os.environ.get(BLOBSTORE_ENV) or "").rstrip("/")
+        taken = self.primary is not None and (self.primary.blobstore_url or "").rstrip("/") == root
+        return database, f"{root}/{name}" if root and not taken else ""
 
     def delete(self, name: str) -> None:
         """Set the workspace aside (``<home>/.deleted/<name>-<time>``); never the primary one."""

@@ -7,6 +7,7 @@ use its repositories (``assets``, ``datastores``, ``computes``), which hand back
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from smalt.store.dialects import schema_url
 from smalt.store.endpoints import DeploymentRecord, EndpointRecord
 from smalt.store.jobs import JobRecord
 from smalt.store.lineage import Edge
@@ -44,4 +45,5 @@ __all__ = [
     "SecretBox",
     "SqlMetadataStore",
     "Transaction",
+    "schema_url",
 ]

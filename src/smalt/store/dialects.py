@@ -44,6 +44,36 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def schema_url(url: str, schema: str) -> str:
+    """``url``, a PostgreSQL database, with each connection's ``search_path`` set to ``schema``
+    alone: one database holds many workspaces, each in a schema of its own (made on first open)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigurationError(f"Only a PostgreSQL database holds workspaces in schemas, not {redact(url)}.")
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return parsed.update_query_dict({"options": f"-csearch_path={quoted}"}).render_as_string(hide_password=False)
+
+
+def _schema(engine: Engine) -> str | None:
+    """The one schema ``schema_url`` named in the engine's URL, if any."""
+    options = engine.url.query.get("options")
+    prefix = '-csearch_path="'
+    if not isinstance(options, str) or not options.startswith(prefix) or not options.endswith('"'):
+        return None
+    return options[len(prefix) : -1].replace('""', '"')
+
+
+def prepare_database(engine: Engine) -> None:
+    """Make what must exist before the migrations run: on PostgreSQL, the workspace's schema."""
+    schema = _schema(engine) if not is_sqlite(engine) else None
+    if schema is None:
+        return
+    quoted = '"' + schema.replace('"', '""') + '"'
+    with engine.connect() as connection, migration_lock(engine, connection):  # two first opens at once
+        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+        connection.commit()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from smalt.errors import ConfigurationError
-from smalt.store.dialects import migration_lock
+from smalt.store.dialects import migration_lock, prepare_database
 
 #: The newest revision in migrations/versions; a unit test keeps the two in step.
 HEAD = "0008"
@@ -27,6 +27,7 @@ def upgrade(engine: Engine) -> None:
     try:
         if current_revision(engine) == HEAD:
             return
+        prepare_database(engine)
         from alembic import command
         from alembic.config import Config
         from alembic.script import ScriptDirectory
