@@ -620,16 +620,25 @@ class JobService:
         offsets: dict[Path, int] = {}
         partial: dict[Path, str] = {}
         announced: set[str] = set()
+        drained: set[str] = set()  # steps that had ended when their logs were last read: nothing more comes
         delay, next_reap = 0.002, time.monotonic() + 0.5
+        with self._ws.store.transaction() as tx:
+            record = tx.jobs.get(name)
+        if record is None:
+            raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
+        pipeline = record.type == "pipeline"
         while True:
+            # Each look reads statuses only (a pipeline's spec and its steps' are not parsed again).
             with self._ws.store.transaction() as tx:
-                record = tx.jobs.get(name)
-                steps = tx.jobs.children(name) if record is not None and record.type == "pipeline" else []
-            if record is None:
+                status = tx.jobs.status(name)
+                steps = tx.jobs.step_statuses(name) if pipeline else []
+                ended = {step: tx.jobs.get(step) for step, _, state in steps
+                         if state in JobStatus.TERMINAL and step not in announced}  # fmt: skip
+            if status is None:
                 raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
-            done = record.status in JobStatus.TERMINAL
-            sources = [(f, "") for f in self.log_files(name)] if record.type != "pipeline" else [
-                (f, f"[{step.display_name}] ") for step in steps for f in self.log_files(step.name)
+            done = status in JobStatus.TERMINAL
+            sources = [(f, "") for f in self.log_files(name)] if not pipeline else [
+                (f, f"[{shown}] ") for step, shown, _ in steps if step not in drained for f in self.log_files(step)
             ]  # fmt: skip
             out: list[str] = []
             for file, prefix in sources:
@@ -643,17 +652,19 @@ class JobService:
                     lines = (partial.pop(file, "") + chunk.decode(errors="replace")).split("\n")
                     partial[file] = lines.pop()
                     out.extend(f"{prefix}{line}\n" for line in lines)
-            for step in steps:
-                if step.status in JobStatus.TERMINAL and step.name not in announced:
-                    announced.add(step.name)
-                    reason = (step.spec.get("step") or {}).get("run_reason")
-                    out.append(f"[{step.display_name}] {step.status}" + (f" ({reason})" if reason else "") + "\n")
+            for step, shown, state in steps:
+                if step in ended:
+                    announced.add(step)
+                    drained.add(step)  # its logs were read after it ended
+                    found = ended[step]
+                    reason = ((found.spec.get("step") or {}).get("run_reason")) if found is not None else None
+                    out.append(f"[{shown}] {state}" + (f" ({reason})" if reason else "") + "\n")
             if out:
                 yield "".join(out)
             if done:
                 return
             # A dead supervisor is looked for twice a second, not on every poll.
-            if record.status in JobStatus.ACTIVE and time.monotonic() >= next_reap:
+            if status in JobStatus.ACTIVE and time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + 0.5
                 if self.reap_stale():
                     continue

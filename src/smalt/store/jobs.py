@@ -129,6 +129,13 @@ class JobRepository:
         query = select(jobs).where(jobs.c.parent_name == parent_name).order_by(jobs.c.created_at, jobs.c.name)
         return [_record(r) for r in self._connection.execute(query)]
 
+    def step_statuses(self, parent_name: str) -> list[tuple[str, str, str]]:
+        """(name, display name, status) of each step of a pipeline, oldest first: what following a
+        pipeline needs every time it looks, without any step's spec to parse."""
+        query = (select(jobs.c.name, jobs.c.display_name, jobs.c.status).where(jobs.c.parent_name == parent_name)
+                 .order_by(jobs.c.created_at, jobs.c.name))  # fmt: skip
+        return [(str(r.name), str(r.display_name or r.name), str(r.status)) for r in self._connection.execute(query)]
+
     def with_reuse_key(self, key: str, status: str) -> list[JobRecord]:
         """Jobs with this reuse key in ``status``, newest first."""
         query = (
