@@ -8,7 +8,9 @@ write one small file):
            Metaflow also runs an empty `end` task after its join: a flow's last step may not be one.
 
 - floor: `python step.py ...` for each step, one after another, in one bash script, with this
-  benchmark's interpreter (.venv/bin/python; a bare venv of the same Python starts within 1 ms).
+  benchmark's interpreter (.venv/bin/python; a bare venv of the same Python starts within 1 ms);
+  run right before each fresh smalt run, so that both meet the machine in the same state (a shared
+  machine's speed drifts by 20 % between minutes), and its median is the floor.
 - smalt: `smalt job create -f pipeline.yml --stream`, an Azure ML pipeline of command jobs with no
   `environment` (smalt's base environment: its own Python, no packages), on the default `local`
   compute (as created: max_instances 1, one step at a time). Each timed run changes a file in the
@@ -109,8 +111,10 @@ def steps_ran(trace: Path) -> int:
     return len(trace.read_text().splitlines()) if trace.exists() else 0
 
 
-def measure_smalt(shape: str, folder: Path, env: dict[str, str], runs: int, figures: Figures) -> None:
-    """Fresh runs (the code folder changed each time: nothing reused), then reruns of the last one."""
+def measure_smalt(shape: str, folder: Path, env: dict[str, str], runs: int, figures: Figures,
+                  floor: list[str], floor_env: dict[str, str]) -> None:  # fmt: skip
+    """Fresh runs (the code folder changed each time: nothing reused), each right after a run of the
+    floor, so that both see the machine as it is at that moment; then reruns of the last one."""
     steps = SHAPES[shape]
     (folder / "src").mkdir(parents=True)
     shutil.copy(ASSETS / "step.py", folder / "src" / "step.py")
@@ -127,8 +131,9 @@ def measure_smalt(shape: str, folder: Path, env: dict[str, str], runs: int, figu
     checked = steps_ran(trace) > 0
     if not checked:
         figures.notes.append("STEP_TRACE did not reach the steps: which steps ran is not checked")
-    fresh = []
+    fresh, floors = [], []
     for run in range(runs):
+        floors += timed(floor, floor_env, 1)
         (folder / "src" / "run.txt").write_text(f"run {run}\n")
         before = steps_ran(trace)
         fresh += timed(submit, env, 1)
@@ -138,6 +143,7 @@ def measure_smalt(shape: str, folder: Path, env: dict[str, str], runs: int, figu
     rerun = timed(submit, env, runs)
     if ran := steps_ran(trace) - before:
         figures.notes.append(f"the reruns ran {ran} steps: NOT fully reused")
+    figures.floor = statistics.median(floors)
     figures.smalt, figures.rerun = statistics.median(fresh), statistics.median(rerun)
 
 
@@ -163,7 +169,7 @@ def _measure(runs: int, tmp: Path, env: dict[str, str], smalt_env: dict[str, str
         floor = ["bash", "-ec", floor_script(steps, tmp / "floor" / shape)]
         timed(floor, env, 1)  # warm: the page cache, the output folders
         figures = results[shape] = Figures(floor=statistics.median(timed(floor, env, runs)))
-        measure_smalt(shape, tmp / "smalt" / shape, smalt_env, runs, figures)
+        measure_smalt(shape, tmp / "smalt" / shape, smalt_env, runs, figures, floor, env)
         if mf_python:
             data = tmp / "metaflow" / shape
             data.mkdir(parents=True)

@@ -174,6 +174,31 @@ def test_a_folder_sent_again_sends_only_what_changed(workspace_path: Path, tmp_p
         server.stop()
 
 
+def test_a_code_folder_that_every_step_names_is_sent_once(workspace_path: Path, tmp_path: Path) -> None:
+    from smalt import load_job
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "step.py").write_text("print('step')\n")
+    steps = {f"s{i}": {"type": "command", "code": "./src", "command": "python step.py"} for i in range(3)}
+    spec = tmp_path / "pipeline.yml"
+    spec.write_text(json.dumps({"type": "pipeline", "settings": {"default_compute": "local"}, "jobs": steps}))
+    MLClient(workspace=workspace_path).close()
+    server = start_server(workspace_path, tmp_path / "server.log")
+    try:
+        with MLClient(url=server.url) as remote:
+            named: list[str] = []
+            call = remote._rest.call
+            remote._rest.call = lambda method, path, *a, **kw: (  # type: ignore[method-assign]
+                named.append(path) if path.endswith("/uploads") else None, call(method, path, *a, **kw))[1]
+            job = remote.jobs.create_or_update(load_job(spec))
+            assert len(named) == 1, named
+            assert remote.jobs.stream(job.name).status == "Completed"
+            codes = {step.code for step in remote.jobs.list(parent_job_name=job.name)}
+            assert len(codes) == 1 and next(iter(codes)).startswith("azureml://datastores/workspaceblobstore/paths/")
+    finally:
+        server.stop()
+
+
 def test_computes_and_datastores_give_the_same_entities_and_errors(client: MLClient) -> None:
     cluster = client.compute.create_or_update(Compute(name="cpu", type="amlcompute", max_instances=2))
     assert plain(client.compute.get("cpu")) == plain(cluster)

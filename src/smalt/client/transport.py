@@ -355,6 +355,7 @@ def _sent(kind: str, data: dict[str, Any], uploads: HttpUploads) -> dict[str, An
 
     # A data or model asset's local files go to the datastore it names, as they do in-process.
     datastore = data.get("datastore") if kind in ("data", "model") else None
+    sent: dict[tuple[Path, str | None], str] = {}  # a folder that many steps name is sent once
     for loc, container, key in local_path_places(kind, data):
         local = Path(container[key].removeprefix("file://").removeprefix("file:")).expanduser().resolve()
         if loc[-1] == "conda_file":
@@ -367,7 +368,10 @@ def _sent(kind: str, data: dict[str, Any], uploads: HttpUploads) -> dict[str, An
 
                 check_local_data(str(data.get("type")), local)
             field = ".".join(map(str, loc))
-            container[key] = uploads.upload(local, field=field, datastore=datastore if loc == ("path",) else None)
+            into = datastore if loc == ("path",) else None
+            if (local, into) not in sent:
+                sent[local, into] = uploads.upload(local, field=field, datastore=into)
+            container[key] = sent[local, into]
     return data
 
 
