@@ -65,7 +65,7 @@ def start(module: str, argv: list[str], log: Path, *, before_fork: Callable[[], 
     fork server). ``before_fork`` runs first when this process forks itself (e.g. to drop pooled
     database connections, which a child must not share)."""
     crash_point(f"start:{module}")
-    if threading.active_count() == 1:
+    if forks_itself():
         main = import_module(module).main  # imported before forking, so the child starts warm
         child = _spares.hand_over(module, argv, log)
         if child is None:
@@ -77,6 +77,11 @@ def start(module: str, argv: list[str], log: Path, *, before_fork: Callable[[], 
         return child
     _server.start(module, argv, log)
     return None
+
+
+def forks_itself() -> bool:
+    """Whether ``start`` forks this process (single-threaded) rather than asking its fork server."""
+    return threading.active_count() == 1
 
 
 def running(pid: int) -> bool:

@@ -350,9 +350,13 @@ class Driver:
         """Start the supervisor of each step that will run as soon as the steps it waits for end,
         while they run: it reads its job and fetches its code meanwhile, then waits to be queued
         (``Supervisor.run(standby=True)``), so that the chain of steps does not wait for it. Only for
-        steps with no condition, and at most MAX_STANDBY at a time."""
+        steps with no condition, and at most MAX_STANDBY at a time; and only while this process forks
+        them itself: one started by a fork server (this driver has threads, e.g. an object store's
+        I/O loop) could not be told apart from a dead one, and its step would get two supervisors."""
         for key in [k for k in self.standby if status[k] != JobStatus.NOT_STARTED]:
             del self.standby[key]  # settled otherwise (reused, skipped, canceled): its supervisor left
+        if not detached.forks_itself():
+            return
         for key, step in self.steps.items():
             if len(self.standby) >= MAX_STANDBY:
                 return
