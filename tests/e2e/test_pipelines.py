@@ -528,59 +528,6 @@ def three_steps(tmp_path: Path, trace: Path, running: Path, release: Path) -> Pa
     """)  # fmt: skip
 
 
-def holders(file: Path) -> list[int]:
-    """The processes that have ``file`` open (a standby supervisor holds its step's log)."""
-    found = []
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            if any(os.readlink(fd) == str(file) for fd in fd_dir.iterdir()):
-                found.append(int(fd_dir.parent.name))
-        except OSError:  # gone meanwhile, or not ours to look at
-            continue
-    return found
-
-
-def test_the_next_steps_supervisor_gets_ready_while_the_step_before_runs(
-    smalt: Smalt, tmp_path: Path, workspace_path: Path
-) -> None:
-    """Started ahead, it waits while NotStarted and runs its step once queued; when its step is
-    canceled instead, it leaves, having run nothing."""
-    for attempt, cancel in (("run", False), ("cancel", True)):
-        folder = tmp_path / attempt
-        trace, running, release = folder / "ran.txt", folder / "middle.pid", folder / "release"
-        name = submit(smalt, three_steps(folder, trace, running, release))
-        try:
-            _standby_runs_or_leaves(smalt, workspace_path, name, trace, running, release, cancel=cancel)
-        finally:
-            release.touch()  # b ends whatever happened, and the pipeline with it
-
-
-def _standby_runs_or_leaves(smalt: Smalt, workspace_path: Path, name: str, trace: Path, running: Path,
-                            release: Path, *, cancel: bool) -> None:  # fmt: skip
-    read_pid(running)
-    last = workspace_path / "jobs" / steps(smalt, name)["c"]["name"]
-    # c's supervisor is up and has its working folder while b still runs, c not yet queued.
-    until(lambda: (last / "wd").is_dir(), "c's supervisor to get ready", 10)
-    waiting = until(lambda: holders(last / "supervisor.log"), "c's supervisor to hold its log", 10)
-    assert steps(smalt, name)["c"]["status"] == "NotStarted"
-    if cancel:
-        assert smalt("job", "cancel", "-n", name).exit_code == 0
-        job = wait(smalt, name, timeout=30)
-        assert job["status"] == "Canceled"
-        assert statuses(steps(smalt, name)) == {"a": "Completed", "b": "Canceled", "c": "Canceled"}
-        until(lambda: all(gone(pid) for pid in waiting), "the waiting supervisor to leave", 10)
-        assert not (last / "logs" / "std_log.txt").exists()
-        assert lines(trace) == ["a", "b"]
-    else:
-        release.touch()
-        job = wait(smalt, name, timeout=30)
-        assert job["status"] == "Completed", job.get("error")
-        c = steps(smalt, name)["c"]
-        assert c["status"] == "Completed"
-        assert lines(trace) == ["a", "b", "c"]
-        assert (last / "logs" / "std_log.txt").read_text() == "a\n"
-
-
 @pytest.mark.embedded_only  # the next local command reaps; a server reaps on its own clock
 def test_a_killed_driver_is_replaced_and_the_pipeline_completes(
     smalt: Smalt, tmp_path: Path, workspace_path: Path

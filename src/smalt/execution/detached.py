@@ -59,37 +59,21 @@ def crash_point(point: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def start(module: str, argv: list[str], log: Path, *, before_fork: Callable[[], None] = lambda: None) -> int | None:
+def start(module: str, argv: list[str], log: Path, *, before_fork: Callable[[], None] = lambda: None) -> None:
     """Run ``<module>.main(argv)`` detached, its output appended to ``log``, with this process's
-    environment and working directory; the pid of the child, when this process made it (not its
-    fork server). ``before_fork`` runs first when this process forks itself (e.g. to drop pooled
-    database connections, which a child must not share)."""
+    environment and working directory. ``before_fork`` runs first when this process forks itself
+    (e.g. to drop pooled database connections, which a child must not share)."""
     crash_point(f"start:{module}")
-    if forks_itself():
+    if threading.active_count() == 1:
         main = import_module(module).main  # imported before forking, so the child starts warm
-        child = _spares.hand_over(module, argv, log)
-        if child is None:
+        if not _spares.hand_over(module, argv, log):
             before_fork()
-            child = fork_detached(main, argv, log)
+            fork_detached(main, argv, log)
         if _spares.wanted is not None:
             before_fork()
             _spares.fork(_spares.wanted)
-        return child
+        return
     _server.start(module, argv, log)
-    return None
-
-
-def forks_itself() -> bool:
-    """Whether ``start`` forks this process (single-threaded) rather than asking its fork server."""
-    return threading.active_count() == 1
-
-
-def running(pid: int) -> bool:
-    """Whether the child ``pid`` this process started (``start``) still runs."""
-    try:
-        return os.waitpid(pid, os.WNOHANG)[0] == 0
-    except ChildProcessError:
-        return False
 
 
 def keep_spare(warm: Callable[[], None] = lambda: None) -> None:
@@ -109,11 +93,11 @@ class _Spares:
         self.wanted: Callable[[], None] | None = None
         self._child: tuple[int, int] | None = None
 
-    def hand_over(self, module: str, argv: list[str], log: Path) -> int | None:
-        """The pid of the spare, if it took the work; None if there is none, or it is gone."""
+    def hand_over(self, module: str, argv: list[str], log: Path) -> bool:
+        """Whether the spare took the work; False if there is none, or it is gone."""
         child, self._child = self._child, None
         if child is None:
-            return None
+            return False
         pid, pipe = child
         try:
             alive = os.waitpid(pid, os.WNOHANG)[0] == 0
@@ -123,10 +107,9 @@ class _Spares:
             alive = False
         finally:
             os.close(pipe)
-        if not alive:
-            return None
-        _forked.add(pid)
-        return pid
+        if alive:
+            _forked.add(pid)
+        return alive
 
     def fork(self, warm: Callable[[], None]) -> None:
         _reap()
@@ -328,7 +311,7 @@ def _fork_once(main: Callable[[list[str]], int], argv: list[str], log: Path) -> 
 _forked: set[int] = set()
 
 
-def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) -> int:
+def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) -> None:
     """Run ``main(argv)`` in a detached child of this process (new session), its output appended
     to ``log``. Only safe from a single-threaded process.
 
@@ -342,7 +325,6 @@ def fork_detached(main: Callable[[list[str]], int], argv: list[str], log: Path) 
     if child == 0:
         _detached_child(main, argv, log)
     _forked.add(child)
-    return child
 
 
 def _reap() -> None:

@@ -377,10 +377,9 @@ class JobService:
         digests = {relative: digest[:16] for relative, digest in files.items()}
         return str(self._datastores.upload(folder, files=files)), digests
 
-    def _spawn(self, name: str, *, waiting: int | None = None, **record: Any) -> None:
-        """Queue the job and start its supervisor, or ring the one ``waiting`` for it (pid: a
-        pipeline step's supervisor started ahead, ``supervisor.py --standby``); ``record``: fields
-        to write in the same transaction (a pipeline step's resolved spec and reuse key)."""
+    def _spawn(self, name: str, **record: Any) -> None:
+        """Queue the job and start its supervisor; ``record``: fields to write in the same
+        transaction (a pipeline step's resolved spec and reuse key)."""
         folder = job_folder(self._ws, name)
         folder.mkdir(parents=True, exist_ok=True)
         with self._ws.store.transaction(write=True) as tx:
@@ -388,9 +387,6 @@ class JobService:
                 tx.jobs.touch(name, **record)
             tx.jobs.transition(name, JobStatus.QUEUED, only_from=[JobStatus.NOT_STARTED],
                                heartbeat_at=datetime.now(UTC))  # fmt: skip
-        if waiting is not None and detached.running(waiting):
-            ring(folder / DOORBELL)  # it dies meanwhile: the job is started again by a reaper (SPAWN_GRACE)
-            return
         start_detached(self._ws, "smalt.services.supervisor", name, folder / "supervisor.log")
 
     # -- reading ----------------------------------------------------------------------------
@@ -757,11 +753,10 @@ def _ordered(jobs: JobList, entity: str, key: str, ascending: bool) -> JobList:
     return sorted(present, key=value, reverse=not ascending) + missing
 
 
-def start_detached(workspace: WorkspaceContext, module: str, name: str, log: Path, *extra: str) -> int | None:
-    """Run ``<module>.main([workspace, name, *extra])`` (a job's supervisor, a pipeline's driver)
-    detached from this process and warm (see ``execution/detached.py``), its output appended to
-    ``log``; the pid of the process, when this one forked it."""
-    return detached.start(module, [str(workspace.path), name, *extra], log, before_fork=lambda: keep_open(workspace))
+def start_detached(workspace: WorkspaceContext, module: str, name: str, log: Path) -> None:
+    """Run ``<module>.main([workspace, name])`` (a job's supervisor, a pipeline's driver) detached
+    from this process and warm (see ``execution/detached.py``), its output appended to ``log``."""
+    detached.start(module, [str(workspace.path), name], log, before_fork=lambda: keep_open(workspace))
 
 
 @contextmanager

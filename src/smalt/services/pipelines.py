@@ -52,11 +52,7 @@ from smalt.specs.pipeline import Plan, Step, Upstream, plan
 from smalt.store import Edge, JobRecord
 
 HEARTBEAT_S = 2.0
-#: The most steps whose supervisor waits, started ahead (``Driver._start_ahead``), at one time.
-MAX_STANDBY = 4
 _SETTLED = JobStatus.TERMINAL
-#: A step that runs, or will: started, not yet ended, not asked to stop.
-_RUNS = JobStatus.ACTIVE - {JobStatus.NOT_STARTED, JobStatus.CANCEL_REQUESTED}
 _FAILED = frozenset({JobStatus.FAILED, JobStatus.CANCELED})
 
 
@@ -251,8 +247,6 @@ class Driver:
         self.force_rerun = bool(settings.get("force_rerun", False))
         self._beat_at = 0.0
         self.bell: Doorbell | None = None
-        #: Supervisors started ahead, waiting for their step to be queued: step -> pid.
-        self.standby: dict[str, int] = {}
 
     def _beat(self, children: list[JobRecord] | None = None) -> None:
         """The heartbeat, every HEARTBEAT_S; with ``children`` (the steps as just read), the steps
@@ -331,7 +325,6 @@ class Driver:
                 else:
                     self._settle(key, JobStatus.SKIPPED if kind == "skip" else JobStatus.CANCELED, why)
                     status[key] = JobStatus.SKIPPED if kind == "skip" else JobStatus.CANCELED
-            self._start_ahead(status)
             if all(s in _SETTLED for s in status.values()):
                 failed = _culprits(status)
                 if failed:
@@ -345,31 +338,6 @@ class Driver:
             if not changed:
                 assert self.bell is not None
                 self.bell.wait(0.2)
-
-    def _start_ahead(self, status: dict[str, str]) -> None:
-        """Start the supervisor of each step that will run as soon as the steps it waits for end,
-        while they run: it reads its job and fetches its code meanwhile, then waits to be queued
-        (``Supervisor.run(standby=True)``), so that the chain of steps does not wait for it. Only for
-        steps with no condition, and at most MAX_STANDBY at a time; and only while this process forks
-        them itself: one started by a fork server (this driver has threads, e.g. an object store's
-        I/O loop) could not be told apart from a dead one, and its step would get two supervisors."""
-        for key in [k for k in self.standby if status[k] != JobStatus.NOT_STARTED]:
-            del self.standby[key]  # settled otherwise (reused, skipped, canceled): its supervisor left
-        if not detached.forks_itself():
-            return
-        for key, step in self.steps.items():
-            if len(self.standby) >= MAX_STANDBY:
-                return
-            if status[key] != JobStatus.NOT_STARTED or key in self.standby or step.when or not step.after:
-                continue
-            before = [status.get(d) for d in step.after]
-            if all(s in _RUNS or s == JobStatus.COMPLETED for s in before) and any(s in _RUNS for s in before):
-                name = self.names[key]
-                folder = job_folder(self.ws, name)
-                folder.mkdir(parents=True, exist_ok=True)
-                pid = start_detached(self.ws, "smalt.services.supervisor", name, folder / "supervisor.log", "--standby")
-                if pid is not None:
-                    self.standby[key] = pid
 
     def _cancel_requested_unstarted(self, children: dict[str, JobRecord], status: dict[str, str]) -> bool:
         """A step canceled before it started is Canceled at once (it has no supervisor to do it)."""
@@ -472,8 +440,7 @@ class Driver:
             return JobStatus.COMPLETED
         spec["step"] = meta
         # Only a deterministic step that ran is a candidate for reuse later.
-        self.jobs._spawn(record.name, waiting=self.standby.pop(step.key, None), spec=spec,
-                         reuse_key=key if step.is_deterministic else None)  # fmt: skip
+        self.jobs._spawn(record.name, spec=spec, reuse_key=key if step.is_deterministic else None)
         return JobStatus.QUEUED
 
     def _reuse_parts(self, spec: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from smalt.entities import CommandJob, Data, Entity, Input, JobStatus, Model
 from smalt.entities.environment import inherited_variables
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.errors import BackendError, NotFoundError, SmaltError
-from smalt.execution import Doorbell, ProcessGroup, acquire_slot, ring, ring_all
+from smalt.execution import ProcessGroup, acquire_slot, ring, ring_all
 from smalt.execution.detached import crash_point
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
@@ -67,8 +67,6 @@ HEARTBEAT_S = 2.0
 _FILE_OUTPUTS = ("uri_file", *PRIMITIVE_TYPES)
 _MODEL_TYPES = ("mlflow_model", "custom_model", "triton_model")
 POLL_S = 0.02
-#: How often a standby supervisor looks whether its driver is still there (a queued job rings it).
-STANDBY_LOOK_S = 0.5
 _LOG_TAIL_LINES = 20
 #: A failed job's log tail is kept with its record and returned by every list: bounded in bytes
 #: too, whatever the command printed (one line of 50 MB included).
@@ -177,7 +175,6 @@ class Supervisor:
         self._stop_beat = threading.Event()
         #: The job's record as read at the start: its spec, parent and experiment do not change.
         self.record: JobRecord | None = None
-        self._workdir_path: Path | None = None
 
     # -- status -----------------------------------------------------------------------------
     def _move(self, to: str, only_from: set[str] | frozenset[str], **values: Any) -> bool:
@@ -239,20 +236,12 @@ class Supervisor:
         assert isinstance(job, CommandJob)
         return job
 
-    def run(self, *, standby: bool = False) -> None:
-        """Run the job. ``standby``: started ahead, before the job is queued (a pipeline step whose
-        upstream steps still run): it reads the job and fetches its code meanwhile, then waits
-        until the driver queues the job, and leaves, having done nothing, if it never does."""
+    def run(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         beat = threading.Thread(target=self._beat, daemon=True)
         slot = None
         try:
             job = self._read()
-            if standby:
-                self._workdir(job)  # its code and environment were fixed at submission; its inputs were not
-                if not self._wait_until_queued():
-                    return
-                job = self._read()
             from smalt.environments import resolve
 
             environment = resolve(job.environment)
@@ -456,39 +445,13 @@ class Supervisor:
                 tx.lineage.record_environment(resolved.digest, version, packages)
         return str(python)
 
-    def _wait_until_queued(self) -> bool:
-        """Until the driver that started this standby supervisor queues the job (True); False when
-        the job will not be this one's to run: settled otherwise (skipped, canceled), or its driver
-        is gone (a new one starts its own supervisor)."""
-        driver = os.getppid()
-        bell = Doorbell(self.folder / DOORBELL)  # before the first look: a ring after it is not lost
-        try:
-            while True:
-                with self.ws.store.transaction() as tx:
-                    status = tx.jobs.status(self.name)
-                if status != JobStatus.NOT_STARTED:
-                    return status == JobStatus.QUEUED
-                if os.getppid() != driver:
-                    return False
-                bell.wait(STANDBY_LOOK_S)
-        finally:
-            bell.close()
-
-    def _workdir(self, job: CommandJob) -> Path:
-        """Where the command runs: its code snapshot, fetched and verified (once), or an empty folder."""
-        if self._workdir_path is not None:
-            return self._workdir_path
+    def _materialise(self, job: CommandJob) -> tuple[Path, dict[str, str | None], dict[str, str]]:
         if job.code:
             snapshot = self.datastores.download(job.code, self.folder / "snapshot", verify=True)
             workdir = snapshot if snapshot.is_dir() else snapshot.parent
         else:
             workdir = self.folder / "wd"
             workdir.mkdir(parents=True, exist_ok=True)
-        self._workdir_path = workdir
-        return workdir
-
-    def _materialise(self, job: CommandJob) -> tuple[Path, dict[str, str | None], dict[str, str]]:
-        workdir = self._workdir(job)
         inputs: dict[str, str | None] = {}
         for port, value in job.inputs.items():
             inputs[port] = self._input_value(port, value)
@@ -682,7 +645,7 @@ def main(argv: list[str]) -> int:
     workspace_path, name = Path(argv[0]), argv[1]
     workspace = open_kept(workspace_path)
     try:
-        Supervisor(workspace, name).run(standby=argv[2:] == ["--standby"])
+        Supervisor(workspace, name).run()
     finally:
         workspace.close()
     return 0
