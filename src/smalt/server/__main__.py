@@ -29,13 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from smalt.errors import SmaltError
-    from smalt.services.workspace import BLOBSTORE_ENV, CONFIG_FILE, default_name, open_workspace
+    from smalt.services.workspace import CONFIG_FILE, default_name, open_workspace, served_blobstore
 
     path = Path(args.workspace)
-    # A workspace made here keeps its blobs under its name in the server's blob store, as every
-    # workspace the server makes later does (services/workspaces.py); one that exists keeps its own.
-    root = os.environ.get(BLOBSTORE_ENV, "").rstrip("/")
-    blobs = f"{root}/{default_name(path)}" if root and not (path / CONFIG_FILE).exists() else None
+    # A workspace made here keeps its blobs as every workspace the server makes later does
+    # (services/workspaces.py); one that exists keeps its own.
+    blobs = served_blobstore(default_name(path)) if not (path / CONFIG_FILE).exists() else None
     try:
         workspace = open_workspace(path, create=True, blobstore_url=blobs)
     except SmaltError as exc:

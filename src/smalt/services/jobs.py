@@ -615,8 +615,7 @@ class JobService:
     def _follow(self, name: str, bell: Doorbell, poll_s: float) -> Iterator[str]:
         offsets: dict[Path, int] = {}
         partial: dict[Path, str] = {}
-        announced: set[str] = set()
-        drained: set[str] = set()  # steps that had ended when their logs were last read: nothing more comes
+        announced: set[str] = set()  # steps that ended, their logs read after: nothing more comes from them
         delay, next_reap = 0.002, time.monotonic() + 0.5
         with self._ws.store.transaction() as tx:
             record = tx.jobs.get(name)
@@ -634,7 +633,7 @@ class JobService:
                 raise NotFoundError(f"Job '{name}' not found.", hint="smalt job list")
             done = status in JobStatus.TERMINAL
             sources = [(f, "") for f in self.log_files(name)] if not pipeline else [
-                (f, f"[{shown}] ") for step, shown, _ in steps if step not in drained for f in self.log_files(step)
+                (f, f"[{shown}] ") for step, shown, _ in steps if step not in announced for f in self.log_files(step)
             ]  # fmt: skip
             out: list[str] = []
             for file, prefix in sources:
@@ -651,7 +650,6 @@ class JobService:
             for step, shown, state in steps:
                 if step in ended:
                     announced.add(step)
-                    drained.add(step)  # its logs were read after it ended
                     found = ended[step]
                     reason = ((found.spec.get("step") or {}).get("run_reason")) if found is not None else None
                     out.append(f"[{shown}] {state}" + (f" ({reason})" if reason else "") + "\n")

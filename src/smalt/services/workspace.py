@@ -134,6 +134,13 @@ def default_name(path: Path) -> str:
     return path.parent.name if path.name == ".smalt" else path.name
 
 
+def served_blobstore(name: str) -> str | None:
+    """Where a workspace a server makes keeps its blobs: under ``<name>/`` of the server's blob
+    store (``SMALT_BLOBSTORE_URL``); None without one."""
+    root = os.environ.get(BLOBSTORE_ENV, "").rstrip("/")
+    return f"{root}/{name}" if root else None
+
+
 def _write_config(path: Path, name: str | None, database_url: str | None, blobstore_url: str | None) -> None:
     config = {
         "name": name or default_name(path),

@@ -18,7 +18,7 @@ from pathlib import Path
 from smalt.entities import Workspace
 from smalt.entities.workspace import WORKSPACE_NAME
 from smalt.errors import AlreadyExistsError, ConfigurationError, InvalidSpecError, InvalidStateError, NotFoundError
-from smalt.services.workspace import BLOBSTORE_ENV, CONFIG_FILE, DATABASE_ENV, WorkspaceContext, open_workspace
+from smalt.services.workspace import CONFIG_FILE, DATABASE_ENV, WorkspaceContext, open_workspace, served_blobstore
 from smalt.store import schema_url
 
 DELETED = ".deleted"
@@ -101,9 +101,10 @@ class WorkspaceService:
         base = os.environ.get(DATABASE_ENV) or (self.primary.database_url if self.primary is not None else "")
         on_postgresql = base.startswith("postgresql")
         database = schema_url(base, f"smalt_{name}") if on_postgresql else f"sqlite:///{folder / 'metadata.db'}"
-        root = (os.environ.get(BLOBSTORE_ENV) or "").rstrip("/")
-        taken = self.primary is not None and (self.primary.blobstore_url or "").rstrip("/") == root
-        return database, f"{root}/{name}" if root and not taken else ""
+        blobs = served_blobstore(name)
+        first = (self.primary.blobstore_url or "").rstrip("/") if self.primary is not None else ""
+        inside_first = bool(blobs and first and blobs.startswith(first + "/"))
+        return database, blobs if blobs and not inside_first else ""
 
     def delete(self, name: str) -> None:
         """Set the workspace aside (``<home>/.deleted/<name>-<time>``); never the primary one."""

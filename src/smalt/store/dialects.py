@@ -50,8 +50,13 @@ def schema_url(url: str, schema: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         raise ConfigurationError(f"Only a PostgreSQL database holds workspaces in schemas, not {redact(url)}.")
-    quoted = '"' + schema.replace('"', '""') + '"'
-    return parsed.update_query_dict({"options": f"-csearch_path={quoted}"}).render_as_string(hide_password=False)
+    return parsed.update_query_dict({"options": f"-csearch_path={_quoted(schema)}"}).render_as_string(
+        hide_password=False
+    )
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _schema(engine: Engine) -> str | None:
@@ -68,9 +73,8 @@ def prepare_database(engine: Engine) -> None:
     schema = _schema(engine) if not is_sqlite(engine) else None
     if schema is None:
         return
-    quoted = '"' + schema.replace('"', '""') + '"'
     with engine.connect() as connection, migration_lock(engine, connection):  # two first opens at once
-        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}"))
         connection.commit()
 
 
