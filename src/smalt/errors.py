@@ -10,7 +10,10 @@ Every error a person can meet says what failed, on which object, why, and what t
     ├── InvalidStateError        the object exists but cannot do that now (e.g. archived)
     ├── ConfigurationError       the workspace, database or datastore set-up is wrong
     ├── BackendError             a database, filesystem or compute backend failed
-    └── UserCodeError            the user's own code failed (jobs, scoring scripts)
+    ├── UserCodeError            the user's own code failed (jobs, scoring scripts)
+    └── AccessError              a server refused the caller
+        ├── AuthenticationError  no valid credential (401)
+        └── PermissionDeniedError the caller's roles do not grant the action (403)
 
 Foreign exceptions are translated where they enter smalt, with ``raise ... from``. What a file
 says that smalt reads but ignores, as Azure ML does, is a ``SpecWarning`` (a Python warning): the
@@ -111,6 +114,18 @@ class UserCodeError(SmaltError):
     """The user's own code failed; the platform itself did what it should."""
 
 
+class AccessError(SmaltError):
+    """A server refused the caller."""
+
+
+class AuthenticationError(AccessError):
+    """The request carried no credential the server accepts (none, wrong, expired or revoked)."""
+
+
+class PermissionDeniedError(AccessError):
+    """The caller is known, but none of its roles grants the action at that scope."""
+
+
 #: Each error class's stable code and HTTP status: the one table the server answers by and a client
 #: rebuilds the error from (a subclass before its base; anything else is an internal error).
 WIRE: tuple[tuple[type[SmaltError], str, int], ...] = (
@@ -122,6 +137,9 @@ WIRE: tuple[tuple[type[SmaltError], str, int], ...] = (
     (ConfigurationError, "Configuration", 500),
     (UserCodeError, "UserCode", 422),
     (BackendError, "Backend", 502),
+    (AuthenticationError, "Unauthenticated", 401),
+    (PermissionDeniedError, "Forbidden", 403),
+    (AccessError, "AccessDenied", 403),
 )
 
 

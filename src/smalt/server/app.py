@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
 import math
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -24,10 +22,11 @@ from smalt.errors import (
 from smalt.services.workspace import WorkspaceContext
 from smalt.services.workspaces import WorkspaceService
 
+if TYPE_CHECKING:
+    from smalt.server.access import AccessControl
+
 #: Where smalt's own REST API lives (MLflow's protocol keeps its own paths).
 API_PREFIX = "/api/v1/"
-#: What a server with a token answers without one.
-_PUBLIC = frozenset({"/health", "/"})
 
 
 def mlflow_error(status: int, code: str, message: str) -> JSONResponse:
@@ -58,17 +57,20 @@ def _message(exc: SmaltError) -> str:
     return exc.message
 
 
-def create_app(workspace: WorkspaceContext, *, token: str | None = None,
-               held: WorkspaceService | None = None) -> FastAPI:  # fmt: skip
+def create_app(workspace: WorkspaceContext, *, token: str | None = None, held: WorkspaceService | None = None,
+               access: AccessControl | None = None) -> FastAPI:  # fmt: skip
     """The application serving ``workspace`` (MLflow's protocol is its), and under
     ``/api/v1/workspaces`` every workspace ``held`` holds (by default that one alone).
-    With ``token``, every request must carry ``Authorization: Bearer <token>`` (the job
-    supervisor gives each job's server one)."""
+    ``access`` says who may call (server/access.py); without it, with ``token`` every request must
+    carry ``Authorization: Bearer <token>`` (the job supervisor gives each job's server one), and
+    without either authentication is off."""
     from smalt.server.routes import (
         assets,
+        audit,
         computes,
         datastores,
         endpoints,
+        identities,
         jobs,
         lineage,
         mlflow_artifacts,
@@ -77,6 +79,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None,
         mlflow_logged_models,
         mlflow_registry,
         mlflow_runs,
+        roles,
         uploads,
         workspaces,
     )
@@ -91,19 +94,12 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None,
     app.state.workspace = workspace
     app.state.workspaces = held or WorkspaceService(None, primary=workspace)
     app.state.job_services = {}
-    app.state.token_required = token is not None
 
-    if token is not None:
-        expected = f"Bearer {token}".encode()
+    from smalt.server.access import AccessControl, AccessMiddleware, check_declared, public
 
-        @app.middleware("http")
-        async def _auth(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            given = request.headers.get("authorization", "").encode()
-            # "/" is the page MLflow's printed links open, in a browser that has no token; it then
-            # shows nothing of the workspace (routes/mlflow_links.py).
-            if request.url.path not in _PUBLIC and not hmac.compare_digest(given, expected):
-                return mlflow_error(401, "UNAUTHENTICATED", "A valid bearer token is required.")
-            return await call_next(request)
+    control = access or AccessControl(workspace, enabled=token is not None, server_token=token)
+    app.state.access = control
+    app.add_middleware(AccessMiddleware, control=control)
 
     @app.exception_handler(SmaltError)
     async def _smalt_error(request: Request, exc: SmaltError) -> Response:
@@ -134,17 +130,17 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None,
             return JSONResponse({"error": body}, status_code=500)
         return mlflow_error(500, "INTERNAL_ERROR", f"Internal error (request id {request_id}).")
 
-    @app.get("/health", include_in_schema=False)
+    @app.get("/health", include_in_schema=False, dependencies=[public()])
     async def _health() -> Response:
         return Response("OK", media_type="text/plain")
 
-    @app.get("/api/3.0/mlflow/server-info", include_in_schema=False)
+    @app.get("/api/3.0/mlflow/server-info", include_in_schema=False, dependencies=[public()])
     async def _server_info() -> dict[str, Any]:
         # Multipart transfers off: clients PUT and GET artifacts whole through the proxy.
         return {"store_type": "SqlStore", "workspaces_enabled": False, "multipart_uploads_enabled": False,
                 "multipart_downloads_enabled": False}  # fmt: skip
 
-    @app.get("/version", include_in_schema=False)
+    @app.get("/version", include_in_schema=False, dependencies=[public()])
     async def _version() -> Response:
         return Response("3.0.0", media_type="text/plain")
 
@@ -158,11 +154,14 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None,
     app.include_router(jobs.router, prefix=f"{API_PREFIX}workspaces/{{workspace}}",
                        dependencies=[Depends(workspaces.held)])  # fmt: skip
     app.include_router(workspaces.router, prefix=API_PREFIX.rstrip("/"))
+    for module in (identities, roles, audit):
+        app.include_router(module.router, prefix=API_PREFIX.rstrip("/"))
     # Before the assets' routes: `/workspaces/{workspace}/uploads` (and the rest) are no asset kind.
     for module in (uploads, computes, datastores, endpoints, lineage):
         app.include_router(module.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(assets.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(mlflow_links.router)
+    check_declared(app)
     return app
 
 

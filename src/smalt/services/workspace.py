@@ -25,9 +25,11 @@ from smalt.errors import ConfigurationError
 from smalt.store import MetadataStore, SecretBox, SqlMetadataStore
 from smalt.store.publish import publish_file
 
-#: Who calls, for the request under way: ``smalt server`` sets it from what the client says (the
-#: next step authenticates it); None means this process's own user.
+#: Who calls, for the request under way: ``smalt server`` sets it to the principal it authenticated
+#: (or, with authentication off, to what the client says); None means this process's own user.
 caller: ContextVar[str | None] = ContextVar("smalt_caller", default=None)
+#: The request under way, for the audit log: its id and the client's address (None: this process).
+origin: ContextVar[tuple[str, str] | None] = ContextVar("smalt_origin", default=None)
 
 DATABASE_ENV = "SMALT_DATABASE_URL"
 BLOBSTORE_ENV = "SMALT_BLOBSTORE_URL"

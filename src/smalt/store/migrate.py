@@ -11,7 +11,7 @@ from smalt.errors import ConfigurationError
 from smalt.store.dialects import migration_lock, prepare_database
 
 #: The newest revision in migrations/versions; a unit test keeps the two in step.
-HEAD = "0008"
+HEAD = "0009"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

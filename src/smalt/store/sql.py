@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from smalt.errors import BackendError, SmaltError
+from smalt.store.access import AccessRepository
 from smalt.store.assets import AssetRepository
 from smalt.store.dialects import make_engine, redact, relax_durability
 from smalt.store.endpoints import EndpointRepository
@@ -32,6 +33,7 @@ class Transaction:
         self.tracking = TrackingRepository(connection)
         self.lineage = LineageRepository(connection)
         self.endpoints = EndpointRepository(connection)
+        self.access = AccessRepository(connection)
 
 
 class SqlMetadataStore:

@@ -308,3 +308,73 @@ online_deployments = Table(
     Column("created_by", String(255), nullable=False),
     Column("last_modified_at", DateTime(timezone=True), nullable=False),
 )
+
+# Who may call a server (its own workspace's store holds them): users and service principals, with
+# the hash of their password or client secret (argon2), never the secret.
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    UniqueConstraint("name", name="uq_principals_name"),
+)
+
+# Personal access tokens: the SHA-256 of the token's secret part (a random 256-bit value, which a
+# slow hash would not make safer), when it expires, and whether it was revoked.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("principal_id", String(36), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("principal_id", "name", name="uq_access_tokens_principal_id_name"),
+)
+
+# Custom roles, as Azure's JSON writes them (the built-in ones live in entities/role.py).
+role_definitions = Table(
+    "role_definitions",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+)
+
+role_assignments = Table(
+    "role_assignments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("principal_id", String(36), nullable=False),
+    Column("role", String(128), nullable=False),
+    Column("scope", String(512), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    UniqueConstraint("principal_id", "role", "scope", name="uq_role_assignments_principal_id_role_scope"),
+)
+Index("ix_role_assignments_principal_id", role_assignments.c.principal_id)
+
+# The audit log: appended to, never changed through the API.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("principal", String(255), nullable=False),
+    Column("action", String(512), nullable=False),
+    Column("resource", String(1024), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("client", String(255), nullable=False),
+    Column("workspace", String(255), nullable=True),
+)
+Index("ix_audit_log_at", audit_log.c.at)
+Index("ix_audit_log_principal", audit_log.c.principal)

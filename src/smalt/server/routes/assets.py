@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 
 from smalt.entities import Asset, CommandComponent, Data, Entity, Environment, Model
+from smalt.server.access import requires
 from smalt.server.routes.workspaces import Workspace
 from smalt.services.assets import AssetService
 from smalt.services.workspace import WorkspaceContext
@@ -31,13 +32,11 @@ AssetName = Annotated[str, Path(max_length=255)]
 VersionQuery = Annotated[str | None, Query(max_length=100)]
 
 
-
-
 def _service(context: WorkspaceContext, noun: str) -> AssetService[Any]:
     return AssetService(context, NOUNS[noun][1])
 
 
-@router.get("/{noun}")
+@router.get("/{noun}", dependencies=[requires("workspaces/{noun}/read")])
 def list_assets(
     context: Workspace, noun: Noun, name: Annotated[str | None, Query(max_length=255)] = None,
     include_archived: bool = False, max_results: Annotated[int | None, Query(ge=1, le=100_000)] = None,
@@ -48,7 +47,7 @@ def list_assets(
     return [a.to_dict() for a in found]
 
 
-@router.get("/{noun}/{name}")
+@router.get("/{noun}/{name}", dependencies=[requires("workspaces/{noun}/read")])
 def get_asset(
     context: Workspace, noun: Noun, name: AssetName, version: VersionQuery = None, label: VersionQuery = None
 ) -> dict[str, Any]:
@@ -57,10 +56,8 @@ def get_asset(
     return asset.to_dict()
 
 
-@router.post("/{noun}", status_code=201)
-def create_asset(
-    context: Workspace, noun: Noun, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+@router.post("/{noun}", status_code=201, dependencies=[requires("workspaces/{noun}/write")])
+def create_asset(context: Workspace, noun: Noun, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """Register a version: the entity as ``to_dict`` writes it, with no local path in it."""
     from smalt import specs
     from smalt.specs.loader import refuse_local_paths
@@ -71,7 +68,7 @@ def create_asset(
     return asset.to_dict()
 
 
-@router.post("/{noun}/{name}/archive", status_code=204)
+@router.post("/{noun}/{name}/archive", status_code=204, dependencies=[requires("workspaces/{noun}/write")])
 def archive_asset(
     context: Workspace, noun: Noun, name: AssetName, version: VersionQuery = None, label: VersionQuery = None
 ) -> None:
@@ -79,7 +76,7 @@ def archive_asset(
     _service(context, noun).archive(name, version, label)
 
 
-@router.post("/{noun}/{name}/restore", status_code=204)
+@router.post("/{noun}/{name}/restore", status_code=204, dependencies=[requires("workspaces/{noun}/write")])
 def restore_asset(
     context: Workspace, noun: Noun, name: AssetName, version: VersionQuery = None, label: VersionQuery = None
 ) -> None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Path
 
 from smalt.entities import Datastore
 from smalt.errors import InvalidSpecError
+from smalt.server.access import requires
 from smalt.server.routes.workspaces import Workspace
 from smalt.services.datastores import DatastoreService
 
@@ -17,17 +18,17 @@ router = APIRouter(prefix="/workspaces/{workspace}/datastores")
 DatastoreName = Annotated[str, Path(max_length=255)]
 
 
-@router.get("")
+@router.get("", dependencies=[requires("workspaces/datastores/read")])
 def list_datastores(context: Workspace) -> list[dict[str, Any]]:
     return [d.to_dict() for d in DatastoreService(context).list()]
 
 
-@router.get("/{name}")
+@router.get("/{name}", dependencies=[requires("workspaces/datastores/read")])
 def get_datastore(context: Workspace, name: DatastoreName) -> dict[str, Any]:
     return DatastoreService(context).get(name).to_dict()
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[requires("workspaces/datastores/write")])
 def create_datastore(context: Workspace, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     from smalt import specs
 
@@ -42,6 +43,6 @@ def create_datastore(context: Workspace, body: Annotated[dict[str, Any], Body()]
     return DatastoreService(context).create_or_update(datastore).to_dict()
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, dependencies=[requires("workspaces/datastores/delete")])
 def delete_datastore(context: Workspace, name: DatastoreName) -> None:
     DatastoreService(context).delete(name)

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smalt.entities import EndpointAuthKeys, OnlineDeployment, OnlineEndpoint
 from smalt.errors import InvalidSpecError
+from smalt.server.access import requires
 from smalt.server.routes.workspaces import Workspace
 from smalt.services.endpoints import EndpointService
 from smalt.services.workspace import WorkspaceContext
@@ -32,12 +33,12 @@ def _service(context: WorkspaceContext) -> EndpointService:
     return EndpointService(context)
 
 
-@router.get("")
+@router.get("", dependencies=[requires("workspaces/onlineEndpoints/read")])
 def list_endpoints(context: Workspace) -> list[dict[str, Any]]:
     return [e.to_dict() for e in _service(context).list()]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[requires("workspaces/onlineEndpoints/write")])
 def create_endpoint(context: Workspace, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     from smalt import specs
 
@@ -46,22 +47,22 @@ def create_endpoint(context: Workspace, body: Annotated[dict[str, Any], Body()])
     return _service(context).create_or_update(endpoint).to_dict()
 
 
-@router.post("/start-all")
+@router.post("/start-all", dependencies=[requires("workspaces/onlineEndpoints/write")])
 def start_all(context: Workspace) -> list[dict[str, Any]]:
     return [e.to_dict() for e in _service(context).start_all()]
 
 
-@router.get("/{name}")
+@router.get("/{name}", dependencies=[requires("workspaces/onlineEndpoints/read")])
 def get_endpoint(context: Workspace, name: EndpointName) -> dict[str, Any]:
     return _service(context).get(name).to_dict()
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, dependencies=[requires("workspaces/onlineEndpoints/delete")])
 def delete_endpoint(context: Workspace, name: EndpointName) -> None:
     _service(context).delete(name)
 
 
-@router.post("/{name}/keys")
+@router.post("/{name}/keys", dependencies=[requires("workspaces/onlineEndpoints/listKeys/action")])
 def get_keys(context: Workspace, name: EndpointName) -> dict[str, Any]:
     """The endpoint's keys (key auth) or a fresh token (aml_token auth)."""
     credentials = _service(context).get_keys(name)
@@ -69,24 +70,28 @@ def get_keys(context: Workspace, name: EndpointName) -> dict[str, Any]:
     return {kind: credentials.model_dump(mode="json")}
 
 
-@router.post("/{name}/regenerate-keys", status_code=204)
+@router.post(
+    "/{name}/regenerate-keys",
+    status_code=204,
+    dependencies=[requires("workspaces/onlineEndpoints/regenerateKeys/action")],
+)
 def regenerate_keys(
     context: Workspace, name: EndpointName, key_type: Annotated[str, Query(pattern="^(primary|secondary)$")] = "primary"
 ) -> None:
     _service(context).regenerate_keys(name, key_type)
 
 
-@router.post("/{name}/start")
+@router.post("/{name}/start", dependencies=[requires("workspaces/onlineEndpoints/write")])
 def start_endpoint(context: Workspace, name: EndpointName) -> dict[str, Any]:
     return _service(context).start(name).to_dict()
 
 
-@router.post("/{name}/stop")
+@router.post("/{name}/stop", dependencies=[requires("workspaces/onlineEndpoints/write")])
 def stop_endpoint(context: Workspace, name: EndpointName) -> dict[str, Any]:
     return _service(context).stop(name).to_dict()
 
 
-@router.post("/{name}/score")
+@router.post("/{name}/score", dependencies=[requires("workspaces/onlineEndpoints/score/action", audited=False)])
 async def score(
     request: Request, context: Workspace, name: EndpointName,
     deployment: Annotated[str | None, Query(max_length=255)] = None,
@@ -99,12 +104,14 @@ async def score(
     return {"status": status, "body": answer.decode(errors="replace")}
 
 
-@router.get("/{name}/deployments")
+@router.get("/{name}/deployments", dependencies=[requires("workspaces/onlineEndpoints/deployments/read")])
 def list_deployments(context: Workspace, name: EndpointName) -> list[dict[str, Any]]:
     return [d.to_dict() for d in _service(context).list_deployments(name)]
 
 
-@router.post("/{name}/deployments", status_code=201)
+@router.post(
+    "/{name}/deployments", status_code=201, dependencies=[requires("workspaces/onlineEndpoints/deployments/write")]
+)
 def create_deployment(
     context: Workspace, name: EndpointName, body: Annotated[dict[str, Any], Body()], all_traffic: bool = False
 ) -> dict[str, Any]:
@@ -116,17 +123,24 @@ def create_deployment(
     return _service(context).create_or_update_deployment(deployment, all_traffic=all_traffic).to_dict()
 
 
-@router.get("/{name}/deployments/{deployment}")
+@router.get("/{name}/deployments/{deployment}", dependencies=[requires("workspaces/onlineEndpoints/deployments/read")])
 def get_deployment(context: Workspace, name: EndpointName, deployment: DeploymentName) -> dict[str, Any]:
     return _service(context).get_deployment(name, deployment).to_dict()
 
 
-@router.delete("/{name}/deployments/{deployment}", status_code=204)
+@router.delete(
+    "/{name}/deployments/{deployment}",
+    status_code=204,
+    dependencies=[requires("workspaces/onlineEndpoints/deployments/delete")],
+)
 def delete_deployment(context: Workspace, name: EndpointName, deployment: DeploymentName) -> None:
     _service(context).delete_deployment(name, deployment)
 
 
-@router.get("/{name}/deployments/{deployment}/logs")
+@router.get(
+    "/{name}/deployments/{deployment}/logs",
+    dependencies=[requires("workspaces/onlineEndpoints/deployments/getLogs/action")],
+)
 def deployment_logs(
     context: Workspace, name: EndpointName, deployment: DeploymentName,
     lines: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from smalt.errors import InvalidSpecError, SpecProblem
+from smalt.server.access import requires
 from smalt.server.deps import Jobs, MaxResultsQuery
 from smalt.server.routes.workspaces import Workspace
 from smalt.services.workspace import WorkspaceContext
@@ -145,7 +146,9 @@ async def _submitted(
     return await run_in_threadpool(unpack_and_read)
 
 
-@submissions.post("/jobs", status_code=201, openapi_extra=_ARCHIVE_BODY)
+@submissions.post(
+    "/jobs", status_code=201, openapi_extra=_ARCHIVE_BODY, dependencies=[requires("workspaces/jobs/write")]
+)
 async def create_job(
     request: Request, jobs: Jobs, file: FileParam, origin: OriginParam = "", name: NameParam = None,
     set: SetParam = [],  # noqa: A002, B006 - the CLI's --set; FastAPI copies the default
@@ -160,7 +163,7 @@ async def create_job(
     return await _submitted(request, origin, submit, status_code=201)
 
 
-@submissions.post("/jobs/validate", openapi_extra=_ARCHIVE_BODY)
+@submissions.post("/jobs/validate", openapi_extra=_ARCHIVE_BODY, dependencies=[requires("workspaces/jobs/read")])
 async def validate_job(
     request: Request, jobs: Jobs, file: FileParam, origin: OriginParam = "",
     set: SetParam = [],  # noqa: A002, B006
@@ -173,7 +176,7 @@ async def validate_job(
     return await _submitted(request, origin, check)
 
 
-@router.get("/jobs")
+@router.get("/jobs", dependencies=[requires("workspaces/jobs/read")])
 def list_jobs(
     jobs: Jobs, status: Annotated[str | None, Query(max_length=64)] = None,
     experiment_name: Annotated[str | None, Query(max_length=256)] = None, include_archived: bool = False,
@@ -186,12 +189,12 @@ def list_jobs(
     return [job.to_dict() for job in found]
 
 
-@router.get("/jobs/{name}")
+@router.get("/jobs/{name}", dependencies=[requires("workspaces/jobs/read")])
 def get_job(name: str, jobs: Jobs) -> dict[str, Any]:
     return jobs.get(name).to_dict()
 
 
-@router.get("/jobs/{name}/stream", response_class=StreamingResponse)
+@router.get("/jobs/{name}/stream", response_class=StreamingResponse, dependencies=[requires("workspaces/jobs/read")])
 def stream_job(name: str, jobs: Jobs) -> StreamingResponse:
     """Follow a job until it has finished, as JSON lines: ``{"log": "..."}`` for each piece of its
     log as it is written (a pipeline: every step's), then ``{"job": {...}}``, the finished job."""
@@ -205,24 +208,24 @@ def stream_job(name: str, jobs: Jobs) -> StreamingResponse:
     return StreamingResponse(events(), media_type="application/x-ndjson")
 
 
-@router.get("/jobs/{name}/metrics")
+@router.get("/jobs/{name}/metrics", dependencies=[requires("workspaces/jobs/read")])
 def job_metrics(name: str, jobs: Jobs, key: str | None = None) -> dict[str, list[dict[str, Any]]]:
     history = jobs.metric_history(name, key)
     return {k: [{"step": m.step, "value": m.value, "timestamp": m.timestamp} for m in values]
             for k, values in history.items()}  # fmt: skip
 
 
-@router.post("/jobs/{name}/cancel")
+@router.post("/jobs/{name}/cancel", dependencies=[requires("workspaces/jobs/cancel/action")])
 def cancel_job(name: str, jobs: Jobs) -> dict[str, Any]:
     return jobs.cancel(name).to_dict()
 
 
-@router.post("/jobs/{name}/archive", status_code=204)
+@router.post("/jobs/{name}/archive", status_code=204, dependencies=[requires("workspaces/jobs/write")])
 def archive_job(name: str, jobs: Jobs) -> None:
     jobs.archive(name)
 
 
-@router.post("/jobs/{name}/rerun", status_code=201)
+@router.post("/jobs/{name}/rerun", status_code=201, dependencies=[requires("workspaces/jobs/write")])
 def rerun_job(name: str, jobs: Jobs) -> dict[str, Any]:
     return jobs.rerun(name).to_dict()
 
@@ -235,13 +238,13 @@ def _entity(body: dict[str, Any]) -> Any:
     return specs.from_values("job", body)
 
 
-@entities.post("", status_code=201)
+@entities.post("", status_code=201, dependencies=[requires("workspaces/jobs/write")])
 def create_job_entity(context: Workspace, jobs: Jobs, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """Submit a job as its entity's JSON (``job.to_dict()``), naming no local path."""
     return jobs.create_or_update(_entity(body)).to_dict()
 
 
-@entities.post("/validate")
+@entities.post("/validate", dependencies=[requires("workspaces/jobs/read")])
 def validate_job_entity(context: Workspace, jobs: Jobs, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """Check a job entity as submitting would, running nothing: a pipeline's step names."""
     return {"steps": jobs.validate(_entity(body))}

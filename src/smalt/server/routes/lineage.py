@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from smalt.entities import Model
+from smalt.server.access import requires
 from smalt.server.routes.assets import NOUNS, Noun
 from smalt.server.routes.workspaces import Workspace
 from smalt.services.assets import AssetService
@@ -30,59 +31,61 @@ VersionQuery = Annotated[str | None, Query(max_length=100)]
 Alias = Annotated[str, PathParam(max_length=255)]
 
 
-@router.get("/jobs/{name}/lineage")
+@router.get("/jobs/{name}/lineage", dependencies=[requires("workspaces/jobs/read")])
 def job_lineage(context: Workspace, name: Name) -> dict[str, Any]:
     return LineageService(context).job_lineage(name).model_dump(mode="json")
 
 
-@router.get("/models/{name}/lineage")
+@router.get("/models/{name}/lineage", dependencies=[requires("workspaces/models/read")])
 def model_lineage(context: Workspace, name: Name, version: VersionQuery = None,
                   label: VersionQuery = None) -> dict[str, Any]:  # fmt: skip
     return LineageService(context).model_lineage(name, version, label).model_dump(mode="json")
 
 
-@router.get("/models/{name}/compare")
+@router.get("/models/{name}/compare", dependencies=[requires("workspaces/models/read")])
 def compare_models(
     context: Workspace, name: Name, versions: Annotated[list[str], Query(max_length=100)]
 ) -> dict[str, Any]:
     return LineageService(context).compare(name, versions).model_dump(mode="json")
 
 
-@router.get("/data/{name}/impact")
+@router.get("/data/{name}/impact", dependencies=[requires("workspaces/data/read")])
 def data_impact(context: Workspace, name: Name, version: VersionQuery = None,
                 label: VersionQuery = None) -> dict[str, Any]:  # fmt: skip
     return LineageService(context).data_impact(name, version, label).model_dump(mode="json")
 
 
-@router.get("/models/{name}/aliases")
+@router.get("/models/{name}/aliases", dependencies=[requires("workspaces/models/read")])
 def aliases(context: Workspace, name: Name) -> list[dict[str, Any]]:
     return [a.model_dump(mode="json") for a in AssetService(context, Model).aliases(name)]
 
 
-@router.get("/models/{name}/alias-history")
+@router.get("/models/{name}/alias-history", dependencies=[requires("workspaces/models/read")])
 def alias_history(context: Workspace, name: Name) -> list[dict[str, Any]]:
     return [m.model_dump(mode="json") for m in AssetService(context, Model).alias_history(name)]
 
 
-@router.put("/models/{name}/aliases/{alias}")
+@router.put("/models/{name}/aliases/{alias}", dependencies=[requires("workspaces/models/write")])
 def set_alias(context: Workspace, name: Name, alias: Alias, version: VersionQuery = None,
               label: VersionQuery = None) -> dict[str, Any]:  # fmt: skip
     return AssetService(context, Model).set_alias(name, alias, version, label).model_dump(mode="json")
 
 
-@router.delete("/models/{name}/aliases/{alias}", status_code=204)
+@router.delete("/models/{name}/aliases/{alias}", status_code=204, dependencies=[requires("workspaces/models/write")])
 def remove_alias(context: Workspace, name: Name, alias: Alias) -> None:
     AssetService(context, Model).remove_alias(name, alias)
 
 
 # Before the assets' download: `/jobs/...` would otherwise be read as an asset kind.
-@router.get("/jobs/{name}/download", response_class=StreamingResponse)
+@router.get("/jobs/{name}/download", response_class=StreamingResponse, dependencies=[requires("workspaces/jobs/read")])
 def download_job(context: Workspace, name: Name, output_name: Annotated[str | None, Query(max_length=255)] = None,
                  all: bool = False) -> StreamingResponse:  # noqa: A002 - Azure ML's name  # fmt: skip
     return _tar_stream(lambda scratch: JobService(context).download(name, scratch, output_name, all))
 
 
-@router.get("/{noun}/{name}/download", response_class=StreamingResponse)
+@router.get(
+    "/{noun}/{name}/download", response_class=StreamingResponse, dependencies=[requires("workspaces/{noun}/read")]
+)
 def download_asset(context: Workspace, noun: Noun, name: Name, version: VersionQuery = None,
                    label: VersionQuery = None) -> StreamingResponse:  # fmt: skip
     """The version's files as a tar stream, laid out as ``download`` lays them out locally."""
@@ -95,7 +98,11 @@ class PackageRequest(BaseModel):
     deployment: dict[str, Any] | None = None
 
 
-@router.post("/models/{name}/package", response_class=StreamingResponse)
+@router.post(
+    "/models/{name}/package",
+    response_class=StreamingResponse,
+    dependencies=[requires("workspaces/models/package/action")],
+)
 def package_model(context: Workspace, name: Name, body: PackageRequest, version: VersionQuery = None,
                   label: VersionQuery = None) -> StreamingResponse:  # fmt: skip
     """A Docker build context serving the version (``smalt model package``), as a tar of one
@@ -111,7 +118,7 @@ def package_model(context: Workspace, name: Name, body: PackageRequest, version:
         values = {**body.deployment, "endpoint_name": body.deployment.get("endpoint_name") or PACKAGE_ENDPOINT}
         deployment = specs.from_values("online-deployment", values)
     return _tar_stream(lambda scratch: [PackagingService(context).package_deployment(
-        name, version, label, deployment, scratch / "context")])  # type: ignore[arg-type]
+        name, version, label, deployment, scratch / "context")])  # type: ignore[arg-type]  # fmt: skip
 
 
 def _tar_stream(download: Callable[[Path], list[Path]]) -> StreamingResponse:

@@ -15,12 +15,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from smalt.server.access import requires
 from smalt.server.deps import Tracking
 
 router = APIRouter(tags=["mlflow artifacts"])
 
 
-@router.get("/artifacts")
+@router.get("/artifacts", dependencies=[requires("workspaces/experiments/runs/read")])
 def list_artifacts(tracking: Tracking, path: str = "") -> dict[str, Any]:
     files = []
     for entry in tracking.list_artifacts(path):
@@ -32,7 +33,7 @@ def list_artifacts(tracking: Tracking, path: str = "") -> dict[str, Any]:
     return {"files": files} if files else {}
 
 
-@router.put("/artifacts/{path:path}")
+@router.put("/artifacts/{path:path}", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 async def upload(path: str, request: Request, tracking: Tracking) -> dict[str, Any]:
     # Spooled so that a large model never sits whole in memory (chunked bodies included).
     with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
@@ -48,7 +49,7 @@ async def upload(path: str, request: Request, tracking: Tracking) -> dict[str, A
     return {}
 
 
-@router.get("/artifacts/{path:path}")
+@router.get("/artifacts/{path:path}", dependencies=[requires("workspaces/experiments/runs/read")])
 async def download(path: str, tracking: Tracking) -> StreamingResponse:
     chunks = await run_in_threadpool(tracking.download_artifact, path)
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"

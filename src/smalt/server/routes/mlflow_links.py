@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from smalt.errors import NotFoundError
+from smalt.server.access import requires
 from smalt.server.deps import Tracking
 from smalt.services.tracking import Run
 
@@ -39,9 +40,11 @@ if (route) {
 Id = Annotated[str | None, Query(max_length=256)]
 
 
-@router.get("/", include_in_schema=False, response_class=HTMLResponse)
+@router.get(
+    "/", include_in_schema=False, response_class=HTMLResponse, dependencies=[requires("public", scope="public")]
+)
 def link_page(request: Request, tracking: Tracking, run_id: Id = None, experiment_id: Id = None) -> HTMLResponse:
-    readable = not getattr(request.app.state, "token_required", False)
+    readable = not request.app.state.access.enabled
     if run_id:
         return HTMLResponse(_page(f"MLflow run {run_id}", _run(tracking, run_id, readable)))
     if experiment_id:
@@ -60,7 +63,7 @@ def _run(tracking: Tracking, run_id: str, readable: bool) -> str:
     how = (
         f"<p>See it with <code>smalt job show -n {name}</code> (its metrics' history: "
         f"<code>smalt job metrics -n {name} --key &lt;metric&gt;</code>), or from Python: "
-        f"<code>mlflow.get_run(\"{name}\")</code>.</p>"
+        f'<code>mlflow.get_run("{name}")</code>.</p>'
     )
     if not readable:
         return f"<p>Run <code>{name}</code>.</p>{how}"

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
+from smalt.server.access import requires
 from smalt.server.deps import Expression, MaxResults, ObjectName, Tracking
 from smalt.server.routes.mlflow_experiments import KeyValue
 
@@ -58,7 +59,7 @@ def _kv(items: list[KeyValue]) -> dict[str, str]:
     return {i.key: i.value or "" for i in items}
 
 
-@router.post("/logged-models")
+@router.post("/logged-models", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def create(body: CreateLoggedModel, tracking: Tracking) -> dict[str, Any]:
     made = tracking.create_logged_model(
         body.experiment_id, name=body.name, source_run_id=body.source_run_id, tags=_kv(body.tags),
@@ -67,7 +68,7 @@ def create(body: CreateLoggedModel, tracking: Tracking) -> dict[str, Any]:
     return {"model": mlflow_json.logged_model(made)}
 
 
-@router.post("/logged-models/search")
+@router.post("/logged-models/search", dependencies=[requires("workspaces/experiments/runs/read")])
 def search(body: SearchLoggedModels, tracking: Tracking) -> dict[str, Any]:
     order = [f"{o.field_name} {'ASC' if o.ascending else 'DESC'}" for o in body.order_by]
     page = tracking.search_logged_models(body.experiment_ids, filter_string=body.filter, order_by=order,
@@ -75,34 +76,41 @@ def search(body: SearchLoggedModels, tracking: Tracking) -> dict[str, Any]:
     return mlflow_json.page("models", page, mlflow_json.logged_model)
 
 
-@router.get("/logged-models/{model_id}")
+@router.get("/logged-models/{model_id}", dependencies=[requires("workspaces/experiments/runs/read")])
 def get(model_id: str, tracking: Tracking) -> dict[str, Any]:
     return {"model": mlflow_json.logged_model(tracking.get_logged_model(model_id))}
 
 
-@router.patch("/logged-models/{model_id}")
+@router.patch("/logged-models/{model_id}", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def finalize(model_id: str, body: Finalize, tracking: Tracking) -> dict[str, Any]:
     return {"model": mlflow_json.logged_model(tracking.update_logged_model(model_id, status=body.status))}
 
 
-@router.delete("/logged-models/{model_id}")
+@router.delete("/logged-models/{model_id}", dependencies=[requires("workspaces/experiments/runs/delete")])
 def delete(model_id: str, tracking: Tracking) -> dict[str, Any]:
     tracking.update_logged_model(model_id, deleted=True)
     return {}
 
 
-@router.patch("/logged-models/{model_id}/tags")
+@router.patch(
+    "/logged-models/{model_id}/tags", dependencies=[requires("workspaces/experiments/runs/write", audited=False)]
+)
 def set_tags(model_id: str, body: Tags, tracking: Tracking) -> dict[str, Any]:
     return {"model": mlflow_json.logged_model(tracking.update_logged_model(model_id, tags=_kv(body.tags)))}
 
 
-@router.delete("/logged-models/{model_id}/tags/{key:path}")
+@router.delete(
+    "/logged-models/{model_id}/tags/{key:path}",
+    dependencies=[requires("workspaces/experiments/runs/write", audited=False)],
+)
 def delete_tag(model_id: str, key: str, tracking: Tracking) -> dict[str, Any]:
     tracking.update_logged_model(model_id, delete_tag=key)
     return {}
 
 
-@router.post("/logged-models/{model_id}/params")
+@router.post(
+    "/logged-models/{model_id}/params", dependencies=[requires("workspaces/experiments/runs/write", audited=False)]
+)
 def log_params(model_id: str, body: Params, tracking: Tracking) -> dict[str, Any]:
     tracking.update_logged_model(model_id, params=_kv(body.params))
     return {}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
 from smalt.server import mlflow_json
+from smalt.server.access import requires
 from smalt.server.deps import Description, MaxResultsQuery, ObjectName, Workspace
 from smalt.server.routes.mlflow_experiments import KeyValue
 from smalt.services.registry import ModelVersion, RegisteredModel, RegistryService
@@ -126,46 +127,46 @@ class Transition(VersionRef):
 
 
 # -- registered models -------------------------------------------------------------------------
-@router.post("/registered-models/create")
+@router.post("/registered-models/create", dependencies=[requires("workspaces/models/write")])
 def create_registered_model(body: CreateRegisteredModel, registry: Registry) -> dict[str, Any]:
     made = registry.create_registered_model(body.name, description=body.description, tags=_kv(body.tags))
     return {"registered_model": registered_model(made)}
 
 
-@router.get("/registered-models/get")
+@router.get("/registered-models/get", dependencies=[requires("workspaces/models/read")])
 def get_registered_model(registry: Registry, name: str) -> dict[str, Any]:
     return {"registered_model": registered_model(registry.get_registered_model(name))}
 
 
-@router.patch("/registered-models/update")
+@router.patch("/registered-models/update", dependencies=[requires("workspaces/models/write")])
 def update_registered_model(body: UpdateRegisteredModel, registry: Registry) -> dict[str, Any]:
     return {"registered_model": registered_model(registry.update_registered_model(body.name, body.description))}
 
 
-@router.post("/registered-models/rename")
+@router.post("/registered-models/rename", dependencies=[requires("workspaces/models/write")])
 def rename_registered_model(body: Rename, registry: Registry) -> dict[str, Any]:
     return {"registered_model": registered_model(registry.rename_registered_model(body.name, body.new_name))}
 
 
-@router.delete("/registered-models/delete")
+@router.delete("/registered-models/delete", dependencies=[requires("workspaces/models/delete")])
 def delete_registered_model(body: ModelRef, registry: Registry) -> dict[str, Any]:
     registry.delete_registered_model(body.name)
     return {}
 
 
-@router.post("/registered-models/set-tag")
+@router.post("/registered-models/set-tag", dependencies=[requires("workspaces/models/write")])
 def set_registered_model_tag(body: ModelTag, registry: Registry) -> dict[str, Any]:
     registry.set_registered_model_tag(body.name, body.key, body.value)
     return {}
 
 
-@router.delete("/registered-models/delete-tag")
+@router.delete("/registered-models/delete-tag", dependencies=[requires("workspaces/models/write")])
 def delete_registered_model_tag(body: ModelTag, registry: Registry) -> dict[str, Any]:
     registry.delete_registered_model_tag(body.name, body.key)
     return {}
 
 
-@router.get("/registered-models/search")
+@router.get("/registered-models/search", dependencies=[requires("workspaces/models/read")])
 def search_registered_models(registry: Registry, filter: str | None = None, max_results: MaxResultsQuery = 100,
                              order_by: list[str] = Query(default_factory=list),  # noqa: B008
                              page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
@@ -179,37 +180,37 @@ def _latest(registry: RegistryService, name: str, stages: list[str]) -> dict[str
     return {"model_versions": [model_version(v) for v in found]} if found else {}
 
 
-@router.post("/registered-models/get-latest-versions")
+@router.post("/registered-models/get-latest-versions", dependencies=[requires("workspaces/models/read")])
 def get_latest_versions(body: LatestVersions, registry: Registry) -> dict[str, Any]:
     return _latest(registry, body.name, body.stages)
 
 
-@router.get("/registered-models/get-latest-versions")
+@router.get("/registered-models/get-latest-versions", dependencies=[requires("workspaces/models/read")])
 def get_latest_versions_get(registry: Registry, name: str,
                             stages: list[str] = Query(default_factory=list)) -> dict[str, Any]:  # noqa: B008  # fmt: skip
     return _latest(registry, name, stages)
 
 
 # -- aliases -----------------------------------------------------------------------------------
-@router.post("/registered-models/alias")
+@router.post("/registered-models/alias", dependencies=[requires("workspaces/models/write")])
 def set_alias(body: SetAlias, registry: Registry) -> dict[str, Any]:
     registry.set_registered_model_alias(body.name, body.alias, body.version)
     return {}
 
 
-@router.delete("/registered-models/alias")
+@router.delete("/registered-models/alias", dependencies=[requires("workspaces/models/write")])
 def delete_alias(body: AliasRef, registry: Registry) -> dict[str, Any]:
     registry.delete_registered_model_alias(body.name, body.alias)
     return {}
 
 
-@router.get("/registered-models/alias")
+@router.get("/registered-models/alias", dependencies=[requires("workspaces/models/read")])
 def get_by_alias(registry: Registry, name: str, alias: str) -> dict[str, Any]:
     return {"model_version": model_version(registry.get_model_version_by_alias(name, alias))}
 
 
 # -- model versions ----------------------------------------------------------------------------
-@router.post("/model-versions/create")
+@router.post("/model-versions/create", dependencies=[requires("workspaces/models/write")])
 def create_model_version(body: CreateModelVersion, registry: Registry) -> dict[str, Any]:
     made = registry.create_model_version(
         body.name, body.source, run_id=body.run_id, tags=_kv(body.tags), description=body.description,
@@ -218,35 +219,35 @@ def create_model_version(body: CreateModelVersion, registry: Registry) -> dict[s
     return {"model_version": model_version(made)}
 
 
-@router.get("/model-versions/get")
+@router.get("/model-versions/get", dependencies=[requires("workspaces/models/read")])
 def get_model_version(registry: Registry, name: str, version: str) -> dict[str, Any]:
     return {"model_version": model_version(registry.get_model_version(name, version))}
 
 
-@router.patch("/model-versions/update")
+@router.patch("/model-versions/update", dependencies=[requires("workspaces/models/write")])
 def update_model_version(body: UpdateModelVersion, registry: Registry) -> dict[str, Any]:
     return {"model_version": model_version(registry.update_model_version(body.name, body.version, body.description))}
 
 
-@router.delete("/model-versions/delete")
+@router.delete("/model-versions/delete", dependencies=[requires("workspaces/models/delete")])
 def delete_model_version(body: VersionRef, registry: Registry) -> dict[str, Any]:
     registry.delete_model_version(body.name, body.version)
     return {}
 
 
-@router.post("/model-versions/transition-stage")
+@router.post("/model-versions/transition-stage", dependencies=[requires("workspaces/models/write")])
 def transition_stage(body: Transition, registry: Registry) -> dict[str, Any]:
     moved = registry.transition_model_version_stage(body.name, body.version, body.stage,
                                                     body.archive_existing_versions)  # fmt: skip
     return {"model_version": model_version(moved)}
 
 
-@router.get("/model-versions/get-download-uri")
+@router.get("/model-versions/get-download-uri", dependencies=[requires("workspaces/models/read")])
 def get_download_uri(registry: Registry, name: str, version: str) -> dict[str, Any]:
     return {"artifact_uri": registry.get_model_version_download_uri(name, version)}
 
 
-@router.get("/model-versions/search")
+@router.get("/model-versions/search", dependencies=[requires("workspaces/models/read")])
 def search_model_versions(registry: Registry, filter: str | None = None, max_results: MaxResultsQuery = 10000,
                           order_by: list[str] = Query(default_factory=list),  # noqa: B008
                           page_token: str | None = None) -> dict[str, Any]:  # fmt: skip
@@ -255,13 +256,13 @@ def search_model_versions(registry: Registry, filter: str | None = None, max_res
     return mlflow_json.page("model_versions", page, lambda v: model_version(v, aliases=False))
 
 
-@router.post("/model-versions/set-tag")
+@router.post("/model-versions/set-tag", dependencies=[requires("workspaces/models/write")])
 def set_model_version_tag(body: VersionTag, registry: Registry) -> dict[str, Any]:
     registry.set_model_version_tag(body.name, body.version, body.key, body.value)
     return {}
 
 
-@router.delete("/model-versions/delete-tag")
+@router.delete("/model-versions/delete-tag", dependencies=[requires("workspaces/models/write")])
 def delete_model_version_tag(body: VersionTag, registry: Registry) -> dict[str, Any]:
     registry.delete_model_version_tag(body.name, body.version, body.key)
     return {}

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from smalt.server import mlflow_json
+from smalt.server.access import requires
 from smalt.server.deps import (
     Expression,
     Int64,
@@ -123,62 +124,66 @@ def _metric(m: Metric, now: int) -> MetricRecord:
                         m.step or 0, m.model_id, m.dataset_name, m.dataset_digest)  # fmt: skip
 
 
-@router.post("/runs/create")
+@router.post("/runs/create", dependencies=[requires("workspaces/experiments/runs/write")])
 def create(body: CreateRun, tracking: Tracking) -> dict[str, Any]:
     made = tracking.create_run(body.experiment_id, run_name=body.run_name, start_time=body.start_time,
                                tags={t.key: t.value or "" for t in body.tags}, user_id=body.user_id)  # fmt: skip
     return {"run": mlflow_json.run(made)}
 
 
-@router.get("/runs/get")
+@router.get("/runs/get", dependencies=[requires("workspaces/experiments/runs/read")])
 def get(tracking: Tracking, run_id: str | None = None, run_uuid: str | None = None) -> dict[str, Any]:
     return {"run": mlflow_json.run(tracking.get_run(RunRef(run_id=run_id, run_uuid=run_uuid).id))}
 
 
-@router.post("/runs/update")
+@router.post("/runs/update", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def update(body: UpdateRun, tracking: Tracking) -> dict[str, Any]:
     info = tracking.update_run(body.id, status=body.status, end_time=body.end_time, run_name=body.run_name)
     return {"run_info": mlflow_json.run_info(info)}
 
 
-@router.post("/runs/delete")
+@router.post("/runs/delete", dependencies=[requires("workspaces/experiments/runs/delete")])
 def delete(body: RunRef, tracking: Tracking) -> dict[str, Any]:
     tracking.set_run_lifecycle(body.id, "deleted")
     return {}
 
 
-@router.post("/runs/restore")
+@router.post("/runs/restore", dependencies=[requires("workspaces/experiments/runs/write")])
 def restore(body: RunRef, tracking: Tracking) -> dict[str, Any]:
     tracking.set_run_lifecycle(body.id, "active")
     return {}
 
 
-@router.post("/runs/log-metric")
+@router.post("/runs/log-metric", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def log_metric(body: LogMetric, tracking: Tracking) -> dict[str, Any]:
     tracking.log_batch(body.id, metrics=[_metric(body, now_ms())])
     return {}
 
 
-@router.post("/runs/log-parameter")
+@router.post("/runs/log-parameter", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def log_parameter(body: LogParam, tracking: Tracking) -> dict[str, Any]:
     tracking.log_batch(body.id, params=[(body.key, body.value)])
     return {}
 
 
-@router.post("/runs/set-tag")
+@router.post("/runs/set-tag", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def set_tag(body: SetTag, tracking: Tracking) -> dict[str, Any]:
     tracking.log_batch(body.id, tags=[(body.key, body.value or "")])
     return {}
 
 
-@router.post("/runs/delete-tag")
+@router.post("/runs/delete-tag", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def delete_tag(body: DeleteTag, tracking: Tracking) -> dict[str, Any]:
     tracking.delete_tag(body.id, body.key)
     return {}
 
 
 # The body is read by json_body: a batch carries up to 1,000 metrics (see json_body).
-@router.post("/runs/log-batch", openapi_extra=body_schema(LogBatch))
+@router.post(
+    "/runs/log-batch",
+    openapi_extra=body_schema(LogBatch),
+    dependencies=[requires("workspaces/experiments/runs/write", audited=False)],
+)
 def log_batch(body: Annotated[LogBatch, json_body(LogBatch)], tracking: Tracking) -> dict[str, Any]:
     now = now_ms()
     tracking.log_batch(
@@ -188,7 +193,7 @@ def log_batch(body: Annotated[LogBatch, json_body(LogBatch)], tracking: Tracking
     return {}
 
 
-@router.post("/runs/log-inputs")
+@router.post("/runs/log-inputs", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def log_inputs(body: LogInputs, tracking: Tracking) -> dict[str, Any]:
     items: list[tuple[str, str, dict[str, Any]]] = []
     for d in body.datasets:
@@ -200,7 +205,7 @@ def log_inputs(body: LogInputs, tracking: Tracking) -> dict[str, Any]:
     return {}
 
 
-@router.post("/runs/outputs")
+@router.post("/runs/outputs", dependencies=[requires("workspaces/experiments/runs/write", audited=False)])
 def log_outputs(body: LogOutputs, tracking: Tracking) -> dict[str, Any]:
     tracking.log_io(body.id, "output", [("model", f"{m.model_id}:{m.step or 0}", m.model_dump(exclude_none=True))
                                         for m in body.models])  # fmt: skip
@@ -215,12 +220,12 @@ def _search(tracking: Tracking, body: SearchRuns) -> dict[str, Any]:
     return mlflow_json.page("runs", page, mlflow_json.run)
 
 
-@router.post("/runs/search")
+@router.post("/runs/search", dependencies=[requires("workspaces/experiments/runs/read")])
 def search(body: SearchRuns, tracking: Tracking) -> dict[str, Any]:
     return _search(tracking, body)
 
 
-@router.get("/metrics/get-history")
+@router.get("/metrics/get-history", dependencies=[requires("workspaces/experiments/runs/read")])
 def get_history(
     tracking: Tracking, metric_key: str, run_id: str | None = None, run_uuid: str | None = None,
     max_results: MaxResultsQuery | None = None, page_token: str | None = None,

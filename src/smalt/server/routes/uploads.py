@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from smalt.errors import InvalidSpecError
+from smalt.server.access import requires
 from smalt.server.routes.workspaces import Workspace
 from smalt.services.uploads import MAX_FILE_BYTES, MAX_FILES, UploadService
 
@@ -32,13 +33,13 @@ class Upload(BaseModel):
     datastore: str | None = Field(default=None, max_length=255)
 
 
-@router.post("/missing")
+@router.post("/missing", dependencies=[requires("workspaces/codes/write", audited=False)])
 def missing(context: Workspace, body: Digests) -> dict[str, Any]:
     """Which of these files the server lacks: send those, and only those."""
     return {"missing": UploadService(context).missing(body.digests)}
 
 
-@router.put("/blobs/{digest}", status_code=204)
+@router.put("/blobs/{digest}", status_code=204, dependencies=[requires("workspaces/codes/write", audited=False)])
 async def put_blob(request: Request, context: Workspace, digest: DigestPath) -> Response:
     """One file's bytes, kept only if they have ``digest``."""
     writer = UploadService(context).writer(digest)
@@ -56,7 +57,7 @@ async def put_blob(request: Request, context: Workspace, digest: DigestPath) -> 
     return Response(status_code=204)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[requires("workspaces/codes/write")])
 def commit(context: Workspace, body: Upload) -> dict[str, Any]:
     """The file or folder made of files sent before: its datastore URI."""
     return {"path": UploadService(context).commit(body.name, body.files, single=body.single, datastore=body.datastore)}
