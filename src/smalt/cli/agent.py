@@ -46,7 +46,7 @@ __all__ = ["AGENT_ENV", "DIR_ENV", "IDLE_ENV", "install_key", "main", "serve", "
 #: What the agent imports before it serves: everything a command would otherwise import itself.
 PRELOAD = (
     "smalt.cli.main", "smalt.cli.assets", "smalt.cli.job", "smalt.cli.endpoint", "smalt.cli.lineage",
-    "smalt.cli.resources", "smalt.cli.package", "smalt.cli.output", "smalt.cli.server",
+    "smalt.cli.resources", "smalt.cli.package", "smalt.cli.output", "smalt.cli.server", "smalt.cli.access",
     "smalt.client", "smalt.client.ml_client", "smalt.client.operations", "smalt.client.transport",
     "smalt.client.dsl", "smalt.services", "smalt.services.jobs", "smalt.services.pipelines",
     "smalt.services.supervisor", "smalt.services.endpoints", "smalt.services.lineage",

@@ -45,6 +45,11 @@ NOUNS: dict[str, Callable[[], typer.Typer]] = {
     "datastore": _app("smalt.cli.resources", "datastore_app"),
     "online-endpoint": _app("smalt.cli.endpoint", "endpoint_app"),
     "online-deployment": _app("smalt.cli.endpoint", "deployment_app"),
+    "user": _app("smalt.cli.access", "user_app"),
+    "service-principal": _app("smalt.cli.access", "service_principal_app"),
+    "token": _app("smalt.cli.access", "token_app"),
+    "role": _app("smalt.cli.access", "role_app"),
+    "audit": _app("smalt.cli.access", "audit_app"),
 }  # fmt: skip
 
 
@@ -78,6 +83,7 @@ def main(
 
 def build(nouns: list[str] | None = None) -> typer.Typer:
     """The ``smalt`` command with the commands of ``nouns`` (default: all of them)."""
+    from smalt.cli.access import login, logout
     from smalt.cli.server import server
 
     app = typer.Typer(
@@ -92,6 +98,8 @@ def build(nouns: list[str] | None = None) -> typer.Typer:
     for noun in nouns if nouns is not None else list(NOUNS):
         app.add_typer(NOUNS[noun](), name=noun)
     app.command(name="server")(server)
+    app.command(name="login")(login)
+    app.command(name="logout")(logout)
     return app
 
 

@@ -48,9 +48,13 @@ class MLClient:
 
     ``MLClient(url=...)`` (or ``SMALT_URL``, unless a workspace folder is given) works on the
     workspace ``smalt server`` holds there, over HTTP, with the same verbs and errors.
-    ``credential``, ``subscription_id`` and ``resource_group_name`` are accepted so that Azure ML
-    code runs unchanged; a ``workspace_name`` picks ``~/.smalt/<workspace_name>`` unless a
-    workspace path or ``SMALT_WORKSPACE`` says otherwise.
+    Through a server, ``credential`` authenticates (``smalt.client.credentials``: a service
+    principal's ``ClientSecretCredential``, a ``TokenCredential``, or by default the chain of
+    ``AZURE_CLIENT_ID``/``AZURE_CLIENT_SECRET``/``AZURE_TENANT_ID``, ``SMALT_TOKEN`` and the stored
+    ``smalt login``); azure-identity's own credentials stand for that default chain.
+    ``subscription_id`` and ``resource_group_name`` are accepted so that Azure ML code runs
+    unchanged; a ``workspace_name`` picks ``~/.smalt/<workspace_name>`` unless a workspace path or
+    ``SMALT_WORKSPACE`` says otherwise.
     """
 
     def __init__(
@@ -68,7 +72,7 @@ class MLClient:
         # SMALT_URL names a server; a workspace folder given here wins over it.
         url = url or (os.environ.get("SMALT_URL") if workspace is None else None)
         if url:
-            self._connect(url, token, workspace_name)
+            self._connect(url, token, workspace_name, credential)
             return
         if workspace is None and not os.environ.get(WORKSPACE_ENV) and workspace_name:
             workspace = Path.home() / ".smalt" / workspace_name
@@ -111,10 +115,16 @@ class MLClient:
         self.online_deployments = OnlineDeploymentOperations(endpoints)
         jobs = JobService(self._context)
         self.jobs = JobOperations(jobs, lineage)
+        from smalt.services.audit import AuditService
+        from smalt.services.identities import IdentityService
+        from smalt.services.roles import RoleService
+
+        roles = RoleService(self._context)
+        self._access(IdentityService(self._context), roles, roles, AuditService(self._context))
         # The next smalt command after a supervisor died marks its job Failed (NotResponding).
         jobs.reap_stale()
 
-    def _connect(self, url: str, token: str | None, workspace_name: str | None) -> None:
+    def _connect(self, url: str, token: str | None, workspace_name: str | None, credential: Any = None) -> None:
         """The operation groups over HTTP, on the workspace ``workspace_name`` (or the only one)
         that ``smalt server`` at ``url`` holds."""
         from smalt.client.rest import RestClient
@@ -129,7 +139,7 @@ class MLClient:
         )
 
         self._context = None
-        self._rest = rest = RestClient(url, token=token or os.environ.get("SMALT_TOKEN"))
+        self._rest = rest = RestClient(url, token=token, credential=credential)
         try:
             if workspace_name is not None and not _one_segment(workspace_name):
                 raise NotFoundError(f"Workspace '{workspace_name}' not found.",
@@ -157,6 +167,19 @@ class MLClient:
         self.online_endpoints = OnlineEndpointOperations(endpoints)
         self.online_deployments = OnlineDeploymentOperations(endpoints)
         self.jobs = JobOperations(HttpJobs(rest, workspace_name), lineage)
+        from smalt.client.access import HttpAudit, HttpPrincipals, HttpRoles
+
+        roles = HttpRoles(rest)
+        self._access(HttpPrincipals(rest), roles, roles, HttpAudit(rest))
+
+    def _access(self, principals: Any, roles: Any, assignments: Any, audit: Any) -> None:
+        """The groups of who may call a server (``client/access.py``)."""
+        from smalt.client.access import AuditOperations, PrincipalOperations, RoleAssignmentOperations, RoleOperations
+
+        self.principals = PrincipalOperations(principals)
+        self.roles = RoleOperations(roles)
+        self.role_assignments = RoleAssignmentOperations(assignments)
+        self.audit = AuditOperations(audit)
 
     @classmethod
     def from_config(

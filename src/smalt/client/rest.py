@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 
 def from_environment() -> RestClient | None:
-    """The client for ``SMALT_URL`` (with ``SMALT_TOKEN``), or None in embedded mode."""
+    """The client for ``SMALT_URL`` (with the default credential chain), or None in embedded mode."""
     url = os.environ.get("SMALT_URL")
-    return RestClient(url, token=os.environ.get("SMALT_TOKEN")) if url else None
+    return RestClient(url) if url else None
 
 
 class RestClient:
@@ -36,7 +36,10 @@ class RestClient:
         client.call("GET", "/workspaces/default/jobs", max_results=10)
     """
 
-    def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 300.0) -> None:
+    def __init__(self, url: str, *, token: str | None = None, credential: Any = None, timeout_s: float = 300.0) -> None:
+        """``credential`` (``client.credentials``) signs each request; by default, ``token``, else
+        the default chain (``AZURE_CLIENT_ID``/``_SECRET``/``_TENANT_ID``, ``SMALT_TOKEN``, the
+        stored login)."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             from smalt.errors import ConfigurationError
@@ -53,8 +56,9 @@ class RestClient:
         caller = _caller()
         if 0 < len(caller) <= 128 and all(c.isascii() and (c.isalnum() or c in "._@+-") for c in caller):
             self._headers["Smalt-Caller"] = caller  # a name the server cannot take is left unsaid
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
+        from smalt.client.credentials import credential_for
+
+        self._credential = credential_for(self.url, credential, token)
 
     def call(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
         """``method`` on ``path`` (under ``/api/v1``) with a JSON ``body`` and the ``query``
@@ -65,7 +69,7 @@ class RestClient:
         """As ``call``, with ``body`` sent as it is (a scoring request's bytes)."""
         import io
 
-        headers = {**self._headers, "Content-Length": str(len(body))}
+        headers = {**self._signed(), "Content-Length": str(len(body))}
         return self._answer(self._send(method, _target(path, query), io.BytesIO(body), headers=headers))
 
     def fetch(self, path: str, sink: Any, *, progress: Transfer | None = None, method: str = "GET",
@@ -90,13 +94,19 @@ class RestClient:
         """PUT the bytes of ``file`` (read in blocks, never whole) to ``path``, each block counted
         into ``progress``."""
         with file.open("rb") as handle:
-            headers = {**self._headers, "Content-Type": "application/octet-stream",
+            headers = {**self._signed(), "Content-Type": "application/octet-stream",
                        "Content-Length": str(file.stat().st_size)}  # fmt: skip
             body = handle if progress is None else Counted(handle, progress)
             self._answer(self._send("PUT", _quoted_path(path), body, headers=headers))
 
     def close(self) -> None:
         self._connection.close()
+
+    def _signed(self) -> dict[str, str]:
+        """The headers of a request, with the credential's current token."""
+        if self._credential is None:
+            return self._headers
+        return {**self._headers, "Authorization": f"Bearer {self._credential.get_token().token}"}
 
     # -- HTTP --------------------------------------------------------------------------------
     def _send(
@@ -105,7 +115,7 @@ class RestClient:
         # A file is sent as it is (read in blocks); anything else as JSON.
         payload = body if body is None or hasattr(body, "read") else json.dumps(body).encode()
         try:
-            self._connection.request(method, self._base + path, body=payload, headers=headers or self._headers)
+            self._connection.request(method, self._base + path, body=payload, headers=headers or self._signed())
             return self._connection.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             from smalt.errors import BackendError
@@ -161,7 +171,7 @@ def _quoted_path(path: str) -> str:
 
 def _error(status: int, data: bytes, url: str) -> SmaltError:
     """The smalt error the server's answer describes."""
-    from smalt.errors import BackendError, ConfigurationError, from_wire
+    from smalt.errors import BackendError, from_wire
 
     try:
         body = json.loads(data)
@@ -171,8 +181,10 @@ def _error(status: int, data: bytes, url: str) -> SmaltError:
     if not isinstance(error, dict):
         message = body.get("message") if isinstance(body, dict) else None
         if status == 401:
-            return ConfigurationError(f"The smalt server at {url} refused the request: {message or 'unauthorized'}.",
-                                      hint="set SMALT_TOKEN to the token the server was started with")  # fmt: skip
+            from smalt.errors import AuthenticationError
+
+            return AuthenticationError(f"The smalt server at {url} refused the request: {message or 'unauthorized'}.",
+                                       hint="smalt login, or set SMALT_TOKEN")  # fmt: skip
         return BackendError(f"The smalt server at {url} answered {status}: {message or data[:200]!r}.")
     rebuilt = from_wire(body)
     return rebuilt if rebuilt is not None else BackendError(f"The smalt server at {url} answered {status}.")

@@ -152,6 +152,10 @@ class IdentityService:
             tx.access.delete_principal(record.id)
             audit.append(tx, audit.entry(self._ws, DELETE, f"/principals/{name}"))
 
+    def whoami(self) -> str:
+        """Who acts: the caller of the request under way, or this process's user."""
+        return self._ws.user
+
     def any(self) -> bool:
         with self._ws.store.transaction() as tx:
             return tx.access.any_principal()
