@@ -43,6 +43,7 @@ NOUNS: dict[str, Callable[[], typer.Typer]] = {
     "job": _app("smalt.cli.job", "job_app"),
     "compute": _app("smalt.cli.resources", "compute_app"),
     "datastore": _app("smalt.cli.resources", "datastore_app"),
+    "connection": _app("smalt.cli.resources", "connection_app"),
     "online-endpoint": _app("smalt.cli.endpoint", "endpoint_app"),
     "online-deployment": _app("smalt.cli.endpoint", "deployment_app"),
     "user": _app("smalt.cli.access", "user_app"),

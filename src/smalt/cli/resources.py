@@ -15,6 +15,8 @@ from smalt.cli.output import emit
 compute_app = typer.Typer(help="Manage compute targets (all run locally in embedded mode).", no_args_is_help=True)
 datastore_app = typer.Typer(help="Manage datastores; credentials are stored encrypted.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Create, list, show and delete workspaces.", no_args_is_help=True)
+connection_app = typer.Typer(help="Manage workspace connections; their secrets are stored encrypted and never shown.",
+                             no_args_is_help=True)  # fmt: skip
 
 
 @compute_app.command("create")
@@ -57,6 +59,32 @@ def compute_delete(name: NameOpt) -> None:
     context.client().compute.delete(name)
 
 
+@connection_app.command("create")
+def connection_create(
+    file: FileOpt = None, name: OptName = None, set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None
+) -> None:
+    """Create or update a connection from a YAML file (Azure ML's custom or api_key connection)."""
+    connection = _entity_from("connection", file, set_, {"name": name})
+    emit(context.client().connections.create_or_update(connection), output, query=query)
+
+
+@connection_app.command("show")
+def connection_show(name: NameOpt, output: OutputOpt = None, query: QueryOpt = None) -> None:
+    """Show a connection (never its secrets)."""
+    emit(context.client().connections.get(name), output, query=query)
+
+
+@connection_app.command("list")
+def connection_list(output: OutputOpt = None, query: QueryOpt = None) -> None:
+    """List connections (never their secrets)."""
+    emit(context.client().connections.list(), output, columns=("name", "type", "target", "api_base"), query=query)
+
+
+@connection_app.command("delete")
+def connection_delete(name: NameOpt) -> None:
+    context.client().connections.delete(name)
+
+
 @datastore_app.command("create")
 def datastore_create(
     file: FileOpt = None, name: OptName = None, set_: SetOpt = None, output: OutputOpt = None, query: QueryOpt = None
@@ -83,6 +111,16 @@ def datastore_list(output: OutputOpt = None, query: QueryOpt = None) -> None:
 def datastore_delete(name: NameOpt) -> None:
     """Delete a datastore definition; its bytes are left where they are."""
     context.client().datastores.delete(name)
+
+
+@workspace_app.command("sync-keys")
+def workspace_sync_keys(
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Workspace name (default: this one).")] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Rotate the key that encrypts the workspace's secrets: every datastore credential, connection
+    secret and endpoint key is sealed again with a new one. Safe to stop at any moment: run it again."""
+    emit(context.client().workspaces.begin_sync_keys(name).result(), output or "json")
 
 
 @workspace_app.command("create")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from smalt.client.operations import (
     AssetOperations,
     ComputeOperations,
+    ConnectionOperations,
     DataOperations,
     DatastoreOperations,
     JobOperations,
@@ -110,6 +111,9 @@ class MLClient:
         self.models = ModelOperations(AssetService(self._context, Model), lineage, PackagingService(self._context))
         self.datastores = DatastoreOperations(DatastoreService(self._context))
         self.compute = ComputeOperations(ComputeService(self._context))
+        from smalt.services.connections import ConnectionService
+
+        self.connections = ConnectionOperations(ConnectionService(self._context))
         endpoints = EndpointService(self._context)
         self.online_endpoints = OnlineEndpointOperations(endpoints)
         self.online_deployments = OnlineDeploymentOperations(endpoints)
@@ -130,6 +134,7 @@ class MLClient:
         from smalt.client.rest import RestClient
         from smalt.client.transport import (
             HttpAssets,
+            HttpConnections,
             HttpEndpoints,
             HttpJobs,
             HttpLineage,
@@ -163,6 +168,7 @@ class MLClient:
         self.models = ModelOperations(HttpAssets(rest, workspace_name, Model), lineage, packaging)
         self.datastores = DatastoreOperations(HttpNamed(rest, workspace_name, "datastores", Datastore))
         self.compute = ComputeOperations(HttpNamed(rest, workspace_name, "computes", Compute))
+        self.connections = ConnectionOperations(HttpConnections(rest, workspace_name))
         endpoints = HttpEndpoints(rest, workspace_name)
         self.online_endpoints = OnlineEndpointOperations(endpoints)
         self.online_deployments = OnlineDeploymentOperations(endpoints)

@@ -21,6 +21,7 @@ from smalt.entities import (
     OnlineEndpoint,
     Workspace,
 )
+from smalt.entities.connection import WorkspaceConnection
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.errors import InvalidSpecError, InvalidStateError, UserCodeError
 
@@ -229,6 +230,36 @@ class DatastoreOperations:
         self._service.delete(name)
 
 
+class ConnectionBackend(NamedBackend[WorkspaceConnection], Protocol):
+    def list_secrets(self, name: str) -> dict[str, str]: ...
+
+
+class ConnectionOperations:
+    """``ml_client.connections``: secrets go in, and come back only when asked for (audited)."""
+
+    def __init__(self, service: ConnectionBackend) -> None:
+        self._service = service
+
+    def create_or_update(self, connection: WorkspaceConnection) -> WorkspaceConnection:
+        return self._service.create_or_update(connection)
+
+    def get(self, name: str, *, populate_secrets: bool = False) -> WorkspaceConnection:
+        """The connection; with ``populate_secrets``, with its secrets (an audited read)."""
+        found = self._service.get(name)
+        if not populate_secrets:
+            return found
+        secrets = self._service.list_secrets(name)
+        if found.type == "custom":
+            return found.model_copy(update={"secrets": secrets})
+        return found.model_copy(update={"api_key": secrets.get("key")})
+
+    def list(self) -> list[WorkspaceConnection]:
+        return self._service.list()
+
+    def delete(self, name: str) -> None:
+        self._service.delete(name)
+
+
 class ComputeOperations:
     """``ml_client.compute``."""
 
@@ -273,6 +304,7 @@ class WorkspaceBackend(Protocol):
     def list(self) -> Items[Workspace]: ...
     def create(self, name: str, /) -> Workspace: ...
     def delete(self, name: str, /) -> None: ...
+    def sync_keys(self, name: str, /) -> dict[str, int]: ...
 
 
 class WorkspaceOperations:
@@ -307,6 +339,11 @@ class WorkspaceOperations:
         """Set a workspace aside (its folder moves to ``.deleted/``; nothing is erased)."""
         self._service.delete(name)
         return Poller(None)
+
+    def begin_sync_keys(self, name: str | None = None) -> Poller[dict[str, int]]:
+        """Rotate the key that encrypts the workspace's secrets (datastore credentials, connection
+        secrets, endpoint keys): every one is sealed again with a new key. How many of each kind."""
+        return Poller(self._service.sync_keys(name or self._current))
 
 
 class JobBackend(Protocol):

@@ -32,6 +32,7 @@ from smalt.entities import (
     Workspace,
 )
 from smalt.entities.base import Located
+from smalt.entities.connection import WorkspaceConnection
 from smalt.entities.datastore import Datastore, shown_datastore
 from smalt.entities.model import AliasMove, AssetAlias
 from smalt.entities.pipeline import PipelineComponent
@@ -136,6 +137,17 @@ class HttpNamed(Generic[N]):
         self._rest.call("DELETE", f"/{self._path}/{name}")
 
 
+class HttpConnections(HttpNamed[WorkspaceConnection]):
+    """Connections of a workspace a server holds; their secrets only through ``list_secrets``."""
+
+    def __init__(self, rest: RestClient, workspace: str) -> None:
+        super().__init__(rest, workspace, "connections", WorkspaceConnection)
+
+    def list_secrets(self, name: str) -> dict[str, str]:
+        found: dict[str, str] = self._rest.call("POST", f"/{self._path}/{name}/listsecrets")
+        return found
+
+
 class HttpWorkspaces:
     """The workspaces a server holds (``WorkspaceService``'s verbs)."""
 
@@ -153,6 +165,10 @@ class HttpWorkspaces:
 
     def delete(self, name: str) -> None:
         self._rest.call("DELETE", f"/workspaces/{name}")
+
+    def sync_keys(self, name: str) -> dict[str, int]:
+        counts: dict[str, int] = self._rest.call("POST", f"/workspaces/{name}/sync-keys")
+        return counts
 
 
 class HttpEndpoints:

@@ -68,6 +68,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None, held: W
         assets,
         audit,
         computes,
+        connections,
         datastores,
         endpoints,
         identities,
@@ -157,7 +158,7 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None, held: W
     for module in (identities, roles, audit):
         app.include_router(module.router, prefix=API_PREFIX.rstrip("/"))
     # Before the assets' routes: `/workspaces/{workspace}/uploads` (and the rest) are no asset kind.
-    for module in (uploads, computes, datastores, endpoints, lineage):
+    for module in (uploads, computes, datastores, connections, endpoints, lineage):
         app.include_router(module.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(assets.router, prefix=API_PREFIX.rstrip("/"))
     app.include_router(mlflow_links.router)

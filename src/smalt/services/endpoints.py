@@ -43,6 +43,7 @@ from smalt.entities import (
     OnlineDeployment,
     OnlineEndpoint,
 )
+from smalt.entities.connection import references
 from smalt.entities.endpoint import InlineModel
 from smalt.errors import BackendError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
 from smalt.services.assets import AssetService
@@ -346,6 +347,10 @@ class EndpointService:
         every one has run ``init()``; then stop the instances they replace."""
         endpoint = deployment.endpoint_name
         record = self._record(endpoint)
+        if references(deployment.environment_variables):
+            from smalt.services.connections import ConnectionService
+
+            ConnectionService(self._ws).check_references(deployment.environment_variables, "environment_variables")
         with self._locked(endpoint):
             with self._ws.store.transaction() as tx:
                 previous = tx.endpoints.get_deployment(endpoint, deployment.name)
@@ -528,7 +533,20 @@ class EndpointService:
                 "a deployment without code_configuration needs an mlflow_model; give code and scoring_script",
                 "code_configuration")])  # fmt: skip
         python = self._environment(deployment, model, folder)
-        env = instance_env(extra_env)
+        # A connection's secret reaches the instances, never a record: the router's restarts read it
+        # sealed (``sealed_env``), and the instances mask it in what they print (``SMALT_REDACT``).
+        secret_vars = [variable for variable, _, _ in references(extra_env)]
+        resolved, sealed = extra_env, None
+        if secret_vars:
+            from smalt.services.connections import ConnectionService
+
+            reader = f"deployment {record.name}/{deployment.name}"
+            resolved, _ = ConnectionService(self._ws).injected(extra_env, reader=reader)
+            extra_env = {**extra_env, "SMALT_REDACT": ",".join(secret_vars)}
+            resolved = {**resolved, "SMALT_REDACT": ",".join(secret_vars)}
+            values = {variable: resolved[variable] for variable in secret_vars}
+            sealed = {"token": self._ws.secrets.seal(values), "folder": str(self._ws.path)}
+        env = instance_env(resolved)
         specs = [
             InstanceSpec(python=python, socket=socket_path(str(self._ws.path), record.name, deployment.name,
                                                            generation, str(i)),
@@ -545,7 +563,7 @@ class EndpointService:
             "generation": generation, "python": python, "logs": [str(spec.log) for spec in specs],
             "instances": [{**process.to_dict(), "socket": spec.socket, "log": str(spec.log)}
                           for process, spec in started],
-            "launch": specs[0].launch(extra_env), "ready_timeout_s": timeout,
+            "launch": specs[0].launch(extra_env, sealed=sealed), "ready_timeout_s": timeout,
             "max_concurrent": deployment.request_settings.max_concurrent_requests_per_instance,
             "timeout_ms": deployment.request_settings.request_timeout_ms,
             "max_queue_wait_ms": deployment.request_settings.max_queue_wait_ms,

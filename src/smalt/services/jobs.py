@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from smalt.entities import CommandJob, Data, Environment, Input, JobStatus, Model, Output, PipelineJob
+from smalt.entities.connection import references
 from smalt.entities.environment import InlineEnvironment
 from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError, SpecProblem
 from smalt.execution import Doorbell, detached, pid_alive, ring, ring_all, stop_process_groups
@@ -180,6 +181,13 @@ class JobService:
         for key, output in job.outputs.items():
             with _collect(found_problems, f"outputs.{key}"):
                 outputs[key] = self._plan_output(name, key, output)
+        if references(job.environment_variables):
+            from smalt.services.connections import ConnectionService
+
+            try:
+                ConnectionService(self._ws).check_references(job.environment_variables, "environment_variables")
+            except InvalidSpecError as exc:
+                found_problems.extend(exc.problems)
         problems.extend(SpecProblem(p.message, f"{prefix}{p.field}", p.file, p.line) for p in found_problems)
         if found_problems:
             return None

@@ -45,11 +45,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from smalt.entities import CommandJob, Data, Entity, Input, JobStatus, Model
+from smalt.entities.connection import references
 from smalt.entities.environment import inherited_variables
 from smalt.entities.io import PRIMITIVE_TYPES
 from smalt.errors import BackendError, NotFoundError, SmaltError
 from smalt.execution import ProcessGroup, acquire_slot, ring, ring_all
 from smalt.execution.detached import crash_point
+from smalt.execution.redaction import Redactor
 from smalt.services.assets import AssetService
 from smalt.services.computes import ComputeService
 from smalt.services.datastores import DatastoreService
@@ -175,6 +177,8 @@ class Supervisor:
         self._stop_beat = threading.Event()
         #: The job's record as read at the start: its spec, parent and experiment do not change.
         self.record: JobRecord | None = None
+        #: The connection secrets the command was given: masked in what it prints.
+        self.secrets: list[str] = []
 
     # -- status -----------------------------------------------------------------------------
     def _move(self, to: str, only_from: set[str] | frozenset[str], **values: Any) -> bool:
@@ -487,7 +491,13 @@ class Supervisor:
     def _environment(self, job: CommandJob, python: str, inputs: dict[str, str | None],
                      outputs: dict[str, str], tracking: TrackingEndpoint) -> dict[str, str]:  # fmt: skip
         venv_bin = str(Path(python).parent)
-        env = {**inherited_variables(), **job.environment_variables}
+        variables = job.environment_variables
+        if references(variables):
+            # A connection's secret reaches the command, never a file; its logs are redacted.
+            from smalt.services.connections import ConnectionService
+
+            variables, self.secrets = ConnectionService(self.ws).injected(variables, reader=f"job {self.name}")
+        env = {**inherited_variables(), **variables}
         env.pop("SMALT_WORKSPACE", None)
         assert self.record is not None
         env.update(tracking.environment(self.name, self.record.experiment_id))
@@ -540,12 +550,16 @@ class Supervisor:
         envs = self._ranks(job, self._environment(job, python, inputs, outputs, tracking))
         names = ["std_log.txt"] if len(envs) == 1 else [f"std_log_process_{i}.txt" for i in range(len(envs))]
         handles: list[IO[bytes]] = [open(self.logs / n, "ab") for n in names]  # noqa: SIM115
+        redactors = [Redactor(h, self.secrets) for h in handles] if self.secrets else []
         timeout = job.limits.timeout if job.limits else None
         started = time.monotonic()
         group: ProcessGroup | None = None
         try:
             # Recorded so that whoever finds this supervisor dead can stop what it started.
-            group = ProcessGroup.start(command, workdir, envs, handles, record=self.folder / "process_groups")
+            outputs_to = [r.writer for r in redactors] or handles
+            group = ProcessGroup.start(command, workdir, envs, outputs_to, record=self.folder / "process_groups")
+            for redactor in redactors:
+                redactor.started()
             while True:
                 code = group.wait(POLL_S)
                 if code is not None:
@@ -559,6 +573,8 @@ class Supervisor:
         finally:
             if group is not None:
                 group.close()
+            for redactor in redactors:
+                redactor.finish()
             for handle in handles:
                 handle.close()
 

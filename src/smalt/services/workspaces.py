@@ -119,6 +119,12 @@ class WorkspaceService:
             (self.home / DELETED).mkdir(exist_ok=True)
             context.path.rename(self.home / DELETED / f"{name}-{stamp}")
 
+    def sync_keys(self, name: str) -> dict[str, int]:
+        """Rotate the key of workspace ``name`` (services/keys.py)."""
+        from smalt.services.keys import rotate
+
+        return rotate(self.open(name))
+
     def close(self) -> None:
         with self._lock:
             for context in self._opened.values():

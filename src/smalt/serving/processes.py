@@ -217,17 +217,36 @@ class InstanceSpec:
     script: str | None = None
     mlflow_model: str | None = None
 
-    def launch(self, extra_env: dict[str, str]) -> dict[str, Any]:
+    def launch(self, extra_env: dict[str, str], *, sealed: dict[str, str] | None = None) -> dict[str, Any]:
         """What every instance of a generation shares, as JSON: enough to start one again, given
         its socket and log. Only ``extra_env`` of the environment is kept (it may hold secrets of
-        the shell that started the generation, which the records must not keep)."""
+        the shell that started the generation, which the records must not keep); connection secrets
+        travel ``sealed`` (the token and the workspace folder whose key opens it)."""
         shared = {k: v for k, v in asdict(self).items() if k not in ("socket", "log", "env")}
-        return {**shared, "cwd": str(self.cwd), "env": extra_env}
+        return {**shared, "cwd": str(self.cwd), "env": extra_env, **({"sealed_env": sealed} if sealed else {})}
 
     @classmethod
     def from_launch(cls, launch: dict[str, Any], socket: str, log: str) -> InstanceSpec:
-        return cls(**{**launch, "cwd": Path(launch["cwd"]), "env": instance_env(launch["env"]),
+        launch = dict(launch)
+        env = dict(launch["env"])
+        sealed = launch.pop("sealed_env", None)
+        if sealed:
+            env.update(unseal(sealed["token"], Path(sealed["folder"])))
+        return cls(**{**launch, "cwd": Path(launch["cwd"]), "env": instance_env(env),
                       "socket": socket, "log": Path(log)})  # fmt: skip
+
+
+def unseal(token: str, folder: Path) -> dict[str, str]:
+    """Secrets the services sealed with the workspace's key (store/secrets.py keeps the files: the
+    key, one pending and the one before a rotation; or SMALT_SECRET_KEY)."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    env_key = os.environ.get("SMALT_SECRET_KEY")
+    names = ("secret.key", "secret.key.next", "secret.key.previous")
+    files = [folder / name for name in names if (folder / name).exists()]
+    keys = [env_key.encode()] if env_key else [file.read_bytes().strip() for file in files]
+    value = json.loads(MultiFernet([Fernet(k) for k in keys]).decrypt(token.encode()))
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def start_instance(spec: InstanceSpec) -> Process:

@@ -246,7 +246,54 @@ def serve_http(address: str, scorer: Callable[[bytes], tuple[int, bytes]]) -> No
         server.server_close()
 
 
+def redact_output() -> None:
+    """Mask the secrets this instance was given (the variables ``SMALT_REDACT`` names) in all it
+    prints: its standard output and error become a pipe, copied to the log with each secret replaced
+    by ``***``; the last ``longest - 1`` bytes wait for the next read, so a secret split across two
+    writes is found. (services/supervisor.py does the same for jobs; this file runs in the
+    deployment's own environment, without smalt.)"""
+    import atexit
+
+    names = [n for n in os.environ.get("SMALT_REDACT", "").split(",") if n]
+    secrets = sorted({os.environ[n].encode() for n in names if os.environ.get(n)}, key=len, reverse=True)
+    if not secrets:
+        return
+    keep = max(len(s) for s in secrets) - 1
+    read, write = os.pipe()
+    log = os.dup(1)
+    os.dup2(write, 1)
+    os.dup2(write, 2)
+    os.close(write)
+
+    def mask(data: bytes) -> bytes:
+        for secret in secrets:
+            data = data.replace(secret, b"***")
+        return data
+
+    def copy() -> None:
+        pending = b""
+        while block := os.read(read, 1 << 16):
+            pending = mask(pending + block)
+            cut = max(0, len(pending) - keep)
+            os.write(log, pending[:cut])
+            pending = pending[cut:]
+        os.write(log, mask(pending))
+
+    thread = threading.Thread(target=copy, name="redactor", daemon=True)
+    thread.start()
+
+    def finish() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.close(1)
+        os.close(2)
+        thread.join(5)
+
+    atexit.register(finish)
+
+
 def main(argv: list[str] | None = None) -> int:
+    redact_output()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", help="serve smalt's router on this Unix socket")

@@ -32,6 +32,7 @@ from smalt.entities import (
     OnlineEndpoint,
 )
 from smalt.entities.base import Located, is_valid_name, raw_validation_errors
+from smalt.entities.connection import WorkspaceConnection
 from smalt.entities.endpoint import InlineModel
 from smalt.entities.environment import InlineEnvironment
 from smalt.entities.io import InputType
@@ -52,6 +53,7 @@ KINDS: dict[str, type[Entity]] = {
     "model": Model,
     "compute": Compute,
     "datastore": Datastore,
+    "connection": WorkspaceConnection,
     "job": CommandJob,
     "online-endpoint": OnlineEndpoint,
     "online-deployment": OnlineDeployment,
@@ -407,6 +409,7 @@ load_environment = _typed_loader("environment", Environment)
 load_model = _typed_loader("model", Model)
 load_compute = _typed_loader("compute", Compute)
 load_datastore = _typed_loader("datastore", Datastore)
+load_connection = _typed_loader("connection", WorkspaceConnection)
 load_online_endpoint = _typed_loader("online-endpoint", OnlineEndpoint)
 load_online_deployment = _typed_loader("online-deployment", OnlineDeployment)
 

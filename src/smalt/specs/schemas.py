@@ -46,8 +46,8 @@ SCHEMAS: dict[str, tuple[str, bool]] = {
     "pipelinecomponentbatchdeployment": ("batch-deployment", False),
     "schedule": ("schedule", False),
     "workspace": ("workspace", False),
-    "workspaceconnection": ("connection", False),
-    "connection": ("connection", False),
+    "workspaceconnection": ("connection", True),
+    "connection": ("connection", True),
     "registry": ("registry", False),
     "featurestore": ("feature-store", False),
 }

@@ -1,16 +1,16 @@
-"""Datastores and computes: one record per name, replaced as a whole on update."""
+"""Datastores, computes and connections: one record per name, replaced as a whole on update."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, select
+from sqlalchemy import Row, Table, delete, select, update
 from sqlalchemy.engine import Connection
 
 from smalt.store.dialects import upsert_by_name
 from smalt.store.records import NamedRecord, utc
-from smalt.store.tables import computes, datastores
+from smalt.store.tables import computes, connections, datastores
 
 
 class NamedRepository:
@@ -64,6 +64,10 @@ class NamedRepository:
         assert record is not None
         return record, existing is None
 
+    def set_secrets(self, name: str, secrets: str | None) -> None:
+        """Replace the sealed secrets alone (a key rotation)."""
+        self._connection.execute(update(self._table).where(self._table.c.name == name).values(secrets=secrets))
+
     def delete(self, name: str) -> bool:
         result = self._connection.execute(delete(self._table).where(self._table.c.name == name))
         return bool(result.rowcount)
@@ -75,3 +79,7 @@ def datastore_repository(connection: Connection) -> NamedRepository:
 
 def compute_repository(connection: Connection) -> NamedRepository:
     return NamedRepository(connection, computes)
+
+
+def connection_repository(connection: Connection) -> NamedRepository:
+    return NamedRepository(connection, connections)

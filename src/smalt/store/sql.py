@@ -17,7 +17,7 @@ from smalt.store.endpoints import EndpointRepository
 from smalt.store.jobs import JobRepository
 from smalt.store.lineage import LineageRepository
 from smalt.store.migrate import upgrade
-from smalt.store.named import NamedRepository, compute_repository, datastore_repository
+from smalt.store.named import NamedRepository, compute_repository, connection_repository, datastore_repository
 from smalt.store.tracking import TrackingRepository
 
 
@@ -29,6 +29,7 @@ class Transaction:
         self.assets = AssetRepository(connection)
         self.datastores: NamedRepository = datastore_repository(connection)
         self.computes: NamedRepository = compute_repository(connection)
+        self.connections: NamedRepository = connection_repository(connection)
         self.jobs = JobRepository(connection)
         self.tracking = TrackingRepository(connection)
         self.lineage = LineageRepository(connection)

@@ -74,6 +74,20 @@ datastores = Table(
     Column("last_modified_at", DateTime(timezone=True), nullable=False),
 )
 
+# Workspace connections: like datastores, their secrets sealed apart from the spec.
+connections = Table(
+    "connections",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("secrets", Text, nullable=True),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+)
+
 computes = Table(
     "computes",
     metadata,

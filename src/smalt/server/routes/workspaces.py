@@ -49,6 +49,13 @@ async def get_workspace(context: Workspace) -> dict[str, Any]:
     return context.describe().to_dict()
 
 
+@router.post("/workspaces/{workspace}/sync-keys",
+             dependencies=[requires("workspaces/resynckeys/action", audited=False)])  # fmt: skip
+def sync_keys(request: Request, context: Workspace) -> dict[str, int]:
+    """Seal every secret of the workspace with a new key (the rotation audits itself)."""
+    return _service(request).sync_keys(context.name)
+
+
 @router.delete("/workspaces/{workspace}", status_code=204, dependencies=[requires("workspaces/delete")])
 def delete_workspace(request: Request, workspace: Annotated[str, Path(max_length=255)]) -> Response:
     """Set the workspace aside (its folder moved under the server's home, ``.deleted/``)."""

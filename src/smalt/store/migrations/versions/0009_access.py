@@ -1,4 +1,4 @@
-"""Identities, roles and the audit log (issue 20).
+"""Identities, roles, the audit log and workspace connections (issue 20).
 
 Revision ID: 0009
 Revises: 0008
@@ -15,6 +15,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "connections",
+        sa.Column("name", sa.String(255), primary_key=True),
+        sa.Column("type", sa.String(32), nullable=False),
+        sa.Column("spec", sa.JSON, nullable=False),
+        sa.Column("secrets", sa.Text, nullable=True),
+        sa.Column("is_default", sa.Boolean, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(255), nullable=False),
+        sa.Column("last_modified_at", sa.DateTime(timezone=True), nullable=False),
+    )
     op.create_table(
         "principals",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -78,3 +89,4 @@ def downgrade() -> None:
     op.drop_table("role_definitions")
     op.drop_table("access_tokens")
     op.drop_table("principals")
+    op.drop_table("connections")
