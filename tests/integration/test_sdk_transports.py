@@ -492,3 +492,57 @@ def test_a_transfer_that_lasts_says_how_far_it_is(workspace_path: Path, tmp_path
             assert "Downloading corpus:" in capsys.readouterr().err
     finally:
         server.stop()
+
+
+def test_connections_keep_their_secrets_on_both_transports(client: MLClient) -> None:
+    from smalt.entities.connection import WorkspaceConnection
+    from smalt.errors import InvalidSpecError, NotFoundError
+
+    made = client.connections.create_or_update(WorkspaceConnection(
+        name="feeds", type="custom", configs={"region": "west"}, secrets={"token": "t0k-3n"},
+    ))  # fmt: skip
+    assert made.secrets is None and made.credentials is not None and made.credentials.type == "custom_keys"
+    assert [c.name for c in client.connections.list()] == ["feeds"]
+    assert "t0k-3n" not in client.connections.get("feeds").model_dump_json()
+    assert client.connections.get("feeds", populate_secrets=True).secrets == {"token": "t0k-3n"}
+    with pytest.raises(InvalidSpecError, match="needs a secret"):
+        client.connections.create_or_update(WorkspaceConnection(name="empty", type="custom"))
+    client.connections.delete("feeds")
+    with pytest.raises(NotFoundError, match="Connection 'feeds' not found"):
+        client.connections.get("feeds")
+
+
+def test_principals_roles_and_the_audit_log_on_both_transports(client: MLClient) -> None:
+    from smalt.errors import AlreadyExistsError, InvalidStateError, NotFoundError
+
+    client.principals.create_user("alice", "correct horse battery")
+    ci = client.principals.create_service_principal("ci")
+    assert ci.client_secret and ci.tenant_id and ci.client_id == client.principals.get("ci").id
+    with pytest.raises(AlreadyExistsError):
+        client.principals.create_user("alice", "another password")
+    assert {(p.name, p.kind) for p in client.principals.list()} == {("alice", "user"), ("ci", "service_principal")}
+    token = client.principals.create_token("alice", "laptop", expires_in_days=7)
+    assert token.token and token.token.startswith("smalt_pat_")
+    assert [(t.name, t.token) for t in client.principals.list_tokens("alice")] == [("laptop", None)]
+    client.principals.revoke_token("alice", "laptop")
+    assert client.principals.list_tokens("alice")[0].revoked_at is not None
+    custom = client.roles.create_or_update({"Name": "Job Reader", "Actions": [
+        "Microsoft.MachineLearningServices/workspaces/jobs/read"]})  # fmt: skip
+    assert custom.is_custom and "Job Reader" in [r.name for r in client.roles.list()]
+    with pytest.raises(InvalidStateError, match="built-in"):
+        client.roles.delete("Reader")
+    scope = f"/workspaces/{client.workspace_name}"
+    given = client.role_assignments.create("alice", "Job Reader", scope)
+    assert [(a.principal, a.role, a.scope) for a in client.role_assignments.list(assignee="alice")] == [
+        ("alice", "Job Reader", scope)]  # fmt: skip
+    with pytest.raises(InvalidStateError, match="assigned"):
+        client.roles.delete("Job Reader")
+    client.role_assignments.delete(given.id)
+    client.roles.delete("Job Reader")
+    with pytest.raises(NotFoundError):
+        client.role_assignments.create("nobody", "Reader")
+    actions = [e.action for e in client.audit.list()]
+    assert "Microsoft.Authorization/roleAssignments/delete" in actions
+    assert "Microsoft.Authorization/principals/write" in actions
+    client.principals.delete("alice")
+    assert [p.name for p in client.principals.list()] == ["ci"]
