@@ -96,7 +96,10 @@ class AccessControl:
                 found = self.identities.check_pat(value)
                 return self._remember(value, found[0], min(found[1].timestamp(), time.time() + 30)) if found else None
             jwt_found = self.identities.check_jwt(value)
-            return self._remember(value, jwt_found[0], jwt_found[1]) if jwt_found else None
+            # A signed token of a principal deleted since is refused: checked again every minute.
+            if jwt_found is None or jwt_found[0].id is None or not self.identities.exists(jwt_found[0].id):
+                return None
+            return self._remember(value, jwt_found[0], min(jwt_found[1], time.time() + 60))
         if scheme.lower() == "basic":
             try:
                 name, _, secret = base64.b64decode(value, validate=True).decode().partition(":")

@@ -156,6 +156,10 @@ class IdentityService:
         """Who acts: the caller of the request under way, or this process's user."""
         return self._ws.user
 
+    def exists(self, principal_id: str) -> bool:
+        with self._ws.store.transaction() as tx:
+            return tx.access.principal(id=principal_id) is not None
+
     def any(self) -> bool:
         with self._ws.store.transaction() as tx:
             return tx.access.any_principal()
