@@ -7,7 +7,9 @@ it and supplies ``database_url``: ``None`` keeps the workspace's own SQLite file
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,10 @@ from sqlalchemy import text
 from smalt import MLClient
 from smalt.entities import Compute, Data, Datastore, Model
 from smalt.entities.datastore import DatastoreCredentials
-from smalt.errors import InvalidStateError, NotFoundError, VersionConflictError
+from smalt.errors import BackendError, InvalidStateError, NotFoundError, VersionConflictError
 from smalt.services import WorkspaceContext, open_workspace
 from smalt.store import SqlMetadataStore
+from smalt.store.access import AssignmentRecord, PrincipalRecord, TokenRecord
 from smalt.store.migrate import HEAD
 
 ACCOUNT_KEY = "c2VjcmV0LWFjY291bnQta2V5LXRoYXQtbXVzdC1uZXZlci1sZWFr"
@@ -428,3 +431,191 @@ class StoreContract:
         with context.store.transaction() as tx:
             assert [d.name for d in tx.endpoints.deployments("e")] == ["blue"]
             assert tx.endpoints.get("other") is None and tx.endpoints.deployments("other") == []
+
+    # -- access control ------------------------------------------------------------------------
+    @staticmethod
+    def principal(name: str, kind: str = "user") -> PrincipalRecord:
+        return PrincipalRecord(str(uuid.uuid4()), name, kind, f"$argon2id$hash-of-{name}", datetime.now(UTC), "admin")
+
+    @staticmethod
+    def audit_row(at: datetime, action: str, principal: str = "ada", **fields: Any) -> dict[str, Any]:
+        return {"at": at, "principal": principal, "action": action, "resource": "/r", "outcome": "succeeded",
+                "status": 200, "request_id": "req", "client": "127.0.0.1", "workspace": None, **fields}  # fmt: skip
+
+    def test_principals_are_found_by_name_and_by_id_and_deleted_with_what_is_theirs(
+        self, context: WorkspaceContext
+    ) -> None:
+        ada, ci = self.principal("ada"), self.principal("ci", "service_principal")
+        now = datetime.now(UTC)
+        with context.store.transaction() as tx:
+            assert not tx.access.any_principal()
+        with context.store.transaction(write=True) as tx:
+            tx.access.add_principal(ci)
+            tx.access.add_principal(ada)
+            tx.access.add_token(TokenRecord("t" * 16, ada.id, "laptop", "0" * 64, now, now + timedelta(days=1), None))
+            tx.access.add_assignment(AssignmentRecord(str(uuid.uuid4()), ada.id, "Reader", "/", now, "admin"))
+            tx.access.add_assignment(AssignmentRecord(str(uuid.uuid4()), ci.id, "Reader", "/", now, "admin"))
+        with context.store.transaction(write=True) as tx:
+            assert tx.access.any_principal()
+            assert tx.access.principal(name="ada") == ada
+            assert tx.access.principal(id=ci.id) == ci
+            assert tx.access.principal(name="grace") is None and tx.access.principal(id=ada.name) is None
+            assert [p.name for p in tx.access.principals()] == ["ada", "ci"]
+            tx.access.set_secret(ada.id, "$argon2id$new")
+        with context.store.transaction(write=True) as tx:
+            found = tx.access.principal(name="ada")
+            assert found is not None and found.secret_hash == "$argon2id$new" and found.created_at == ada.created_at
+            tx.access.delete_principal(ada.id)
+        with context.store.transaction() as tx:
+            assert [p.name for p in tx.access.principals()] == ["ci"]
+            assert tx.access.tokens() == [] and tx.access.token("t" * 16) is None
+            assert [a.principal_id for a in tx.access.assignments()] == [ci.id]
+
+    def test_a_principal_name_is_taken_once(self, context: WorkspaceContext) -> None:
+        with context.store.transaction(write=True) as tx:
+            tx.access.add_principal(self.principal("ada"))
+
+        with pytest.raises(BackendError), context.store.transaction(write=True) as tx:
+            tx.access.add_principal(self.principal("ada", "service_principal"))
+
+        with context.store.transaction() as tx:
+            assert [p.kind for p in tx.access.principals()] == ["user"]
+
+    def test_a_token_is_revoked_once_and_keeps_its_times(self, context: WorkspaceContext) -> None:
+        ada, ci = self.principal("ada"), self.principal("ci", "service_principal")
+        created = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+        first = TokenRecord("a" * 16, ada.id, "laptop", "1" * 64, created, created + timedelta(days=30), None)
+        second = TokenRecord("b" * 16, ada.id, "ci", "2" * 64, created + timedelta(seconds=1),
+                             created + timedelta(days=1), None)  # fmt: skip
+        other = TokenRecord("c" * 16, ci.id, "laptop", "3" * 64, created + timedelta(seconds=2),
+                            created + timedelta(days=1), None)  # fmt: skip
+        with context.store.transaction(write=True) as tx:
+            for record in (ada, ci):
+                tx.access.add_principal(record)
+            for token in (first, second, other):
+                tx.access.add_token(token)
+        revoked_at = created + timedelta(hours=1)
+
+        with context.store.transaction(write=True) as tx:
+            assert tx.access.revoke_token(first.id, revoked_at)
+            assert not tx.access.revoke_token(first.id, revoked_at + timedelta(hours=1))
+            assert not tx.access.revoke_token("0" * 16, revoked_at)
+
+        with context.store.transaction() as tx:
+            assert tx.access.token(first.id) == TokenRecord(**{**first.__dict__, "revoked_at": revoked_at})
+            assert tx.access.token(second.id) == second
+            assert tx.access.token("0" * 16) is None
+            assert [t.id for t in tx.access.tokens()] == [first.id, second.id, other.id]
+            assert [t.id for t in tx.access.tokens(ada.id)] == [first.id, second.id]
+            assert tx.access.tokens("nobody") == []
+
+    def test_roles_are_put_replaced_and_deleted(self, context: WorkspaceContext) -> None:
+        spec = {"Name": "Runner", "Actions": ["Microsoft.MachineLearningServices/workspaces/jobs/*"],
+                "NotActions": [], "AssignableScopes": ["/"], "IsCustom": True}  # fmt: skip
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        with context.store.transaction(write=True) as tx:
+            tx.access.put_role("Runner", spec, at, "admin")
+            tx.access.put_role("Auditor", {**spec, "Name": "Auditor"}, at, "admin")
+        with context.store.transaction(write=True) as tx:
+            tx.access.put_role("Runner", {**spec, "Description": "changed"}, at + timedelta(days=1), "someone else")
+
+        with context.store.transaction(write=True) as tx:
+            runner = tx.access.role("Runner")
+            assert runner is not None and runner.spec == {**spec, "Description": "changed"}
+            assert (runner.created_at, runner.created_by) == (at, "admin")
+            assert [r.name for r in tx.access.roles()] == ["Auditor", "Runner"]
+            assert tx.access.role("Janitor") is None
+            assert tx.access.delete_role("Auditor")
+            assert not tx.access.delete_role("Auditor")
+        with context.store.transaction() as tx:
+            assert [r.name for r in tx.access.roles()] == ["Runner"]
+
+    def test_assignments_filter_by_principal_and_role(self, context: WorkspaceContext) -> None:
+        ada, ci = self.principal("ada"), self.principal("ci", "service_principal")
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        made = [
+            AssignmentRecord("1" * 8, ada.id, "Reader", "/", at, "admin"),
+            AssignmentRecord("2" * 8, ci.id, "Reader", "/workspaces/ws1", at + timedelta(seconds=1), "admin"),
+            AssignmentRecord("3" * 8, ada.id, "Contributor", "/workspaces/ws1", at + timedelta(seconds=2), "admin"),
+            AssignmentRecord("4" * 8, ada.id, "Reader", "/workspaces/ws1", at + timedelta(seconds=3), "admin"),
+        ]
+        with context.store.transaction(write=True) as tx:
+            for record in made:
+                tx.access.add_assignment(record)
+
+        with context.store.transaction(write=True) as tx:
+            assert tx.access.assignments() == made
+            assert [a.id for a in tx.access.assignments(principal_id=ada.id)] == ["1" * 8, "3" * 8, "4" * 8]
+            assert [a.id for a in tx.access.assignments(role="Reader")] == ["1" * 8, "2" * 8, "4" * 8]
+            assert [a.id for a in tx.access.assignments(principal_id=ada.id, role="Reader")] == ["1" * 8, "4" * 8]
+            assert tx.access.assignments(principal_id=ci.id, role="Contributor") == []
+            assert tx.access.delete_assignment("1" * 8)
+            assert not tx.access.delete_assignment("1" * 8)
+        with pytest.raises(BackendError), context.store.transaction(write=True) as tx:
+            # One role once per principal and scope.
+            tx.access.add_assignment(AssignmentRecord("5" * 8, ada.id, "Contributor", "/workspaces/ws1", at, "x"))
+        with context.store.transaction() as tx:
+            assert [a.id for a in tx.access.assignments()] == ["2" * 8, "3" * 8, "4" * 8]
+
+    def test_audit_appends_many_and_lists_newest_first_with_filters(self, context: WorkspaceContext) -> None:
+        start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+        rows = [
+            self.audit_row(start, "Microsoft.Authorization/principals/write"),
+            self.audit_row(start + timedelta(minutes=1), "Microsoft.MachineLearningServices/workspaces/jobs/write",
+                           workspace="ws1"),  # fmt: skip
+            self.audit_row(start + timedelta(minutes=2), "Microsoft.Authorization/roleAssignments/write", "ci"),
+            self.audit_row(start + timedelta(minutes=3), "Microsoft.MachineLearningServices/workspaces/jobs/read",
+                           "ci", outcome="denied", status=403),  # fmt: skip
+        ]
+        with context.store.transaction(write=True) as tx:
+            tx.access.append_audit(rows[:3])
+            tx.access.append_audit([])
+        with context.store.transaction(write=True) as tx:
+            tx.access.append_audit(rows[3:])
+
+        with context.store.transaction() as tx:
+            every = tx.access.audit()
+            assert [(e.at, e.action) for e in every] == [(r["at"], r["action"]) for r in reversed(rows)]
+            assert [e.id for e in every] == sorted((e.id for e in every), reverse=True)
+            assert (every[0].outcome, every[0].status, every[0].principal, every[0].client) == (
+                "denied", 403, "ci", "127.0.0.1")  # fmt: skip
+            assert [e.workspace for e in every] == [None, None, "ws1", None]
+            assert [e.at for e in tx.access.audit(since=start + timedelta(minutes=2))] == [
+                start + timedelta(minutes=3), start + timedelta(minutes=2)]  # fmt: skip
+            assert [e.principal for e in tx.access.audit(principal="ci")] == ["ci", "ci"]
+            assert tx.access.audit(principal="CI") == []
+            jobs = tx.access.audit(action="microsoft.machinelearningservices/WORKSPACES/jobs/")
+            assert [e.action.rpartition("/")[2] for e in jobs] == ["read", "write"]
+            assert [e.action for e in tx.access.audit(action="Microsoft.Authorization/", principal="ada")] == [
+                "Microsoft.Authorization/principals/write"]  # fmt: skip
+            assert len(tx.access.audit(since=start + timedelta(seconds=30), action="Microsoft.Authorization")) == 1
+            assert [e.at for e in tx.access.audit(limit=2)] == [start + timedelta(minutes=3),
+                                                               start + timedelta(minutes=2)]  # fmt: skip
+
+    def test_an_audit_action_filter_matches_percent_and_underscore_literally(self, context: WorkspaceContext) -> None:
+        at = datetime(2026, 3, 1, tzinfo=UTC)
+        actions = ["a%b/write", "aXb/write", "a_b/write", "aYb/write", "a\\b/write", "ab/write"]
+        with context.store.transaction(write=True) as tx:
+            tx.access.append_audit([self.audit_row(at, a) for a in actions])
+
+        with context.store.transaction() as tx:
+            assert [e.action for e in tx.access.audit(action="a%b")] == ["a%b/write"]
+            assert [e.action for e in tx.access.audit(action="a_b")] == ["a_b/write"]
+            assert [e.action for e in tx.access.audit(action="a\\b")] == ["a\\b/write"]
+            assert [e.action for e in tx.access.audit(action="%")] == []
+            assert [e.action for e in tx.access.audit(action="_")] == []
+            assert len(tx.access.audit(action="a")) == len(actions)
+
+    def test_audit_since_in_another_time_zone_is_the_same_instant(self, context: WorkspaceContext) -> None:
+        """``smalt audit list --since`` and ``GET /audit?since=`` pass the time as given: one with an
+        offset names the same instant as its UTC form, on every database."""
+        start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+        with context.store.transaction(write=True) as tx:
+            tx.access.append_audit([self.audit_row(start + timedelta(hours=h), f"a/{h}") for h in range(4)])
+        paris = timezone(timedelta(hours=2))
+
+        with context.store.transaction() as tx:
+            in_utc = [e.action for e in tx.access.audit(since=start + timedelta(hours=2))]
+            in_paris = [e.action for e in tx.access.audit(since=(start + timedelta(hours=2)).astimezone(paris))]
+        assert in_utc == ["a/3", "a/2"]
+        assert in_paris == in_utc, f"since 14:00 UTC written as 16:00+02:00 gave {in_paris}"

@@ -1,5 +1,7 @@
 """A bounded schemathesis run over the whole OpenAPI document (issue 17): nothing a client can
-send, however malformed or out of range, makes the server answer 5xx or "Internal error"."""
+send, however malformed or out of range, makes the server answer 5xx or "Internal error". Run twice:
+with authentication off, and on with an Owner's valid token (issue 20), so that every request also
+passes authentication, the route's authorization check and the audit log."""
 
 from __future__ import annotations
 
@@ -20,27 +22,44 @@ def _archive(_context: Any, value: Any) -> bytes:
 
 #: Examples per operation: enough to reach each parameter's bounds, few enough for CI.
 EXAMPLES = 30
+#: With authentication on, what differs is the same for every example: fewer keep CI's time down.
+EXAMPLES_AUTHENTICATED = 30
 
 
 @pytest.mark.slow
-def test_no_request_makes_the_server_fail(tmp_path: Path) -> None:
+@pytest.mark.parametrize("authenticated", [False, True], ids=["auth-off", "owner-token"])
+def test_no_request_makes_the_server_fail(tmp_path: Path, authenticated: bool) -> None:
+    from smalt.server.access import AccessControl
     from smalt.server.app import create_app
+    from smalt.services.identities import Caller, IdentityService
+    from smalt.services.roles import RoleService
     from smalt.services.workspace import open_workspace
 
     workspace = open_workspace(tmp_path / "ws")
     failures: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    examples = EXAMPLES
     try:
-        schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(workspace))
+        if authenticated:
+            identities = IdentityService(workspace)
+            owner = identities.create_user("owner", "owner-password-1")
+            RoleService(workspace).assign("owner", "Owner", "/")
+            headers["Authorization"] = f"Bearer {identities.issue(Caller(owner.name, owner.id)).access_token}"
+            examples = EXAMPLES_AUTHENTICATED
+        app = create_app(workspace, access=AccessControl(workspace, enabled=authenticated))
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) > 50  # the whole document: MLflow's protocol and smalt's API
 
         for operation in operations:
 
             @given(case=operation.as_strategy())
-            @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+            @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
                       database=None, derandomize=True)  # fmt: skip
             def call(case: Any) -> None:
-                response = case.call()
+                response = case.call(headers=headers)
+                # The token is taken everywhere: a walk answered 401 would test nothing behind it.
+                assert not (authenticated and response.status_code == 401), "the Owner's token was refused"
                 case.validate_response(response, checks=[not_a_server_error])
 
             try:

@@ -20,20 +20,54 @@ from tests.conftest import RunningServer, free_port, start_server
 
 from smalt import MLClient, load_job
 
+#: The Owner the "auth" server has, made on its machine before it starts (as a team would).
+OWNER, OWNER_PASSWORD = "admin", "an-owners-passw0rd"
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    folder = tmp_path_factory.mktemp("attacked")
+
+class Served(RunningServer):
+    """The module's server and the bearer token its clients send (None: authentication is off)."""
+
+    def __init__(self, running: RunningServer, token: str | None) -> None:
+        super().__init__(running.workspace, running.port, running.process, running.log)
+        self.token = token
+
+
+def client_of(server: RunningServer) -> MLClient:
+    """The SDK on ``server``, with its token when it has one."""
+    return MLClient(url=server.url, token=server.token if isinstance(server, Served) else None)
+
+
+@pytest.fixture(scope="module", params=["open", "auth"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A server on loopback: "open" with no identities (authentication off), "auth" with an Owner
+    made beforehand (authentication on; every request here carries the Owner's token)."""
+    folder = tmp_path_factory.mktemp(f"attacked-{request.param}")
+    if request.param == "auth":
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SMALT_", "AZURE_"))},
+               "HOME": str(folder), "SMALT_AGENT": "0"}  # fmt: skip
+        smalt = str(Path(sys.executable).with_name("smalt"))
+        made = subprocess.run([smalt, "-w", str(folder / "ws"), "user", "create", "--name", OWNER, "--password-stdin",
+                               "--role", "Owner"], input=OWNER_PASSWORD + "\n", capture_output=True, text=True,
+                              timeout=120, env=env)  # fmt: skip
+        assert made.returncode == 0, made.stderr
     running = start_server(folder / "ws", folder / "server.log")
     try:
-        yield running
+        token = None
+        if request.param == "auth":
+            assert "authentication on" in running.log.read_text()
+            form = {"grant_type": "password", "username": OWNER, "password": OWNER_PASSWORD}
+            answer = httpx.post(f"{running.url}/api/v1/token", data=form, timeout=60)
+            assert answer.status_code == 200, answer.text
+            token = answer.json()["access_token"]
+        yield Served(running, token)
     finally:
         running.stop()
 
 
 @pytest.fixture
-def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+def http(server: Served) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
+    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as client:
         yield client
 
 
@@ -67,14 +101,36 @@ def job_names(http: httpx.Client) -> set[str]:
     return {job["name"] for job in http.get("/api/v1/jobs").json()}
 
 
-def run(url: str, spec: Path) -> tuple[dict[str, Any], str]:
+def run(server: RunningServer, spec: Path) -> tuple[dict[str, Any], str]:
     """Submit ``spec`` as the CLI does (with its files) and follow it: the finished job, its log."""
-    client, out = MLClient(url=url), io.StringIO()
+    client, out = client_of(server), io.StringIO()
     try:
         finished = client.jobs.stream(client.jobs.create_or_update(load_job(spec)).name, out=out)
     finally:
         client.close()
     return finished.to_dict(), out.getvalue()
+
+
+# -- with authentication on, a caller without a credential gets no further than 401 ------------
+@pytest.mark.parametrize("server", ["auth"], indirect=True)
+def test_without_a_credential_every_attack_ends_at_401(server: Served, http: httpx.Client, tmp_path: Path) -> None:
+    before = job_names(http)
+    job = tar({"job.yml": b"type: command\ncommand: id\n"})
+    with httpx.Client(base_url=server.url, timeout=60) as anonymous:
+        answers = {
+            "plant": anonymous.put("/api/2.0/mlflow-artifacts/artifacts/x/job.yml", content=b"type: command\n"),
+            "by path": anonymous.post("/api/v1/jobs", json={"file": str(tmp_path / "job.yml")}),
+            "escape": submit(anonymous, job, file="../../etc/passwd", origin="/home/me"),
+            "submit": submit(anonymous, job),
+            "source": anonymous.post("/api/2.0/mlflow/model-versions/create",
+                                     json={"name": "stolen", "source": "/etc/passwd"}),  # fmt: skip
+            "read": anonymous.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": "../.."}),
+            "list": anonymous.get("/api/v1/jobs"),
+            "forged": anonymous.get("/api/v1/jobs", headers={"Authorization": "Bearer not-a-token"}),
+            "caller": anonymous.get("/api/v1/jobs", headers={"Smalt-Caller": OWNER}),
+        }
+    assert {what: a.status_code for what, a in answers.items()} == dict.fromkeys(answers, 401)
+    assert job_names(http) == before
 
 
 # -- commands run by anyone who can reach the server ------------------------------------------
@@ -148,7 +204,7 @@ def test_a_job_with_code_outside_its_folder_travels_with_it(server: RunningServe
         inputs:
           rows: {{type: uri_file, path: {tmp_path / 'data' / 'rows.csv'}}}
     """)  # fmt: skip
-    finished, _ = run(server.url, spec)
+    finished, _ = run(server, spec)
     assert finished["status"] == "Completed", finished
 
 
@@ -183,7 +239,7 @@ def test_snapshots_cannot_be_written_through_the_artifacts_proxy(http: httpx.Cli
                                                                  tmp_path: Path) -> None:  # fmt: skip
     spec = write(tmp_path / "job.yml", "type: command\ncode: src\ncommand: python main.py\n")
     write(tmp_path / "src" / "main.py", "print('the submitted code')\n")
-    first, _ = run(server.url, spec)
+    first, _ = run(server, spec)
     assert first["status"] == "Completed"
     snapshot = first["code"].removeprefix("azureml://datastores/workspaceblobstore/paths/")
     assert snapshot.startswith("LocalUpload/")
@@ -199,7 +255,7 @@ def test_snapshots_cannot_be_written_through_the_artifacts_proxy(http: httpx.Cli
 def test_a_changed_snapshot_is_never_run(server: RunningServer, tmp_path: Path) -> None:
     spec = write(tmp_path / "job.yml", "type: command\ncode: src\ncommand: python main.py\n")
     write(tmp_path / "src" / "main.py", "print('the submitted code')\n")
-    client = MLClient(url=server.url)
+    client = client_of(server)
     try:
         first = client.jobs.create_or_update(load_job(spec)).to_dict()
         assert client.jobs.stream(first["name"], out=io.StringIO()).status == "Completed"
@@ -232,7 +288,7 @@ def test_an_output_path_cannot_leave_its_datastore(http: httpx.Client, server: R
         outputs:
           out: {type: uri_folder, path: "azureml://datastores/workspaceblobstore/paths/../../victim"}
     """)  # fmt: skip
-    client = MLClient(url=server.url)
+    client = client_of(server)
     try:
         with pytest.raises(Exception, match="outside"):
             client.jobs.create_or_update(load_job(spec))
@@ -259,7 +315,7 @@ def test_a_published_output_keeps_no_link_that_leads_outside(http: httpx.Client,
         outputs:
           out: {type: uri_folder}
     """)  # fmt: skip
-    job, _ = run(server.url, spec)
+    job, _ = run(server, spec)
     assert job["status"] == "Completed"
     base = f"/api/2.0/mlflow-artifacts/artifacts/azureml/{job['name']}"
     for path in ("out/passwd", "out/root/etc/passwd", "artifacts/outputs/passwd"):
@@ -278,7 +334,7 @@ def test_user_code_never_sees_the_platforms_secrets(tmp_path: Path) -> None:
     server = start_server(tmp_path / "ws", tmp_path / "server.log", env=env)
     spec = write(tmp_path / "job.yml", "type: command\ncommand: env\nenvironment_variables: {DECLARED: yes}\n")
     try:
-        job, seen = run(server.url, spec)
+        job, seen = run(server, spec)
     finally:
         server.stop()
     assert job["status"] == "Completed"
@@ -306,7 +362,7 @@ def test_an_open_address_needs_a_token(tmp_path: Path, host: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SMALT_TOKEN"}
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2
-    assert "without a token" in done.stderr and "SMALT_TOKEN" in done.stderr
+    assert "without authentication" in done.stderr and "SMALT_TOKEN" in done.stderr
 
 
 # -- unbounded input ----------------------------------------------------------------------------
@@ -316,7 +372,7 @@ def test_a_failed_jobs_log_tail_is_bounded_in_bytes(http: httpx.Client, server: 
         command: python -c "print('x' * 5_000_000); print('last words'); raise SystemExit(3)"
         experiment_name: noisy
     """)  # fmt: skip
-    finished, _ = run(server.url, spec)
+    finished, _ = run(server, spec)
     assert finished["status"] == "Failed"
     assert "last words" in finished["error"]["log_tail"]
     assert len(finished["error"]["log_tail"]) <= 4096
