@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, default=None, help="serve on this inherited listening socket")
     parser.add_argument("--token-env", default=None,
                         help="the environment variable holding the bearer token every request must carry")  # fmt: skip
+    parser.add_argument("--job", default=None, help="serve this job's own tracking: its token is scoped to its run")
     parser.add_argument("--auth", action=argparse.BooleanOptionalAction, default=None,
                         help="require authentication (default: when the server has identities or a token)")  # fmt: skip
     parser.add_argument("--ssl-certfile", default=None)
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         workspace.close()
         return 2
     limits = Limits(request_bytes=args.max_request_mb << 20, upload_bytes=args.max_upload_gb << 30)
-    access = AccessControl(workspace, enabled=enabled, server_token=token, limits=limits)
+    access = AccessControl(workspace, enabled=enabled, server_token=token, limits=limits, job=args.job)
     from smalt.services.workspaces import WorkspaceService
 
     held = WorkspaceService(Path(args.home).resolve() if args.home else None, primary=workspace)

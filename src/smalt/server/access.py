@@ -33,13 +33,13 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from smalt.entities.identity import PRINCIPAL_NAME
-from smalt.entities.role import SERVER_SCOPE, action
+from smalt.entities.role import SERVER_SCOPE, action, matches
 from smalt.errors import AuthenticationError, InvalidSpecError, SmaltError
 from smalt.services import audit
 from smalt.services.audit import AuditService
 from smalt.services.identities import PAT_PREFIX, Caller, IdentityService
 from smalt.services.roles import Authorizer
-from smalt.services.workspace import WorkspaceContext, caller, origin
+from smalt.services.workspace import WorkspaceContext, caller, origin, run_scope
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,6 +55,13 @@ NOUNS = {"data": "data", "environments": "environments", "components": "componen
 #: Large bodies are the bytes of uploads and artifacts; every other request's body is small.
 _BULK = ("/uploads/blobs/", "/api/2.0/mlflow-artifacts/artifacts/")
 _log = logging.getLogger("smalt.server")
+#: What a job's own token may do (its server is the job's, on 127.0.0.1, and ends with it): track its
+#: run and the runs nested under it (services/tracking.py checks which run), and read and register
+#: models (an input may be one, ``models:/name/1``).
+JOB_ACTIONS = tuple(action(a) for a in (
+    "workspaces/experiments/read", "workspaces/experiments/write", "workspaces/experiments/runs/*",
+    "workspaces/models/read", "workspaces/models/write",
+))  # fmt: skip
 
 
 @dataclass
@@ -70,8 +77,11 @@ class AccessControl:
     BASIC_TTL_S = 60.0
 
     def __init__(self, workspace: WorkspaceContext, *, enabled: bool, server_token: str | None = None,
-                 limits: Limits | None = None) -> None:  # fmt: skip
+                 limits: Limits | None = None, job: str | None = None) -> None:  # fmt: skip
+        """``job``: the server is that job's own (its supervisor starts it), and ``server_token`` the
+        job's token, scoped to its run (``JOB_ACTIONS``, ``services.workspace.run_scope``)."""
         self.workspace = workspace
+        self.job = job
         self.enabled = enabled
         self.identities = IdentityService(workspace)
         self.authorizer = Authorizer(workspace)
@@ -91,7 +101,7 @@ class AccessControl:
             return None
         if scheme.lower() == "bearer":
             if self._server_token is not None and _same(value, self._server_token):
-                return Caller("server-token", None)
+                return self._server_caller()
             if value.startswith(PAT_PREFIX):
                 found = self.identities.check_pat(value)
                 return self._remember(value, found[0], min(found[1].timestamp(), time.time() + 30)) if found else None
@@ -106,10 +116,14 @@ class AccessControl:
             except (ValueError, UnicodeDecodeError):
                 return None
             if self._server_token is not None and _same(secret, self._server_token):
-                return Caller("server-token", None)
+                return self._server_caller()
             checked = self.identities.check_secret(name, secret)
             return self._remember(header, checked, time.time() + self.BASIC_TTL_S) if checked else None
         return None
+
+    def _server_caller(self) -> Caller:
+        """Who the server's own token acts for: the machine's user, or a job scoped to its run."""
+        return Caller(self.workspace.owner, None, "job" if self.job else "user")
 
     def remembered(self, header: str) -> Caller | None:
         """The caller of a credential checked before and still valid: no store, no thread."""
@@ -179,6 +193,13 @@ class Requires:
         target = _scope_of(request, self.scope)
         workspace = params.get("workspace") or (None if self.scope == "server" else request.app.state.workspace.name)
         scope["smalt.action"] = (name, self.audited, workspace)
+        if who is not None and who.kind == "job" and self.scope != "public":
+            if not any(matches(pattern, name) for pattern in JOB_ACTIONS):
+                from smalt.errors import PermissionDeniedError
+
+                raise PermissionDeniedError(f"A job's token may not do {name}: it may track its own run and "
+                                            "read and register models.")  # fmt: skip
+            return
         if self.scope == "public" or who is None or who.id is None:
             return  # a public route; authentication off, or the server's own token: the machine's user
         if self.self_service and params.get("name") in (who.name, who.id):
@@ -304,6 +325,8 @@ class AccessMiddleware:
             return
         scope["smalt.caller"] = who
         caller.set(who.name)
+        if who.kind == "job":
+            run_scope.set(self.control.job)
         status = 500
 
         async def sent(message: Message) -> None:

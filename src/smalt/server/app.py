@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from smalt.errors import (
+    AccessError,
     AlreadyExistsError,
+    AuthenticationError,
     InvalidSpecError,
     InvalidStateError,
     NotFoundError,
@@ -41,6 +43,10 @@ def _status(exc: SmaltError) -> tuple[int, str]:
         return 400, "RESOURCE_ALREADY_EXISTS"
     if isinstance(exc, InvalidSpecError | InvalidStateError):
         return 400, "INVALID_PARAMETER_VALUE"
+    if isinstance(exc, AuthenticationError):
+        return 401, "UNAUTHENTICATED"
+    if isinstance(exc, AccessError):
+        return 403, "PERMISSION_DENIED"
     return 500, "INTERNAL_ERROR"
 
 

@@ -96,12 +96,12 @@ class TrackingEndpoint:
     job knows) starts when a connection waits on the socket. A job that never logs pays nothing.
     """
 
-    def __init__(self, workspace: Path, log: Path) -> None:
+    def __init__(self, workspace: Path, log: Path, job: str) -> None:
         import secrets
         import socket
 
         self.token = secrets.token_urlsafe(24)
-        self._workspace, self._log = workspace, log
+        self._workspace, self._log, self._job = workspace, log, job
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(256)
@@ -126,7 +126,7 @@ class TrackingEndpoint:
         with open(self._log, "ab") as handle:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "smalt.server", "--workspace", str(self._workspace), "--fd", str(fd),
-                 "--token-env", "SMALT_TRACKING_TOKEN"],
+                 "--token-env", "SMALT_TRACKING_TOKEN", "--job", self._job],
                 pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
                 env={**os.environ, "SMALT_TRACKING_TOKEN": self.token},
             )  # fmt: skip
@@ -272,7 +272,7 @@ class Supervisor:
             # A cancel requested meanwhile left the job CancelRequested: this move then fails.
             if not self._move(JobStatus.RUNNING, {JobStatus.PREPARING}):
                 raise _Stop
-            tracking = TrackingEndpoint(self.ws.path, self.logs / "tracking_server.txt")
+            tracking = TrackingEndpoint(self.ws.path, self.logs / "tracking_server.txt", self.name)
             try:
                 step = (self.record.spec if self.record else {}).get("step") or {}
                 tries = 1 + int(step.get("retry") or 0)  # a pipeline step's retry_settings.max_retries

@@ -19,9 +19,9 @@ from typing import Any, Generic, TypeVar
 
 from smalt.artifacts import Entry, Location, list_entries, read_stream, write_stream
 from smalt.entities import JOB_STATUS, RUN_STATUS, JobStatus
-from smalt.errors import AlreadyExistsError, InvalidSpecError, NotFoundError, SpecProblem
+from smalt.errors import AlreadyExistsError, InvalidSpecError, NotFoundError, PermissionDeniedError, SpecProblem
 from smalt.services.datastores import DatastoreService
-from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
+from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, run_scope
 from smalt.specs import DatastoreUri
 from smalt.specs.filters import ATTRIBUTE, Comparison, OrderKey, parse_filter, parse_order_by
 from smalt.specs.references import confined_path
@@ -235,6 +235,10 @@ class TrackingService:
                 f"The experiment {experiment.id} must be in the 'active' state.", "experiment_id"
             )
         tags = dict(tags or {})
+        scope = run_scope.get()
+        if scope is not None and tags.get("mlflow.parentRunId") is None:
+            raise PermissionDeniedError(f"A job's token may start only runs nested under its own run ({scope}).",
+                                        hint="mlflow.start_run(nested=True) inside the job's run")  # fmt: skip
         name = run_name or tags.get("mlflow.runName") or new_job_name()
         tags["mlflow.runName"] = name
         run_id = uuid.uuid4().hex
@@ -244,6 +248,8 @@ class TrackingService:
                 run_id, "run", JobStatus.RUNNING, name, experiment.name, "", {"type": "run"},
                 user_id or self._ws.user, experiment_id=experiment.id, parent_name=tags.get("mlflow.parentRunId"),
             )  # fmt: skip
+            if scope is not None:
+                _in_scope(tx, str(tags["mlflow.parentRunId"]))
             tx.jobs.touch(run_id, start_time=start)
             tx.tracking.log(run_id, tags=[(k, v) for k, v in tags.items() if k != "mlflow.runName"])
         return self.get_run(run_id)
@@ -294,6 +300,7 @@ class TrackingService:
                    run_name: str | None = None) -> RunInfo:  # fmt: skip
         with self._ws.store.transaction(write=True) as tx:
             record = self._job(tx, run_id)
+            _in_scope(tx, run_id)
             values: dict[str, Any] = {}
             if run_name:
                 values["display_name"] = run_name
@@ -316,12 +323,14 @@ class TrackingService:
     def set_run_lifecycle(self, run_id: str, stage: str) -> None:
         with self._ws.store.transaction(write=True) as tx:
             self._job(tx, run_id)
+            _in_scope(tx, run_id)
             tx.jobs.touch(run_id, archived=stage == "deleted")
 
     def _writable(self, tx: Any, run_id: str) -> None:
         archived = tx.jobs.archived(run_id)
         if archived is None:
             raise NotFoundError(f"Run '{run_id}' not found.", hint="smalt job list")
+        _in_scope(tx, run_id)
         if archived:
             raise InvalidSpecError.one(
                 f"The run {run_id} must be in the 'active' state. Current state is deleted.", "run_id"
@@ -426,6 +435,10 @@ class TrackingService:
                 "artifact location (<run artifact_uri>/<path>).",
                 "path",
             )
+        parts = relative.split("/")
+        if run_scope.get() is not None and parts[0] == "azureml" and parts[1] != "models":
+            with self._ws.store.transaction() as tx:
+                _in_scope(tx, parts[1])
         return write_stream(self._location(), relative, chunks)
 
     def download_artifact(self, path: str) -> Iterator[bytes]:
@@ -527,6 +540,24 @@ def datastore_path(uri: str, *, field: str = "path") -> str:
         # mlflow-artifacts://host:port/X names the server too; the path after it is what counts.
         relative = relative.partition("/")[2]
     return str(DatastoreUri(DEFAULT_DATASTORE, confined_path(relative, uri, field=field)))
+
+
+def _in_scope(tx: Any, run_id: str) -> None:
+    """Refuse a write to ``run_id`` under a job's token (``run_scope``) unless it is the job's run
+    or nested under it."""
+    scope = run_scope.get()
+    if scope is None:
+        return
+    current: str | None = run_id
+    for _ in range(16):  # nested runs, as deep as anyone nests them
+        if current == scope:
+            return
+        record = tx.jobs.get(current) if current else None
+        current = record.parent_name if record is not None else None
+        if current is None:
+            break
+    raise PermissionDeniedError(f"A job's token may write only to its own run ({scope}) and the runs nested "
+                                f"under it, not to {run_id}.")  # fmt: skip
 
 
 def writable_artifact(relative: str) -> bool:

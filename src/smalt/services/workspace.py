@@ -28,6 +28,9 @@ from smalt.store.publish import publish_file
 #: Who calls, for the request under way: ``smalt server`` sets it to the principal it authenticated
 #: (or, with authentication off, to what the client says); None means this process's own user.
 caller: ContextVar[str | None] = ContextVar("smalt_caller", default=None)
+#: The run a request may write to, with the runs nested under it: a job's own token is scoped to its
+#: run (server/access.py sets it; services/tracking.py checks it). None: any run.
+run_scope: ContextVar[str | None] = ContextVar("smalt_run_scope", default=None)
 #: The request under way, for the audit log: its id and the client's address (None: this process).
 origin: ContextVar[tuple[str, str] | None] = ContextVar("smalt_origin", default=None)
 
