@@ -116,14 +116,14 @@ def run(server: RunningServer, spec: Path) -> tuple[dict[str, Any], str]:
 def test_without_a_credential_every_attack_ends_at_401(server: Served, http: httpx.Client, tmp_path: Path) -> None:
     before = job_names(http)
     job = tar({"job.yml": b"type: command\ncommand: id\n"})
+    stolen = {"name": "stolen", "source": "/etc/passwd"}
     with httpx.Client(base_url=server.url, timeout=60) as anonymous:
         answers = {
             "plant": anonymous.put("/api/2.0/mlflow-artifacts/artifacts/x/job.yml", content=b"type: command\n"),
             "by path": anonymous.post("/api/v1/jobs", json={"file": str(tmp_path / "job.yml")}),
             "escape": submit(anonymous, job, file="../../etc/passwd", origin="/home/me"),
             "submit": submit(anonymous, job),
-            "source": anonymous.post("/api/2.0/mlflow/model-versions/create",
-                                     json={"name": "stolen", "source": "/etc/passwd"}),  # fmt: skip
+            "source": anonymous.post("/api/2.0/mlflow/model-versions/create", json=stolen),
             "read": anonymous.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": "../.."}),
             "list": anonymous.get("/api/v1/jobs"),
             "forged": anonymous.get("/api/v1/jobs", headers={"Authorization": "Bearer not-a-token"}),

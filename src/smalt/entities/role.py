@@ -42,20 +42,25 @@ def matches(pattern: str, action_string: str) -> bool:
 
 
 def scope_of(text: str) -> str:
-    """A scope as smalt keeps it: ``/`` or ``/workspaces/<name>``. Azure's long form (``/subscriptions/
-    .../providers/Microsoft.MachineLearningServices/workspaces/<name>``) names the same workspace; a
-    subscription or resource group is the whole server."""
+    """A scope as smalt keeps it: ``/`` or ``/workspaces/<name>``. Azure's long form of a workspace
+    (``/subscriptions/<s>/resourceGroups/<g>/providers/Microsoft.MachineLearningServices/workspaces/
+    <name>``) names that workspace; a subscription or a resource group is the whole server. Anything
+    else (another kind of resource, something inside a workspace) is refused, never widened."""
     parts = [p for p in text.strip().split("/") if p]
-    lowered = [p.lower() for p in parts]
-    if "workspaces" in lowered:
-        at = len(lowered) - 1 - lowered[::-1].index("workspaces")
-        if at + 2 == len(parts):
-            return f"/workspaces/{parts[at + 1]}"
-        raise ValueError(f"scope {text!r} names something inside a workspace: assign at the workspace "
-                         "(/workspaces/<name>) or at the server (/)")  # fmt: skip
-    if parts and lowered[0] not in ("subscriptions",):
-        raise ValueError(f"scope {text!r} is neither the server (/) nor a workspace (/workspaces/<name>)")
-    return SERVER_SCOPE
+    low = [p.lower() for p in parts]
+    if not parts:
+        return SERVER_SCOPE
+    if len(parts) == 2 and low[0] == "workspaces":
+        return f"/workspaces/{parts[1]}"
+    if low[0] == "subscriptions":
+        if len(parts) == 2 or (len(parts) == 4 and low[2] == "resourcegroups"):
+            return SERVER_SCOPE
+        if len(parts) == 8 and low[2] == "resourcegroups" and low[4:7] == [
+            "providers", "microsoft.machinelearningservices", "workspaces",
+        ]:  # fmt: skip
+            return f"/workspaces/{parts[7]}"
+    raise ValueError(f"scope {text!r} is neither the server (/) nor a workspace (/workspaces/<name>, or Azure's "
+                     "/subscriptions/.../providers/Microsoft.MachineLearningServices/workspaces/<name>)")
 
 
 def covers(scope: str, target: str) -> bool:

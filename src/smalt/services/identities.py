@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from smalt.entities.identity import (
     Principal,
     ServicePrincipalSecret,
 )
-from smalt.errors import AlreadyExistsError, InvalidSpecError, NotFoundError
+from smalt.errors import AlreadyExistsError, InvalidSpecError, InvalidStateError, NotFoundError
 from smalt.services import audit
 from smalt.services.workspace import WorkspaceContext
 from smalt.store.access import PrincipalRecord, TokenRecord
@@ -65,10 +66,16 @@ def _hasher() -> Any:
     return PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
+#: A client id's shape: no name may take it, or it could stand for another service principal.
+_CLIENT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
 def _check_name(name: str) -> None:
     if not PRINCIPAL_NAME.match(name):
         raise InvalidSpecError.one(f"Invalid name {name!r}: use up to 128 letters, digits, '.', '_', '@', '+' and '-', "
                                    "starting with a letter or digit", "name")  # fmt: skip
+    if _CLIENT_ID.match(name):
+        raise InvalidSpecError.one(f"Invalid name {name!r}: a name may not look like a client id", "name")
 
 
 def _check_password(password: str) -> None:
@@ -188,7 +195,7 @@ class IdentityService:
         with self._ws.store.transaction(write=True) as tx:
             if any(t.name == name for t in tx.access.tokens(owner.id)):
                 raise AlreadyExistsError(f"'{owner.name}' has a token named '{name}' already.",
-                                         hint="choose another name, or revoke that one")  # fmt: skip
+                                         hint="choose another name (a revoked token keeps its name)")  # fmt: skip
             tx.access.add_token(record)
             audit.append(tx, audit.entry(self._ws, TOKEN_WRITE, f"/principals/{owner.name}/tokens/{name}"))
         return _token(record, owner.name).model_copy(update={"token": f"{PAT_PREFIX}{record.id}_{secret}"})
@@ -207,7 +214,8 @@ class IdentityService:
             if found is None:
                 raise NotFoundError(f"'{owner.name}' has no token named '{name}'.",
                                     hint=f"smalt token list --principal {owner.name}")  # fmt: skip
-            tx.access.revoke_token(found.id, datetime.now(UTC))
+            if not tx.access.revoke_token(found.id, datetime.now(UTC)):
+                raise InvalidStateError(f"'{owner.name}''s token '{name}' was revoked already.")
             audit.append(tx, audit.entry(self._ws, TOKEN_DELETE, f"/principals/{owner.name}/tokens/{name}"))
 
     # -- authentication -------------------------------------------------------------------------

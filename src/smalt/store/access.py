@@ -4,7 +4,7 @@ assignments and the audit log, inside the caller's transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
@@ -179,6 +179,8 @@ class AccessRepository:
         """The newest entries first (``action``: a prefix, compared without case)."""
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if since is not None:
+            # Kept in UTC (SQLite keeps no offset): another zone's time is the same instant in UTC.
+            since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
             query = query.where(audit_log.c.at >= since)
         if principal is not None:
             query = query.where(audit_log.c.principal == principal)
