@@ -40,8 +40,9 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     return cert, key_file
 
 
-def test_the_server_speaks_tls_and_the_sdk_trusts_its_certificate(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_the_server_speaks_tls_and_the_sdk_trusts_its_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cert, key = self_signed(tmp_path)
     server = start_server(tmp_path / "ws", tmp_path / "server.log",
                           args=("--ssl-certfile", str(cert), "--ssl-keyfile", str(key)))  # fmt: skip
