@@ -240,3 +240,59 @@ def test_unknown_datastore_suggests_the_name_meant(smalt: Smalt) -> None:
 
     assert "Did you mean 'blob_example'?" in err
     assert "workspaceblobstore" in err
+
+
+# -- connections, identities and roles (the same with and without a server) --------------------
+
+
+def test_connection_secrets_are_never_printed(smalt: Smalt, tmp_path: Path) -> None:
+    spec = tmp_path / "openai.yml"
+    spec.write_text("name: openai\ntype: api_key\napi_base: https://api.example.com\napi_key: sk-not-shown-1\n")
+    made = ok(smalt, "connection", "create", "-f", str(spec), "-o", "json")
+    assert made["credentials"] == {"type": "api_key"} and "api_key" not in made
+    for output in ("json", "yaml", "table"):
+        for args in (("show", "--name", "openai"), ("list",)):
+            result = smalt("connection", *args, "-o", output)
+            assert result.exit_code == 0 and "sk-not-shown-1" not in result.stdout, result.stderr
+    assert "openai" in fails(smalt, "connection", "show", "--name", "opneai")  # "Did you mean 'openai'?"
+    ok(smalt, "connection", "delete", "--name", "openai")
+    assert ok(smalt, "connection", "list", "-o", "json") == []
+
+
+def test_a_custom_connection_needs_a_secret(smalt: Smalt, tmp_path: Path) -> None:
+    spec = tmp_path / "feeds.yml"
+    spec.write_text("name: feeds\ntype: custom\nconfigs: {region: west}\n")
+    assert "needs a secret" in fails(smalt, "connection", "create", "-f", str(spec))
+
+
+def test_users_roles_and_assignments_through_the_cli(smalt: Smalt, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    user = ok(smalt, "user", "create", "--name", "ada", "--password-stdin", "-o", "json")
+    assert user["kind"] == "user" and "password" not in str(user)
+    made = ok(smalt, "service-principal", "create", "--name", "ci", "--role", "Reader", "-o", "json")
+    assert made["client_secret"] and made["tenant_id"]
+    role = tmp_path / "role.json"
+    role.write_text('{"Name": "Job Submitter", "IsCustom": true, "Description": "submit jobs",'
+                    ' "Actions": ["Microsoft.MachineLearningServices/workspaces/jobs/*"], "NotActions": [],'
+                    ' "AssignableScopes": ["/"]}')  # fmt: skip
+    assert ok(smalt, "role", "create", "--role-definition", str(role))["Name"] == "Job Submitter"
+    names = [r["Name"] for r in ok(smalt, "role", "list", "-o", "json")]
+    assert {"Owner", "Reader", "AzureML Data Scientist", "Job Submitter"} <= set(names)
+    given = ok(smalt, "role", "assignment", "create", "--assignee", "ada", "--role", "Job Submitter", "-o", "json")
+    listed = ok(smalt, "role", "assignment", "list", "--assignee", "ada", "-o", "json")
+    assert [(a["principal"], a["role"], a["scope"]) for a in listed] == [("ada", "Job Submitter", "/")]
+    assert "assigned" in fails(smalt, "role", "delete", "--name", "Job Submitter")
+    ok(smalt, "role", "assignment", "delete", "--id", given["id"])
+    ok(smalt, "role", "delete", "--name", "Job Submitter")
+    token = ok(smalt, "token", "create", "--name", "laptop", "--principal", "ada")
+    assert token["token"].startswith("smalt_pat_")
+    assert [t["name"] for t in ok(smalt, "token", "list", "--principal", "ada", "-o", "json")] == ["laptop"]
+    ok(smalt, "token", "revoke", "--name", "laptop", "--principal", "ada")
+    actions = [e["action"] for e in ok(smalt, "audit", "list", "-o", "json")]
+    assert "Microsoft.Authorization/roleDefinitions/delete" in actions
+    assert "Microsoft.Authorization/principals/tokens/delete" in actions
+    ok(smalt, "user", "delete", "--name", "ada")
+    assert [p["name"] for p in ok(smalt, "user", "list", "-o", "json")] == ["ci"]
