@@ -24,7 +24,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,10 +263,20 @@ def declared(route: APIRoute) -> Requires | None:
     return found[0] if len(found) == 1 else None
 
 
+def routes_of(app: FastAPI) -> Iterator[APIRoute]:
+    """Every route of ``app``, those of included routers too (FastAPI keeps an included router
+    whole in ``app.routes`` and resolves its routes, prefixes and dependencies when asked)."""
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif callable(resolve := getattr(route, "effective_route_contexts", None)):
+            yield from resolve()
+
+
 def check_declared(app: FastAPI) -> None:
     """Refuse an app with a route that declares no action (or more than one): nothing may be
     reachable without one. Adds each route's action to the OpenAPI document (``x-smalt-action``)."""
-    routes = [r for r in app.routes if isinstance(r, APIRoute)]
+    routes = list(routes_of(app))
     missing = [f"{sorted(r.methods or ())} {r.path}" for r in routes if declared(r) is None]
     if missing:
         raise RuntimeError("routes without exactly one declared action (server/access.requires): " + ", ".join(missing))
@@ -276,8 +286,8 @@ def check_declared(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = original()
-        for route in app.routes:
-            if isinstance(route, APIRoute) and route.include_in_schema and (needs := declared(route)) is not None:
+        for route in routes:
+            if route.include_in_schema and (needs := declared(route)) is not None:
                 for method in route.methods or ():
                     operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
                     if operation is not None:
@@ -307,7 +317,8 @@ class AccessMiddleware:
         if too_big is not None:
             await _answer(send, path, 413, InvalidSpecError.one(too_big, "body"), request_id)
             return
-        receive = self._bounded(path, receive)
+        exceeded: list[str] = []  # why, once a body sent in chunks went past the limit
+        receive = self._bounded(path, receive, exceeded)
         said = headers.get("smalt-caller")
         if not self.control.enabled and said is not None and not PRINCIPAL_NAME.match(said):
             message = "Smalt-Caller must be a user name (letters, digits, '.', '_', '@', '+', '-')"
@@ -331,6 +342,11 @@ class AccessMiddleware:
 
         async def sent(message: Message) -> None:
             nonlocal status
+            if exceeded:  # whatever the app made of a body cut short, the answer is 413
+                if message["type"] == "http.response.start":
+                    status = 413
+                    await _answer(send, path, 413, InvalidSpecError.one(exceeded[0], "body"), request_id)
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
@@ -370,8 +386,9 @@ class AccessMiddleware:
             return f"The request's body ({int(length):,} bytes) is larger than this server takes ({limit:,} bytes)."
         return None
 
-    def _bounded(self, path: str, receive: Receive) -> Receive:
-        """``receive``, stopping a body sent in chunks (no Content-Length) at the limit."""
+    def _bounded(self, path: str, receive: Receive, exceeded: list[str]) -> Receive:
+        """``receive``, stopping a body sent in chunks (no Content-Length) at the limit: the app is
+        told the client left, and ``exceeded`` says why (the middleware then answers 413)."""
         limit = self.control.limits.upload_bytes if any(p in path for p in _BULK) else self.control.limits.request_bytes
         seen = 0
 
@@ -381,8 +398,8 @@ class AccessMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    too_big = f"The request's body is larger than this server takes ({limit:,} bytes)."
-                    raise InvalidSpecError.one(too_big, "body")
+                    exceeded.append(f"The request's body is larger than this server takes ({limit:,} bytes).")
+                    return {"type": "http.disconnect"}
             return message
 
         return bounded
