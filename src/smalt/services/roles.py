@@ -140,6 +140,19 @@ class Authorizer:
         self._grants.clear()
         self._answers.clear()
 
+    def known(self, principal_id: str, action: str, scope: str) -> bool | None:
+        """The answer from memory alone, or None when the store must be read first (``allowed``):
+        what a request's check runs inline, without a trip to a worker thread."""
+        grants = self._grants.get(principal_id)
+        if grants is None or time.monotonic() - grants[0] > self.TTL_S:
+            return None
+        answer = self._answers.get((principal_id, action, scope))
+        if answer is None:
+            answer = self._answers[(principal_id, action, scope)] = any(
+                covers(at, scope) and role.permits(action) for at, role in grants[1]
+            )
+        return answer
+
     def allowed(self, principal_id: str, action: str, scope: str) -> bool:
         key = (principal_id, action, scope)
         grants = self._grants.get(principal_id)
