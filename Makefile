@@ -54,6 +54,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/environment_build.py
 	$(VENV)/bin/python benchmarks/tracking.py
 	$(VENV)/bin/python benchmarks/pipelines.py
+	$(VENV)/bin/python benchmarks/access.py
 	$(VENV)/bin/python benchmarks/lineage.py
 	$(VENV)/bin/python benchmarks/serving.py
 
