@@ -157,6 +157,15 @@ def test_a_secret_reaches_a_deployment_and_its_restarts_but_not_its_logs(
 
         again = wait_for("the restarted instance answers", answered)
         assert again["sha"] == sha(SECRET) and again["pid"] != first["pid"]
+        # Stopped, the key rotated twice (the sealed copies go along), started: the router starts
+        # the instances from its sealed record, and they get the secret still.
+        ml_client.online_endpoints.begin_stop("chat").result()
+        for _ in range(2):
+            assert ml_client.workspaces.begin_sync_keys().result()["endpoints"] == 1
+        assert not (workspace_path / "secret.key.next").exists()
+        ml_client.online_endpoints.begin_start("chat").result()
+        restarted = wait_for("the endpoint answers after two key rotations", answered)
+        assert restarted["sha"] == sha(SECRET)
     logs = list(folder.rglob("instance-*.log"))
     assert logs and all("init: key is ***" in log.read_text() for log in logs), [log.read_text() for log in logs]
     assert files_holding(workspace_path, SECRET) == []

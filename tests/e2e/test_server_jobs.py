@@ -119,7 +119,7 @@ def test_a_token_guarded_server_needs_smalt_token(smalt: Smalt, workspace_path: 
         monkeypatch.setenv("SMALT_URL", server.url)
         refused = smalt("job", "list", workspace=False)
         assert refused.exit_code == 1
-        assert "refused" in refused.stderr and "SMALT_TOKEN" in refused.stderr
+        assert "A valid credential is required" in refused.stderr and "SMALT_TOKEN" in refused.stderr
         monkeypatch.setenv("SMALT_TOKEN", "s3cret")
         assert smalt("job", "list", "-o", "json", workspace=False).exit_code == 0
     finally:

@@ -65,7 +65,7 @@ KINDS: dict[str, Kind] = {
     "batch-endpoint": Kind("load_batch_endpoint", "online-endpoint", smalt_has_it=False),
     "batch-deployment": Kind("load_batch_deployment", "online-deployment", smalt_has_it=False),
     "schedule": Kind("load_schedule", "job", smalt_has_it=False),
-    "connection": Kind("load_connection", "datastore", smalt_has_it=False),
+    "connection": Kind("load_connection", "connection"),
     "workspace": Kind("load_workspace", "workspace", smalt_has_it=False),
     "registry": Kind("load_registry", "registry", smalt_has_it=False),
 }

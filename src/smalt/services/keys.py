@@ -12,8 +12,10 @@ Running it again after a crash finishes what was begun.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from smalt.errors import ConfigurationError
 from smalt.execution.detached import crash_point
@@ -54,12 +56,44 @@ def rotate(context: WorkspaceContext) -> dict[str, int]:
                 if endpoint.secrets:
                     tx.endpoints.set(endpoint.name, secrets=old.reseal(endpoint.secrets, new))
                     counts["endpoints"] += 1
+                # A deployment's connection secrets, kept sealed for its router's restarts.
+                for deployment in tx.endpoints.deployments(endpoint.name):
+                    runtime = _resealed(deployment.runtime, old, new)
+                    if runtime is not None:
+                        tx.endpoints.set_deployment(endpoint.name, deployment.name, runtime=runtime)
             audit.append(tx, audit.entry(context, SYNC_KEYS, f"/workspaces/{context.name}", workspace=context.name))
         crash_point("keys.resealed")
+        # The routers' copies (endpoints/<name>/router.json): sealed again too, or the next rotation
+        # would leave them unreadable (until then, secret.key.previous opens them).
+        for config in sorted((folder / "endpoints").glob("*/router.json")):
+            _reseal_router(config, old, new)
         _replace(folder / PREVIOUS_KEY, (folder / KEY_FILE).read_bytes())
         crash_point("keys.previous-kept")
         os.replace(folder / NEXT_KEY, folder / KEY_FILE)
     return counts
+
+
+def _resealed(runtime: dict[str, Any], old: SecretBox, new: SecretBox) -> dict[str, Any] | None:
+    """``runtime`` with its launch's sealed environment sealed with ``new``; None if it has none."""
+    sealed = (runtime.get("launch") or {}).get("sealed_env")
+    if not sealed:
+        return None
+    launch = {**runtime["launch"], "sealed_env": {**sealed, "token": old.reseal(sealed["token"], new)}}
+    return {**runtime, "launch": launch}
+
+
+def _reseal_router(config: Path, old: SecretBox, new: SecretBox) -> None:
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return  # a router's file that cannot be read is written again when the router next starts
+    changed = False
+    for spec in (data.get("deployments") or {}).values():
+        runtime = _resealed({"launch": spec.get("launch")}, old, new)
+        if runtime is not None:
+            spec["launch"], changed = runtime["launch"], True
+    if changed:
+        _replace(config, json.dumps(data).encode())
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -64,6 +64,11 @@ NOT_YET: dict[str, tuple[str, ...]] = {
     "compute": ("kubernetes", "virtualmachine", "synapsespark", "datafactory", "managed"),
     "datastore": ("azure_data_lake_gen1", "one_lake"),
     "online-deployment": ("kubernetes",),
+    # Connections to a store or a service smalt reaches by other means (datastores), or not yet.
+    "connection": ("azure_blob", "azure_data_lake_gen2", "adls_gen2", "azure_one_lake", "git", "python_feed",
+                   "container_registry", "s3", "snowflake", "azure_sql_db", "azure_synapse_analytics",
+                   "azure_my_sql_db", "azure_postgres_db", "azure_key_vault", "cognitive_search",
+                   "cognitive_service"),
 }
 
 #: For a file with no ``$schema``: a key that only another kind has, and that kind's schema name (a
