@@ -14,6 +14,10 @@ from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext
 from smalt.specs import DatastoreUri, parse_datastore_uri, prepare
 from smalt.store import NamedRecord
 
+#: The default datastore's filesystem, by workspace id. It cannot be replaced, so a process that opened
+#: it hands it on to the processes it forks: a pipeline driver's spare child, a step's supervisor.
+_DEFAULTS: dict[str, Location] = {}
+
 
 class DatastoreService:
     """Create, read, list and delete datastores; open their bytes."""
@@ -79,6 +83,8 @@ class DatastoreService:
         """The filesystem behind a datastore, opened with its decrypted credentials."""
         if self._remembered is not None and name in self._remembered:
             return self._remembered[name]
+        if name == DEFAULT_DATASTORE and self._ws.id in _DEFAULTS:
+            return _DEFAULTS[self._ws.id]
         with self._ws.store.transaction() as tx:
             record = tx.datastores.get(name)
             names = [] if record is not None else [r.name for r in tx.datastores.list()]
@@ -88,6 +94,8 @@ class DatastoreService:
         location = open_location(_stored(record), secrets)
         if self._remembered is not None:
             self._remembered[name] = location
+        if name == DEFAULT_DATASTORE and self._ws.id:
+            _DEFAULTS[self._ws.id] = location
         return location
 
     def upload(

@@ -46,7 +46,7 @@ from smalt.services.jobs import (
     new_job_name,
     start_detached,
 )
-from smalt.services.workspace import WorkspaceContext, open_kept
+from smalt.services.workspace import DEFAULT_DATASTORE, WorkspaceContext, open_kept
 from smalt.specs import prepare
 from smalt.specs.pipeline import Plan, Step, Upstream, plan
 from smalt.store import Edge, JobRecord
@@ -261,8 +261,10 @@ class Driver:
                 self.jobs.reap_stale(children)
 
     def _connect(self) -> None:
+        """What the spare child does ahead of its step: connect, and open the default datastore."""
         with self.ws.store.transaction():
             pass
+        self.datastores.location(DEFAULT_DATASTORE)
 
     def run(self) -> None:
         now = datetime.now(UTC)
