@@ -93,9 +93,9 @@ class RoleService:
                 raise NotFoundError(
                     f"Principal '{assignee}' not found.", hint="smalt user list; smalt service-principal list"
                 )
-            if any(
-                a.role == definition.name and a.scope == scope for a in tx.access.assignments(principal_id=principal.id)
-            ):
+            held = tx.access.assignments(principal_id=principal.id)
+            # Azure's names ignore case: /workspaces/WS1 is /workspaces/ws1.
+            if any(a.role == definition.name and a.scope.lower() == scope.lower() for a in held):
                 raise AlreadyExistsError(f"'{principal.name}' has role '{definition.name}' at {scope} already.")
             record = AssignmentRecord(str(uuid.uuid4()), principal.id, definition.name, scope, datetime.now(UTC),
                                       self._ws.user)  # fmt: skip
