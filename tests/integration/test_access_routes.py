@@ -451,3 +451,35 @@ def test_a_deleted_principals_token_does_not_act_for_a_new_one_of_the_same_name(
     made = server.http.post("/api/v1/principals/alice/tokens", json={"name": "stolen"}, token=old)
     assert made.status_code in (401, 403), f"{made.status_code} {made.text}"
     assert server.http.get("/api/v1/whoami", token=old).status_code == 401
+
+
+def test_what_no_route_serves_answers_in_its_clients_shape() -> None:
+    """A path or method no route serves is a 404 (405) in smalt's error shape under /api/v1 (the
+    SDK rebuilds a NotFoundError) and in MLflow's elsewhere, never FastAPI's {"detail": ...}."""
+    import tempfile
+
+    import anyio
+
+    from smalt.errors import NotFoundError, from_wire
+
+    workspace = open_workspace(Path(tempfile.mkdtemp()) / "ws")
+    try:
+        app = create_app(workspace)
+
+        async def calls() -> list[httpx.Response]:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://smalt") as client:
+                return [await client.request(method, path) for method, path in (
+                    ("GET", "/api/v1/no-such-thing"), ("DELETE", "/api/v1/workspaces"),
+                    ("GET", "/api/2.0/mlflow/no-such-route"), ("PUT", "/api/2.0/mlflow/runs/get"),
+                )]  # fmt: skip
+
+        api_missing, api_method, mlflow_missing, mlflow_method = anyio.run(calls)
+    finally:
+        workspace.close()
+    assert api_missing.status_code == 404 and "detail" not in api_missing.json()
+    assert isinstance(from_wire(api_missing.json()), NotFoundError)
+    assert api_method.status_code == 405 and api_method.json()["error"]["code"] == "InvalidState"
+    assert mlflow_missing.status_code == 404
+    body = mlflow_missing.json()
+    assert body["error_code"] == "ENDPOINT_NOT_FOUND" and "no-such-route" in body["message"]
+    assert mlflow_method.status_code == 405 and mlflow_method.json()["error_code"] == "ENDPOINT_NOT_FOUND"

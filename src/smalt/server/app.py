@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smalt.errors import (
     AccessError,
@@ -114,6 +115,21 @@ def create_app(workspace: WorkspaceContext, *, token: str | None = None, held: W
             return api_error(exc)
         status, code = _status(exc)
         return mlflow_error(status, code, _message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # What no route serves (404), serves with another method (405), or a body that could not
+        # be read (400): in the shape the path's clients read, never FastAPI's {"detail": ...}.
+        what = f"{request.method} {request.url.path}"
+        missing = exc.status_code in (404, 405)
+        said = f"{what}: {exc.detail}; this server does not serve it." if missing else f"{what}: {exc.detail}."
+        if request.url.path.startswith(API_PREFIX):
+            error: SmaltError = (NotFoundError(said, hint="the routes are listed at /docs") if exc.status_code == 404
+                                 else InvalidSpecError.one(said, "body") if exc.status_code in (400, 413, 422)
+                                 else InvalidStateError(said))  # fmt: skip
+            return JSONResponse(to_wire(error)[1], status_code=exc.status_code, headers=exc.headers)
+        code = "ENDPOINT_NOT_FOUND" if missing else "INVALID_PARAMETER_VALUE"
+        return mlflow_error(exc.status_code, code, said)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
