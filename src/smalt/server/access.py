@@ -46,12 +46,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+#: Where smalt's own REST API lives (MLflow's protocol keeps its own paths).
 API_PREFIX = "/api/v1/"
 #: Answered without credentials: liveness, the token endpoint, the API's own description, and the
 #: page MLflow's "View run" links open (it shows nothing of the workspace).
 PUBLIC = frozenset({"/health", "/", "/api/v1/token", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
-#: What the segment of an asset route (``{noun}``) is in Azure's action strings.
-NOUNS = {"data": "data", "environments": "environments", "components": "components", "models": "models"}
 #: Large bodies are the bytes of uploads and artifacts; every other request's body is small.
 _BULK = ("/uploads/blobs/", "/api/2.0/mlflow-artifacts/artifacts/")
 _log = logging.getLogger("smalt.server")
@@ -187,9 +186,8 @@ class Requires:
         who: Caller | None = scope.get("smalt.caller")
         params = request.path_params
         name = self.action
-        if "{" in name:
-            values = {k: NOUNS.get(v, v) if k == "noun" else v for k, v in params.items()}
-            name = name.format_map(values)
+        if "{" in name:  # an asset route's ``{noun}`` is Azure's segment already (data, models...)
+            name = name.format_map(params)
         target = _scope_of(request, self.scope)
         workspace = params.get("workspace") or (None if self.scope == "server" else request.app.state.workspace.name)
         scope["smalt.action"] = (name, self.audited, workspace)
@@ -382,8 +380,12 @@ class AccessMiddleware:
         except SmaltError:
             return None
 
+    def _limit(self, path: str) -> int:
+        limits = self.control.limits
+        return limits.upload_bytes if any(part in path for part in _BULK) else limits.request_bytes
+
     def _too_big(self, path: str, headers: dict[str, str]) -> str | None:
-        limit = self.control.limits.upload_bytes if any(p in path for p in _BULK) else self.control.limits.request_bytes
+        limit = self._limit(path)
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             return f"The request's body ({int(length):,} bytes) is larger than this server takes ({limit:,} bytes)."
@@ -392,7 +394,7 @@ class AccessMiddleware:
     def _bounded(self, path: str, receive: Receive, exceeded: list[str]) -> Receive:
         """``receive``, stopping a body sent in chunks (no Content-Length) at the limit: the app is
         told the client left, and ``exceeded`` says why (the middleware then answers 413)."""
-        limit = self.control.limits.upload_bytes if any(p in path for p in _BULK) else self.control.limits.request_bytes
+        limit = self._limit(path)
         seen = 0
 
         async def bounded() -> Message:

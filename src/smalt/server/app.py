@@ -22,14 +22,13 @@ from smalt.errors import (
     SpecProblem,
     to_wire,
 )
+from smalt.server.access import API_PREFIX
 from smalt.services.workspace import WorkspaceContext
 from smalt.services.workspaces import WorkspaceService
 
 if TYPE_CHECKING:
     from smalt.server.access import AccessControl
 
-#: Where smalt's own REST API lives (MLflow's protocol keeps its own paths).
-API_PREFIX = "/api/v1/"
 
 
 def mlflow_error(status: int, code: str, message: str) -> JSONResponse:

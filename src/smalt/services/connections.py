@@ -66,13 +66,16 @@ class ConnectionService:
         with self._ws.store.transaction() as tx:
             records = {r.name: r for r in tx.connections.list()}
         problems = []
+        opened: dict[str, dict[str, str]] = {}
         for variable, name, key in wanted:
             record = records.get(name)
+            if record is not None and name not in opened:
+                opened[name] = self._ws.secrets.open(record.secrets) if record.secrets else {}
             if record is None:
                 close = difflib.get_close_matches(name, list(records), n=1)
                 meant = f"; did you mean '{close[0]}'?" if close else ""
                 problems.append(SpecProblem(f"connection '{name}' not found{meant}", f"{field}.{variable}"))
-            elif key not in (self._ws.secrets.open(record.secrets) if record.secrets else {}):
+            elif key not in opened[name]:
                 problems.append(SpecProblem(f"connection '{name}' has no credential '{key}'", f"{field}.{variable}"))
         if problems:
             raise InvalidSpecError(problems, summary="A secret reference cannot be resolved",

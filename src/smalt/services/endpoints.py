@@ -21,7 +21,6 @@ reports from it (an endpoint with a dead or restarting instance is ``Degraded``,
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import uuid
@@ -67,6 +66,7 @@ from smalt.serving.processes import (
 )
 from smalt.specs import parse_datastore_uri
 from smalt.store import DeploymentRecord, EndpointRecord
+from smalt.store.publish import replace_file
 
 HOST = "127.0.0.1"
 TOKEN_LIFETIME = timedelta(hours=1)
@@ -703,7 +703,7 @@ class EndpointService:
                 for r in deployments if r.runtime.get("instances")
             },
         }  # fmt: skip
-        _write_private(config_path, json.dumps(config, indent=1).encode())
+        replace_file(config_path, json.dumps(config, indent=1).encode())
         router = Process.from_dict(record.runtime.get("router"))
         runtime = {**record.runtime, "version": version}
         if router is not None and router.alive():
@@ -721,11 +721,3 @@ class EndpointService:
         with self._ws.store.transaction(write=True) as tx:
             tx.endpoints.set(record.name, runtime=runtime)
 
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` at once, readable by this user only (it holds secrets)."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)

@@ -22,7 +22,7 @@ from smalt.execution.detached import crash_point
 from smalt.services import audit
 from smalt.services.workspace import WorkspaceContext
 from smalt.store import SecretBox
-from smalt.store.publish import publish_file
+from smalt.store.publish import publish_file, replace_file
 from smalt.store.secrets import KEY_ENV, KEY_FILE, NEXT_KEY, PREVIOUS_KEY
 
 #: The action it is audited under, as Azure names it.
@@ -67,7 +67,7 @@ def rotate(context: WorkspaceContext) -> dict[str, int]:
         # would leave them unreadable (until then, secret.key.previous opens them).
         for config in sorted((folder / "endpoints").glob("*/router.json")):
             _reseal_router(config, old, new)
-        _replace(folder / PREVIOUS_KEY, (folder / KEY_FILE).read_bytes())
+        replace_file(folder / PREVIOUS_KEY, (folder / KEY_FILE).read_bytes())
         crash_point("keys.previous-kept")
         os.replace(folder / NEXT_KEY, folder / KEY_FILE)
     return counts
@@ -93,15 +93,4 @@ def _reseal_router(config: Path, old: SecretBox, new: SecretBox) -> None:
         if runtime is not None:
             spec["launch"], changed = runtime["launch"], True
     if changed:
-        _replace(config, json.dumps(data).encode())
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write ``path`` whole (mode 0600), replacing what is there."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+        replace_file(config, json.dumps(data).encode())

@@ -146,28 +146,25 @@ class Authorizer:
         grants = self._grants.get(principal_id)
         if grants is None or time.monotonic() - grants[0] > self.TTL_S:
             return None
-        answer = self._answers.get((principal_id, action, scope))
-        if answer is None:
-            answer = self._answers[(principal_id, action, scope)] = any(
-                covers(at, scope) and role.permits(action) for at, role in grants[1]
-            )
-        return answer
+        return self._answer(principal_id, action, scope, grants[1])
 
     def allowed(self, principal_id: str, action: str, scope: str) -> bool:
-        key = (principal_id, action, scope)
-        grants = self._grants.get(principal_id)
-        now = time.monotonic()
-        if grants is None or now - grants[0] > self.TTL_S:
-            grants = self._grants[principal_id] = (now, self._read(principal_id))
-            self._answers = {k: v for k, v in self._answers.items() if k[0] != principal_id}
-        else:
-            answer = self._answers.get(key)
-            if answer is not None:
-                return answer
-        answer = any(covers(at, scope) and role.permits(action) for at, role in grants[1])
+        """The answer, reading the principal's grants from the store when they are not fresh."""
+        answer = self.known(principal_id, action, scope)
+        if answer is not None:
+            return answer
         if len(self._answers) > 100_000:
             self._answers.clear()
-        self._answers[key] = answer
+        self._answers = {k: v for k, v in self._answers.items() if k[0] != principal_id}
+        grants = self._read(principal_id)
+        self._grants[principal_id] = (time.monotonic(), grants)
+        return self._answer(principal_id, action, scope, grants)
+
+    def _answer(self, principal_id: str, action: str, scope: str, grants: list[tuple[str, RoleDefinition]]) -> bool:
+        key = (principal_id, action, scope)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = any(covers(at, scope) and role.permits(action) for at, role in grants)
         return answer
 
     def _read(self, principal_id: str) -> list[tuple[str, RoleDefinition]]:
